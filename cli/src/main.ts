@@ -1,0 +1,37 @@
+import { Command, CommanderError } from 'commander';
+import { UserError } from '@ct/lib';
+import { registerAuditCommands } from './commands/audit';
+import { registerMigrateCommand } from './commands/migrate';
+import { registerStatusCommand } from './commands/status';
+
+export function buildProgram(): Command {
+  const program = new Command('ct')
+    .description('CT Platform: one tool for migrations, services, backups, clients and the audit log.')
+    .showHelpAfterError()
+    .exitOverride();
+  registerMigrateCommand(program);
+  registerAuditCommands(program);
+  registerStatusCommand(program);
+  return program;
+}
+
+/** Entry point of the `ct` binary: operator errors print one line, bugs keep their stack. */
+export async function run(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // commander has already printed the message (or the help text).
+      process.exitCode = err.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    if (err instanceof UserError) {
+      process.stderr.write(`ct: ${err.message}\n`);
+      process.exitCode = err.exitCode;
+      return;
+    }
+    process.stderr.write(`ct: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 70; // EX_SOFTWARE
+  }
+}

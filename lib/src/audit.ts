@@ -1,0 +1,64 @@
+import type { Pool, PoolClient } from 'pg';
+
+export type AuditOutcome = 'success' | 'failure' | 'denied' | 'partial';
+export type ActorType = 'user' | 'api_key' | 'system' | 'grafana';
+
+export interface AuditEntry {
+  actor: string;
+  actorType?: ActorType;
+  action: string;
+  targetType?: string | null;
+  targetId?: string | null;
+  clientId?: string | null;
+  outcome: AuditOutcome;
+  details?: Record<string, unknown>;
+  sourceIp?: string | null;
+  requestId?: string | null;
+}
+
+export interface AuditRow {
+  id: string;
+  at: Date;
+  hash: string;
+}
+
+/**
+ * Appends one audit row. Pass the transaction's client so the row commits or rolls back with the
+ * change it records; the database fills id, time and the chain hashes.
+ */
+export async function writeAudit(db: Pick<PoolClient | Pool, 'query'>, e: AuditEntry): Promise<AuditRow> {
+  const { rows } = await db.query<AuditRow>(
+    `INSERT INTO audit_logs (actor, actor_type, action, target_type, target_id, client_id, outcome, details, source_ip, request_id, prev_hash, hash)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, '', '')
+     RETURNING id::text, at, hash`,
+    [
+      e.actor,
+      e.actorType ?? 'system',
+      e.action,
+      e.targetType ?? null,
+      e.targetId ?? null,
+      e.clientId ?? null,
+      e.outcome,
+      JSON.stringify(e.details ?? {}),
+      e.sourceIp ?? null,
+      e.requestId ?? null,
+    ],
+  );
+  return rows[0]!;
+}
+
+export interface ChainVerification {
+  ok: boolean;
+  rowsChecked: number;
+  firstBadId: string | null;
+  reason: string | null;
+}
+
+/** Walks the whole chain in the database (see audit_chain_verify in migration 003). */
+export async function verifyAuditChain(db: Pick<Pool | PoolClient, 'query'>): Promise<ChainVerification> {
+  const { rows } = await db.query<{ ok: boolean; rows_checked: string; first_bad_id: string | null; reason: string | null }>(
+    'SELECT ok, rows_checked::text, first_bad_id::text, reason FROM audit_chain_verify()',
+  );
+  const r = rows[0]!;
+  return { ok: r.ok, rowsChecked: Number(r.rows_checked), firstBadId: r.first_bad_id, reason: r.reason };
+}

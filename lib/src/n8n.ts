@@ -1,0 +1,232 @@
+import axios, { AxiosError, type AxiosInstance } from 'axios';
+import { errorMessage } from './errors';
+
+/**
+ * A client for n8n's public API (v1, with an API key) plus the one internal route that 2.8 lacks
+ * publicly: stopping an execution, which needs the owner's session cookie.
+ */
+
+export type ExecutionStatus = 'success' | 'error' | 'running' | 'waiting' | 'canceled' | 'crashed' | 'new' | 'unknown';
+
+export interface N8nWorkflow {
+  id: string;
+  name: string;
+  active: boolean;
+  createdAt?: string;
+  updatedAt?: string;
+  nodes?: Array<{ type: string; name: string; parameters?: Record<string, unknown> } & Record<string, unknown>>;
+  connections?: Record<string, unknown>;
+  settings?: Record<string, unknown>;
+  [extra: string]: unknown;
+}
+
+export interface N8nExecution {
+  id: string;
+  workflowId: string;
+  status: ExecutionStatus;
+  mode?: string;
+  finished?: boolean;
+  startedAt: string | null;
+  stoppedAt: string | null;
+  retryOf?: string | null;
+  retrySuccessId?: string | null;
+  [extra: string]: unknown;
+}
+
+export interface N8nClientOptions {
+  url: string;
+  apiKey: string;
+  ownerEmail?: string;
+  ownerPassword?: string;
+  timeoutSeconds?: number;
+}
+
+export class N8nError extends Error {
+  constructor(
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message);
+    this.name = 'N8nError';
+  }
+}
+
+interface Page<T> {
+  data: T[];
+  nextCursor?: string | null;
+}
+
+export class N8nClient {
+  private readonly http: AxiosInstance;
+  private sessionCookie: string | null = null;
+
+  constructor(private readonly opts: N8nClientOptions) {
+    this.http = axios.create({
+      baseURL: opts.url.replace(/\/+$/, ''),
+      timeout: Math.round((opts.timeoutSeconds ?? 10) * 1000),
+      headers: { 'X-N8N-API-KEY': opts.apiKey, Accept: 'application/json' },
+      validateStatus: () => true,
+    });
+  }
+
+  private async request<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, body?: unknown, params?: object): Promise<T> {
+    let res;
+    try {
+      res = await this.http.request<T>({ method, url, data: body, params });
+    } catch (err) {
+      throw new N8nError(`n8n ${method} ${url} failed: ${describeNetworkError(err)}`);
+    }
+    if (res.status >= 400) {
+      const msg = (res.data as { message?: string } | undefined)?.message;
+      throw new N8nError(`n8n ${method} ${url} answered ${res.status}${msg ? `: ${msg}` : ''}`, res.status);
+    }
+    return res.data;
+  }
+
+  /** Follows n8n's cursor pagination to the end. */
+  private async *paginate<T>(url: string, params: Record<string, unknown>): AsyncGenerator<T> {
+    let cursor: string | undefined;
+    do {
+      const page = await this.request<Page<T>>('GET', url, undefined, { ...params, cursor });
+      for (const item of page.data) yield item;
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor);
+  }
+
+  async listWorkflows(): Promise<N8nWorkflow[]> {
+    const out: N8nWorkflow[] = [];
+    for await (const w of this.paginate<N8nWorkflow>('/api/v1/workflows', { limit: 250 })) out.push(w);
+    return out;
+  }
+
+  getWorkflow(id: string): Promise<N8nWorkflow> {
+    return this.request('GET', `/api/v1/workflows/${encodeURIComponent(id)}`);
+  }
+
+  createWorkflow(wf: Pick<N8nWorkflow, 'name' | 'nodes' | 'connections' | 'settings'>): Promise<N8nWorkflow> {
+    return this.request('POST', '/api/v1/workflows', { settings: {}, ...wf });
+  }
+
+  updateWorkflow(id: string, wf: Pick<N8nWorkflow, 'name' | 'nodes' | 'connections' | 'settings'>): Promise<N8nWorkflow> {
+    return this.request('PUT', `/api/v1/workflows/${encodeURIComponent(id)}`, { settings: {}, ...wf });
+  }
+
+  deleteWorkflow(id: string): Promise<N8nWorkflow> {
+    return this.request('DELETE', `/api/v1/workflows/${encodeURIComponent(id)}`);
+  }
+
+  activateWorkflow(id: string): Promise<N8nWorkflow> {
+    return this.request('POST', `/api/v1/workflows/${encodeURIComponent(id)}/activate`);
+  }
+
+  deactivateWorkflow(id: string): Promise<N8nWorkflow> {
+    return this.request('POST', `/api/v1/workflows/${encodeURIComponent(id)}/deactivate`);
+  }
+
+  /** Executions, newest first, optionally stopping once `until` returns true for an item. */
+  async *executions(
+    filter: { status?: ExecutionStatus; workflowId?: string; includeData?: boolean; pageSize?: number } = {},
+  ): AsyncGenerator<N8nExecution> {
+    yield* this.paginate<N8nExecution>('/api/v1/executions', {
+      status: filter.status,
+      workflowId: filter.workflowId,
+      includeData: filter.includeData ?? false,
+      limit: filter.pageSize ?? 250,
+    });
+  }
+
+  async listExecutions(filter: { status?: ExecutionStatus; workflowId?: string } = {}): Promise<N8nExecution[]> {
+    const out: N8nExecution[] = [];
+    for await (const e of this.executions(filter)) out.push(e);
+    return out;
+  }
+
+  getExecution(id: string, includeData = false): Promise<N8nExecution> {
+    return this.request('GET', `/api/v1/executions/${encodeURIComponent(id)}`, undefined, { includeData });
+  }
+
+  /** Retries a finished (failed or canceled) execution; returns the new execution. */
+  retryExecution(id: string, loadWorkflow = true): Promise<N8nExecution> {
+    return this.request('POST', `/api/v1/executions/${encodeURIComponent(id)}/retry`, { loadWorkflow });
+  }
+
+  /**
+   * Stops a running execution: through the public API where the version has the route, else
+   * through the internal route with a service login (n8n 2.8.x).
+   */
+  async stopExecution(id: string): Promise<{ via: 'public' | 'session' }> {
+    try {
+      await this.request('POST', `/api/v1/executions/${encodeURIComponent(id)}/stop`);
+      return { via: 'public' };
+    } catch (err) {
+      if (!(err instanceof N8nError) || (err.status !== 404 && err.status !== 405)) throw err;
+      // 404 is also what an unknown execution gets; the session route below tells the two apart.
+    }
+    await this.sessionRequest('POST', `/rest/executions/${encodeURIComponent(id)}/stop`);
+    return { via: 'session' };
+  }
+
+  private async login(): Promise<string> {
+    if (!this.opts.ownerEmail || !this.opts.ownerPassword) {
+      throw new N8nError('stopping an execution on this n8n version needs N8N_OWNER_EMAIL and N8N_OWNER_PASSWORD');
+    }
+    let res;
+    try {
+      res = await this.http.post(
+        '/rest/login',
+        { emailOrLdapLoginId: this.opts.ownerEmail, password: this.opts.ownerPassword },
+        { headers: { 'X-N8N-API-KEY': undefined } },
+      );
+    } catch (err) {
+      throw new N8nError(`n8n login failed: ${describeNetworkError(err)}`);
+    }
+    if (res.status !== 200) throw new N8nError(`n8n login answered ${res.status}`, res.status);
+    const cookie = ([] as string[])
+      .concat(res.headers['set-cookie'] ?? [])
+      .map((c) => c.split(';')[0])
+      .find((c) => c?.startsWith('n8n-auth='));
+    if (!cookie) throw new N8nError('n8n login did not return a session cookie');
+    return cookie;
+  }
+
+  private async sessionRequest(method: 'GET' | 'POST', url: string, body?: unknown): Promise<unknown> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      this.sessionCookie ??= await this.login();
+      let res;
+      try {
+        res = await this.http.request({ method, url, data: body, headers: { Cookie: this.sessionCookie, 'X-N8N-API-KEY': undefined } });
+      } catch (err) {
+        throw new N8nError(`n8n ${method} ${url} failed: ${describeNetworkError(err)}`);
+      }
+      if (res.status === 401 && attempt === 0) {
+        this.sessionCookie = null; // expired session: log in again once
+        continue;
+      }
+      if (res.status >= 400) {
+        const msg = (res.data as { message?: string } | undefined)?.message;
+        throw new N8nError(`n8n ${method} ${url} answered ${res.status}${msg ? `: ${msg}` : ''}`, res.status);
+      }
+      return (res.data as { data?: unknown })?.data ?? res.data;
+    }
+    throw new N8nError(`n8n ${method} ${url}: session rejected`);
+  }
+
+  /** True when n8n answers its health route. */
+  async healthy(): Promise<boolean> {
+    try {
+      const res = await this.http.get('/healthz', { timeout: 3000 });
+      return res.status === 200;
+    } catch {
+      return false;
+    }
+  }
+}
+
+function describeNetworkError(err: unknown): string {
+  if (err instanceof AxiosError) {
+    if (err.code === 'ECONNREFUSED') return 'connection refused (is n8n running?)';
+    if (err.code === 'ECONNABORTED' || err.code === 'ETIMEDOUT') return 'timed out';
+    return err.code ?? err.message;
+  }
+  return errorMessage(err);
+}

@@ -1,0 +1,451 @@
+import { execFileSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { N8N_BIN, N8N_DIR, postgresBinDir } from './install';
+import { freePort, httpStatus, killGroup, spawnDaemon, waitFor } from './process';
+
+/**
+ * Starters for each service of the bench. Each runs in a folder of its own under `dir`, listens on
+ * a free 127.0.0.1 port, and returns its PID, the environment variables that point at it (named
+ * as the application's config names them) and a stop() that ends exactly what it started.
+ * Tests that need a private instance (to stop it, or to give it its own config) call these directly.
+ */
+
+export interface Service {
+  name: string;
+  pid: number;
+  env: Record<string, string>;
+  logFile: string;
+  stop(): Promise<void>;
+}
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const isRoot = () => typeof process.getuid === 'function' && process.getuid() === 0;
+
+// ---------------------------------------------------------------- PostgreSQL
+export interface PostgresService extends Service {
+  port: number;
+  dataDir: string;
+  /** Connection string of the `ct` database. */
+  url: string;
+  /** Connection string of another database on the same cluster. */
+  urlFor(database: string): string;
+  /** Stops the server, keeping its data (for fault tests); start() brings it back. */
+  halt(): Promise<void>;
+  start(): Promise<void>;
+}
+
+export async function startPostgres(dir: string, opts: { database?: string } = {}): Promise<PostgresService> {
+  const bin = postgresBinDir();
+  const base = path.join(dir, 'postgres');
+  const dataDir = path.join(base, 'data');
+  const sockDir = path.join(base, 'sock');
+  const logFile = path.join(base, 'server.log');
+  mkdirSync(sockDir, { recursive: true });
+  // initdb refuses to run as root: the cluster belongs to the postgres user then.
+  const asUser = (cmd: string, args: string[]) =>
+    isRoot()
+      ? execFileSync('runuser', ['-u', 'postgres', '--', cmd, ...args], { stdio: 'pipe' })
+      : execFileSync(cmd, args, { stdio: 'pipe' });
+  if (isRoot()) {
+    chmodSync(dir, 0o755); // mkdtemp makes it 0700: the postgres user must be able to enter it
+    chownSync(base, uidOf('postgres'), gidOf('postgres'));
+    chownSync(sockDir, uidOf('postgres'), gidOf('postgres'));
+  }
+  asUser(path.join(bin, 'initdb'), ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C.UTF-8', '-N']);
+  const port = await freePort();
+  const conf = [
+    `port = ${port}`,
+    `listen_addresses = '127.0.0.1'`,
+    `unix_socket_directories = '${sockDir}'`,
+    'fsync = off', // a throwaway test cluster: durability against power loss is not what is tested
+    'full_page_writes = off',
+    'synchronous_commit = on',
+    'max_connections = 200',
+    'shared_buffers = 128MB',
+    `log_destination = 'stderr'`,
+    'logging_collector = off',
+  ].join('\n');
+  writeFileSync(path.join(dataDir, 'postgresql.auto.conf'), `${conf}\n`);
+  if (isRoot()) chownSync(path.join(dataDir, 'postgresql.auto.conf'), uidOf('postgres'), gidOf('postgres'));
+  const pgCtl = (args: string[]) => asUser(path.join(bin, 'pg_ctl'), ['-D', dataDir, ...args]);
+  const start = async () => {
+    pgCtl(['-w', '-t', '30', '-l', logFile, 'start']);
+  };
+  if (isRoot()) {
+    writeFileSync(logFile, '', { flag: 'a' });
+    chownSync(logFile, uidOf('postgres'), gidOf('postgres'));
+  }
+  await start();
+  const readPid = () => Number(readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  const database = opts.database ?? 'ct';
+  execFileSync(
+    path.join(bin, 'psql'),
+    ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', 'postgres', '-qAtc', `CREATE DATABASE "${database}"`],
+    { stdio: 'pipe' },
+  );
+  const urlFor = (db: string) => `postgres://postgres@127.0.0.1:${port}/${db}`;
+  const svc: PostgresService = {
+    name: 'postgres',
+    pid: readPid(),
+    port,
+    dataDir,
+    logFile,
+    url: urlFor(database),
+    urlFor,
+    env: { DATABASE_URL: urlFor(database), PGHOST: '127.0.0.1', PGPORT: String(port), PGUSER: 'postgres', PG_BIN_DIR: bin },
+    async halt() {
+      if (existsSync(path.join(dataDir, 'postmaster.pid'))) pgCtl(['-w', '-m', 'fast', 'stop']);
+    },
+    async start() {
+      await start();
+      svc.pid = readPid();
+    },
+    async stop() {
+      try {
+        await svc.halt();
+      } catch {
+        await killGroup(svc.pid, 5000);
+      }
+      rmSync(base, { recursive: true, force: true });
+    },
+  };
+  return svc;
+}
+
+function uidOf(user: string): number {
+  return Number(execFileSync('id', ['-u', user]).toString().trim());
+}
+function gidOf(user: string): number {
+  return Number(execFileSync('id', ['-g', user]).toString().trim());
+}
+
+// ---------------------------------------------------------------- Prometheus
+export interface PrometheusService extends Service {
+  url: string;
+  configFile: string;
+  /** Writes a new configuration and reloads it, failing if Prometheus rejects it. */
+  reload(configYaml: string): Promise<void>;
+}
+
+export const DEFAULT_PROMETHEUS_CONFIG = `global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+scrape_configs: []
+`;
+
+export async function startPrometheus(dir: string, opts: { config?: string; name?: string } = {}): Promise<PrometheusService> {
+  const base = path.join(dir, opts.name ?? 'prometheus');
+  mkdirSync(path.join(base, 'data'), { recursive: true });
+  const configFile = path.join(base, 'prometheus.yml');
+  writeFileSync(configFile, opts.config ?? DEFAULT_PROMETHEUS_CONFIG);
+  const port = await freePort();
+  const logFile = path.join(base, 'prometheus.log');
+  const pid = spawnDaemon(
+    'prometheus',
+    [
+      `--config.file=${configFile}`,
+      `--storage.tsdb.path=${path.join(base, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--web.enable-lifecycle',
+      '--web.enable-admin-api',
+      '--log.level=warn',
+    ],
+    { logFile, cwd: base },
+  );
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor('prometheus', async () => (await httpStatus(`${url}/-/ready`)) === 200, { timeoutMs: 20_000, logFile, pid });
+  return {
+    name: opts.name ?? 'prometheus',
+    pid,
+    url,
+    configFile,
+    logFile,
+    env: { PROMETHEUS_URL: url },
+    async reload(configYaml: string) {
+      writeFileSync(configFile, configYaml);
+      const res = await fetch(`${url}/-/reload`, { method: 'POST' });
+      if (res.status !== 200) throw new Error(`prometheus rejected the configuration: ${await res.text()}`);
+    },
+    async stop() {
+      await killGroup(pid);
+      rmSync(base, { recursive: true, force: true });
+    },
+  };
+}
+
+// ---------------------------------------------------------------- Alertmanager
+export interface AlertmanagerService extends Service {
+  url: string;
+  configFile: string;
+  clusterAddress: string | null;
+  reload(configYaml: string): Promise<void>;
+}
+
+export const DEFAULT_ALERTMANAGER_CONFIG = `route:
+  receiver: blackhole
+receivers:
+  - name: blackhole
+`;
+
+export async function startAlertmanager(
+  dir: string,
+  opts: { config?: string; name?: string; cluster?: { listen: boolean; peers?: string[] } } = {},
+): Promise<AlertmanagerService> {
+  const name = opts.name ?? 'alertmanager';
+  const base = path.join(dir, name);
+  mkdirSync(path.join(base, 'data'), { recursive: true });
+  const configFile = path.join(base, 'alertmanager.yml');
+  writeFileSync(configFile, opts.config ?? DEFAULT_ALERTMANAGER_CONFIG);
+  const port = await freePort();
+  const clusterAddress = opts.cluster?.listen ? `127.0.0.1:${await freePort()}` : null;
+  const args = [
+    `--config.file=${configFile}`,
+    `--storage.path=${path.join(base, 'data')}`,
+    `--web.listen-address=127.0.0.1:${port}`,
+    '--log.level=warn',
+  ];
+  if (clusterAddress) {
+    args.push(`--cluster.listen-address=${clusterAddress}`, '--cluster.pushpull-interval=2s', '--cluster.gossip-interval=100ms');
+    for (const peer of opts.cluster?.peers ?? []) args.push(`--cluster.peer=${peer}`);
+  } else {
+    args.push('--cluster.listen-address=');
+  }
+  const logFile = path.join(base, 'alertmanager.log');
+  const pid = spawnDaemon('prometheus-alertmanager', args, { logFile, cwd: base });
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor(name, async () => (await httpStatus(`${url}/-/ready`)) === 200, { timeoutMs: 20_000, logFile, pid });
+  return {
+    name,
+    pid,
+    url,
+    configFile,
+    clusterAddress,
+    logFile,
+    env: { ALERTMANAGER_URL: url },
+    async reload(configYaml: string) {
+      writeFileSync(configFile, configYaml);
+      const res = await fetch(`${url}/-/reload`, { method: 'POST' });
+      if (res.status !== 200) throw new Error(`alertmanager rejected the configuration: ${await res.text()}`);
+    },
+    async stop() {
+      await killGroup(pid);
+      rmSync(base, { recursive: true, force: true });
+    },
+  };
+}
+
+// ---------------------------------------------------------------- n8n
+export interface N8nService extends Service {
+  url: string;
+  apiKey: string;
+  ownerEmail: string;
+  ownerPassword: string;
+  /** Stops n8n keeping its data; start() brings the same instance (same key, workflows) back. */
+  halt(): Promise<void>;
+  start(): Promise<void>;
+}
+
+export const N8N_OWNER = { email: 'owner@ct-bench.test', password: 'Bench-Owner-Pass1', firstName: 'Bench', lastName: 'Owner' };
+
+export async function startN8n(dir: string, opts: { name?: string; extraEnv?: Record<string, string> } = {}): Promise<N8nService> {
+  if (!existsSync(N8N_BIN)) throw new Error(`n8n is not installed in ${N8N_DIR}; run npm run prereqs`);
+  const name = opts.name ?? 'n8n';
+  const base = path.join(dir, name);
+  mkdirSync(base, { recursive: true });
+  const port = await freePort();
+  const brokerPort = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const logFile = path.join(base, 'n8n.log');
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: base,
+    N8N_USER_FOLDER: base,
+    N8N_PORT: String(port),
+    N8N_LISTEN_ADDRESS: '127.0.0.1',
+    N8N_HOST: '127.0.0.1',
+    WEBHOOK_URL: `${url}/`,
+    N8N_RUNNERS_BROKER_PORT: String(brokerPort),
+    N8N_SECURE_COOKIE: 'false',
+    N8N_DIAGNOSTICS_ENABLED: 'false',
+    N8N_PERSONALIZATION_ENABLED: 'false',
+    N8N_VERSION_NOTIFICATIONS_ENABLED: 'false',
+    N8N_TEMPLATES_ENABLED: 'false',
+    N8N_METRICS: 'true',
+    N8N_METRICS_INCLUDE_MESSAGE_EVENT_BUS_METRICS: 'true',
+    N8N_METRICS_INCLUDE_WORKFLOW_ID_LABEL: 'true',
+    N8N_ENCRYPTION_KEY: 'bench-encryption-key-not-secret',
+    N8N_LOG_LEVEL: 'warn',
+    GENERIC_TIMEZONE: 'UTC',
+    EXECUTIONS_DATA_PRUNE: 'false',
+    N8N_PUBLIC_API_SWAGGERUI_DISABLED: 'true',
+    ...opts.extraEnv,
+  };
+  let pid = 0;
+  const start = async () => {
+    pid = spawnDaemon(N8N_BIN, ['start'], { logFile, env, cwd: base });
+    svc.pid = pid;
+    // /healthz turns 200 before the routes exist; /rest/login answering 401 means they do.
+    await waitFor(name, async () => (await httpStatus(`${url}/rest/login`)) === 401, { timeoutMs: 120_000, logFile, pid });
+  };
+  const svc: N8nService = {
+    name,
+    pid,
+    url,
+    apiKey: '',
+    ownerEmail: N8N_OWNER.email,
+    ownerPassword: N8N_OWNER.password,
+    logFile,
+    env: {},
+    start,
+    async halt() {
+      await killGroup(svc.pid, 15_000);
+    },
+    async stop() {
+      await killGroup(svc.pid, 15_000);
+      rmSync(base, { recursive: true, force: true });
+    },
+  };
+  await start();
+  svc.apiKey = await bootstrapN8nOwner(url);
+  svc.env = { N8N_URL: url, N8N_API_KEY: svc.apiKey, N8N_OWNER_EMAIL: N8N_OWNER.email, N8N_OWNER_PASSWORD: N8N_OWNER.password };
+  return svc;
+}
+
+/** Sets up the owner (first start only), logs in and creates an API key; returns the key. */
+export async function bootstrapN8nOwner(url: string): Promise<string> {
+  const json = { 'Content-Type': 'application/json' };
+  const settings = (await (await fetch(`${url}/rest/settings`)).json()) as {
+    data?: { userManagement?: { showSetupOnFirstLoad?: boolean } };
+  };
+  if (settings.data?.userManagement?.showSetupOnFirstLoad !== false) {
+    const res = await fetch(`${url}/rest/owner/setup`, { method: 'POST', headers: json, body: JSON.stringify(N8N_OWNER) });
+    if (!res.ok) throw new Error(`n8n owner setup answered ${res.status}: ${await res.text()}`);
+  }
+  const login = await fetch(`${url}/rest/login`, {
+    method: 'POST',
+    headers: json,
+    body: JSON.stringify({ emailOrLdapLoginId: N8N_OWNER.email, password: N8N_OWNER.password }),
+  });
+  if (!login.ok) throw new Error(`n8n login answered ${login.status}: ${await login.text()}`);
+  const cookie = login.headers
+    .getSetCookie()
+    .map((c) => c.split(';')[0])
+    .find((c) => c?.startsWith('n8n-auth='));
+  if (!cookie) throw new Error('n8n login returned no session cookie');
+  const keyRes = await fetch(`${url}/rest/api-keys`, {
+    method: 'POST',
+    headers: { ...json, Cookie: cookie },
+    body: JSON.stringify({ label: `bench-${Date.now()}`, scopes: ['workflow:read'], expiresAt: null }),
+  });
+  if (!keyRes.ok) throw new Error(`n8n api key creation answered ${keyRes.status}: ${await keyRes.text()}`);
+  const key = ((await keyRes.json()) as { data?: { rawApiKey?: string } }).data?.rawApiKey;
+  if (!key) throw new Error('n8n returned no rawApiKey');
+  return key;
+}
+
+// ---------------------------------------------------------------- S3 (s3rver)
+export interface S3Service extends Service {
+  endpoint: string;
+  bucket: string;
+  halt(): Promise<void>;
+  start(): Promise<void>;
+}
+
+export async function startS3(dir: string, opts: { bucket?: string; name?: string } = {}): Promise<S3Service> {
+  const name = opts.name ?? 's3';
+  const base = path.join(dir, name);
+  mkdirSync(path.join(base, 'data'), { recursive: true });
+  const bucket = opts.bucket ?? 'ct-backups';
+  const port = await freePort();
+  const endpoint = `http://127.0.0.1:${port}`;
+  const logFile = path.join(base, 's3rver.log');
+  const bin = require.resolve('s3rver/bin/s3rver.js', { paths: [ROOT] });
+  const svc: S3Service = {
+    name,
+    pid: 0,
+    endpoint,
+    bucket,
+    logFile,
+    env: {
+      S3_ENDPOINT: endpoint,
+      S3_BUCKET: bucket,
+      S3_REGION: 'us-east-1',
+      S3_ACCESS_KEY_ID: 'S3RVER',
+      S3_SECRET_ACCESS_KEY: 'S3RVER',
+      S3_FORCE_PATH_STYLE: 'true',
+    },
+    async start() {
+      svc.pid = spawnDaemon(
+        process.execPath,
+        [bin, '-d', path.join(base, 'data'), '-a', '127.0.0.1', '-p', String(port), '--configure-bucket', bucket, '--silent'],
+        { logFile, cwd: base },
+      );
+      await waitFor(name, async () => (await httpStatus(`${endpoint}/${bucket}`)) === 200, { timeoutMs: 20_000, logFile, pid: svc.pid });
+    },
+    async halt() {
+      await killGroup(svc.pid);
+    },
+    async stop() {
+      await killGroup(svc.pid);
+      rmSync(base, { recursive: true, force: true });
+    },
+  };
+  await svc.start();
+  return svc;
+}
+
+// ---------------------------------------------------------------- sinks (our own small recorders)
+async function startSink(
+  dir: string,
+  name: string,
+  script: string,
+  envOf: (ports: number[]) => Record<string, string>,
+  portCount: number,
+  readyPath: (ports: number[]) => string,
+): Promise<Service> {
+  const base = path.join(dir, name);
+  mkdirSync(base, { recursive: true });
+  const ports: number[] = [];
+  for (let i = 0; i < portCount; i++) ports.push(await freePort());
+  const logFile = path.join(base, `${name}.log`);
+  const pid = spawnDaemon(process.execPath, ['--import', 'tsx', path.join(__dirname, 'sinks', script), ...ports.map(String)], {
+    logFile,
+    cwd: ROOT,
+  });
+  await waitFor(name, async () => (await httpStatus(readyPath(ports))) === 200, { timeoutMs: 20_000, logFile, pid });
+  return {
+    name,
+    pid,
+    logFile,
+    env: envOf(ports),
+    async stop() {
+      await killGroup(pid);
+      rmSync(base, { recursive: true, force: true });
+    },
+  };
+}
+
+/** SMTP sink: accepts every message; GET SMTP_SINK_URL/messages lists them. */
+export function startSmtpSink(dir: string): Promise<Service> {
+  return startSink(
+    dir,
+    'smtp-sink',
+    'smtp-sink.ts',
+    ([smtp, http]) => ({ SMTP_HOST: '127.0.0.1', SMTP_PORT: String(smtp), SMTP_SINK_URL: `http://127.0.0.1:${http}` }),
+    2,
+    ([, http]) => `http://127.0.0.1:${http}/messages`,
+  );
+}
+
+/** HTTP sink: records every request; GET SINK_URL/_sink/requests lists them. */
+export function startHttpSink(dir: string, name = 'http-sink'): Promise<Service> {
+  return startSink(
+    dir,
+    name,
+    'http-sink.ts',
+    ([p]) => ({ SINK_URL: `http://127.0.0.1:${p}` }),
+    1,
+    ([p]) => `http://127.0.0.1:${p}/_sink/requests`,
+  );
+}

@@ -1,0 +1,102 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { installAll } from './install';
+import { killGroup } from './process';
+import {
+  startAlertmanager,
+  startHttpSink,
+  startN8n,
+  startPostgres,
+  startPrometheus,
+  startS3,
+  startSmtpSink,
+  type Service,
+} from './services';
+
+export const SERVICE_NAMES = ['postgres', 'prometheus', 'alertmanager', 'n8n', 's3', 'smtp', 'sink'] as const;
+export type ServiceName = (typeof SERVICE_NAMES)[number];
+
+export interface StackState {
+  dir: string;
+  startedAt: string;
+  /** PIDs by service, for `stack:down` from another process. */
+  pids: Record<string, number>;
+  env: Record<string, string>;
+}
+
+export interface Stack extends StackState {
+  services: Service[];
+  stop(): Promise<void>;
+}
+
+/** What a stack needs besides the services' own addresses: bench-only settings of the app's config. */
+const BENCH_SETTINGS: Record<string, string> = {
+  // Fixed, documented bench-only keys: never use these outside the bench.
+  SECRETS_KEY: 'bench-only-secrets-key-0123456789abcdef',
+  SECRETS_KEY_ID: 'bench1',
+  LOG_LEVEL: 'warn',
+};
+
+/**
+ * Starts the bench in a fresh temporary folder. Services start in parallel where they do not
+ * depend on each other; if any fails, the ones already started are stopped before the error.
+ */
+export async function startStack(opts: { services?: readonly ServiceName[]; install?: boolean } = {}): Promise<Stack> {
+  const wanted = new Set(opts.services ?? SERVICE_NAMES);
+  if (opts.install !== false) installAll({ n8n: wanted.has('n8n') });
+  const dir = mkdtempSync(path.join(tmpdir(), 'ct-bench-'));
+  const started: Service[] = [];
+  const track = async <T extends Service>(p: Promise<T>): Promise<T> => {
+    const s = await p;
+    started.push(s);
+    return s;
+  };
+  try {
+    const jobs: Promise<Service>[] = [];
+    if (wanted.has('postgres')) jobs.push(track(startPostgres(dir)));
+    if (wanted.has('prometheus')) jobs.push(track(startPrometheus(dir)));
+    if (wanted.has('alertmanager')) jobs.push(track(startAlertmanager(dir)));
+    if (wanted.has('n8n')) jobs.push(track(startN8n(dir)));
+    if (wanted.has('s3')) jobs.push(track(startS3(dir)));
+    if (wanted.has('smtp')) jobs.push(track(startSmtpSink(dir)));
+    if (wanted.has('sink')) jobs.push(track(startHttpSink(dir)));
+    const results = await Promise.allSettled(jobs);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  } catch (err) {
+    await Promise.allSettled(started.map((s) => s.stop()));
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  const env = Object.assign({ CT_BENCH_DIR: dir }, BENCH_SETTINGS, ...started.map((s) => s.env)) as Record<string, string>;
+  const state: StackState = {
+    dir,
+    startedAt: new Date().toISOString(),
+    pids: Object.fromEntries(started.map((s) => [s.name, s.pid])),
+    env,
+  };
+  writeFileSync(path.join(dir, 'state.json'), JSON.stringify(state, null, 2));
+  return {
+    ...state,
+    services: started,
+    async stop() {
+      await Promise.allSettled(started.map((s) => s.stop()));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Stops a stack from its recorded state (another process started it): by PID, then its folder. */
+export async function stopStackFromState(state: StackState): Promise<void> {
+  await Promise.allSettled(Object.values(state.pids).map((pid) => killGroup(pid)));
+  rmSync(state.dir, { recursive: true, force: true });
+}
+
+/** `KEY=value` lines that a shell can source (values single-quoted). */
+export function toEnvFile(env: Record<string, string>): string {
+  return Object.entries(env)
+    .map(([k, v]) => `${k}='${v.replace(/'/g, `'\\''`)}'`)
+    .join('\n')
+    .concat('\n');
+}
