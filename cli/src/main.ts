@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { UserError } from '@ct/lib';
 import { registerAuditCommands } from './commands/audit';
 import { registerMigrateCommand } from './commands/migrate';
+import { registerServeCommand } from './commands/serve';
 import { registerStatusCommand } from './commands/status';
 
 export function buildProgram(): Command {
@@ -12,6 +13,7 @@ export function buildProgram(): Command {
   registerMigrateCommand(program);
   registerAuditCommands(program);
   registerStatusCommand(program);
+  registerServeCommand(program);
   return program;
 }
 

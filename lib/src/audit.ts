@@ -62,3 +62,20 @@ export async function verifyAuditChain(db: Pick<Pool | PoolClient, 'query'>): Pr
   const r = rows[0]!;
   return { ok: r.ok, rowsChecked: Number(r.rows_checked), firstBadId: r.first_bad_id, reason: r.reason };
 }
+
+/** Verifies the chain and records the result (what ct_audit_chain_valid reports). */
+export async function verifyAndRecordAuditChain(
+  db: Pick<Pool | PoolClient, 'query'>,
+): Promise<ChainVerification & { durationSeconds: number }> {
+  const started = process.hrtime.bigint();
+  const result = await verifyAuditChain(db);
+  const durationSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+  await db.query('INSERT INTO audit_verifications (ok, rows_checked, first_bad_id, reason, duration_seconds) VALUES ($1, $2, $3, $4, $5)', [
+    result.ok,
+    result.rowsChecked,
+    result.firstBadId,
+    result.reason,
+    durationSeconds,
+  ]);
+  return { ...result, durationSeconds };
+}

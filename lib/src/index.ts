@@ -6,3 +6,4 @@ export * from './migrate';
 export * from './crypto';
 export * from './audit';
 export * from './n8n';
+export * from './http';

@@ -1,0 +1,60 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Express, Request, Response } from 'express';
+import type { Registry } from 'prom-client';
+
+export interface RunningServer {
+  server: Server;
+  /** Base URL, e.g. http://127.0.0.1:9464 (the real port when 0 was asked for). */
+  url: string;
+  port: number;
+  /** Stops accepting, lets in-flight requests finish (up to `graceMs`), then closes. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** Starts an express app; resolves once it listens, rejects on a taken port. */
+export function listen(app: Express, opts: { port: number; host?: string }): Promise<RunningServer> {
+  return new Promise((resolve, reject) => {
+    const server = app.listen(opts.port, opts.host ?? '127.0.0.1');
+    server.once('error', reject);
+    server.once('listening', () => {
+      server.off('error', reject);
+      const { port } = server.address() as AddressInfo;
+      const host = opts.host && opts.host !== '0.0.0.0' && opts.host !== '::' ? opts.host : '127.0.0.1';
+      resolve({
+        server,
+        port,
+        url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+        close: (graceMs = 10_000) =>
+          new Promise<void>((done) => {
+            const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+            server.close(() => {
+              clearTimeout(timer);
+              done();
+            });
+            server.closeIdleConnections();
+          }),
+      });
+    });
+  });
+}
+
+/** GET /metrics for a prom-client registry: OpenMetrics when the scraper asks for it. */
+export function metricsHandler(registry: Registry) {
+  return async (req: Request, res: Response): Promise<void> => {
+    const openMetrics = (req.get('accept') ?? '').includes('application/openmetrics-text');
+    if (openMetrics) registry.setContentType('application/openmetrics-text; version=1.0.0; charset=utf-8' as never);
+    else registry.setContentType('text/plain; version=0.0.4; charset=utf-8' as never);
+    res.set('Content-Type', registry.contentType);
+    res.end(await registry.metrics());
+  };
+}
+
+/** Resolves when the process is asked to stop (SIGINT or SIGTERM). */
+export function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (sig: NodeJS.Signals) => resolve(sig);
+    process.once('SIGINT', on);
+    process.once('SIGTERM', on);
+  });
+}
