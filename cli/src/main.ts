@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { UserError } from '@ct/lib';
+import { registerApiCommands } from './commands/api';
 import { registerAuditCommands } from './commands/audit';
 import { registerMigrateCommand } from './commands/migrate';
 import { registerServeCommand } from './commands/serve';
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
   registerAuditCommands(program);
   registerStatusCommand(program);
   registerServeCommand(program);
+  registerApiCommands(program);
   return program;
 }
 

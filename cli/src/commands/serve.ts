@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { startApi } from '@ct/api';
 import { UserError, untilSignal } from '@ct/lib';
 
 /**
@@ -12,6 +13,7 @@ export interface ServeOptions {
 export type ServiceStarter = (opts: ServeOptions) => Promise<{ stop(): Promise<void> }>;
 
 export const SERVICES: Record<string, ServiceStarter> = {};
+SERVICES.api = (opts) => startApi(opts);
 
 export function registerServeCommand(program: Command): void {
   program
