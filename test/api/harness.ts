@@ -78,7 +78,7 @@ export async function startTestApi(
     write: (await createApiKey(tx, { name: 'write', scopes: ['write'], owner: 'test' }, actor)).key,
     read: (await createApiKey(tx, { name: 'read', scopes: ['read'], owner: 'test' }, actor)).key,
   }));
-  await withTransaction(db.pool, async (tx) => createAdminUser(tx, { email: ADMIN_EMAIL, passwordHash: await hashPassword(ADMIN_PASSWORD) }, actor));
+  if (!o.db) await withTransaction(db.pool, async (tx) => createAdminUser(tx, { email: ADMIN_EMAIL, passwordHash: await hashPassword(ADMIN_PASSWORD) }, actor));
   return {
     url: server.url,
     db,
