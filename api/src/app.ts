@@ -59,7 +59,13 @@ export function createApp(o: AppOptions): ApiApp {
   app.use(requestLogging(o.logger, metrics));
   app.use(helmet());
   app.use(cors({ origin: o.settings.corsOrigins.length ? o.settings.corsOrigins : false }));
-  app.use(rateLimits(metrics, { perIp: o.settings.rateLimitPerIp, perKey: o.settings.rateLimitPerKey, perWebhookClient: o.settings.webhookRateLimit }));
+  app.use(
+    rateLimits(metrics, {
+      perIp: o.settings.rateLimitPerIp,
+      perKey: o.settings.rateLimitPerKey,
+      perWebhookClient: o.settings.webhookRateLimit,
+    }),
+  );
 
   app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
   app.get('/readyz', async (_req, res) => {
@@ -93,7 +99,9 @@ export function createApp(o: AppOptions): ApiApp {
   const openapi = buildOpenApi(registry, { version: VERSION });
   app.get('/api/openapi.json', (_req, res) => void res.json(openapi));
 
-  app.use((req: Request, _res: Response, next: NextFunction) => next(new HttpError(404, 'not_found', `no route ${req.method} ${req.path.slice(0, 200)}`)));
+  app.use((req: Request, _res: Response, next: NextFunction) =>
+    next(new HttpError(404, 'not_found', `no route ${req.method} ${req.path.slice(0, 200)}`)),
+  );
   app.use(errorHandler(o.logger));
   return { app, metrics, routes: registry, openapi };
 }

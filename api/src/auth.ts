@@ -97,10 +97,14 @@ export function authenticate(pool: Pool, s: AuthSettings, metrics: ApiMetrics) {
 
 async function checkApiKey(pool: Pool, key: string, fail: (reason: string, message: string) => never): Promise<Principal> {
   if (key.length > 200) return fail('bad_api_key', 'invalid API key');
-  const { rows } = await pool.query<{ id: string; name: string; key_hash: string; scopes: Scope[]; revoked_at: Date | null; prefix: string }>(
-    'SELECT id, name, prefix, key_hash, scopes, revoked_at FROM api_keys WHERE prefix = $1',
-    [apiKeyPrefix(key)],
-  );
+  const { rows } = await pool.query<{
+    id: string;
+    name: string;
+    key_hash: string;
+    scopes: Scope[];
+    revoked_at: Date | null;
+    prefix: string;
+  }>('SELECT id, name, prefix, key_hash, scopes, revoked_at FROM api_keys WHERE prefix = $1', [apiKeyPrefix(key)]);
   const row = rows[0];
   // Compare even when nothing matched, so a missing prefix and a wrong tail take the same time.
   const ok = safeEqual(hashApiKey(key), row?.key_hash ?? '0'.repeat(64)) && row !== undefined;
@@ -108,7 +112,10 @@ async function checkApiKey(pool: Pool, key: string, fail: (reason: string, messa
   if (row.revoked_at) return fail('revoked_api_key', 'this API key was revoked');
   // last_used_at at most once a minute per key, so reads do not turn into writes.
   pool
-    .query(`UPDATE api_keys SET last_used_at = now() WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`, [row.id])
+    .query(
+      `UPDATE api_keys SET last_used_at = now() WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`,
+      [row.id],
+    )
     .catch(() => undefined);
   return { actor: `api_key:${row.name} (${row.prefix})`, actorType: 'api_key', scopes: new Set(row.scopes), id: `key:${row.id}` };
 }
@@ -140,15 +147,19 @@ export async function createApiKey(
 ): Promise<CreatedApiKey> {
   const { key, prefix, hash } = generateApiKey();
   const scopes = [...new Set(input.scopes)];
-  const { rows } = await db.query<{ id: string }>('INSERT INTO api_keys (name, prefix, key_hash, scopes, owner) VALUES ($1, $2, $3, $4, $5) RETURNING id', [
-    input.name,
-    prefix,
-    hash,
-    scopes,
-    input.owner,
-  ]);
+  const { rows } = await db.query<{ id: string }>(
+    'INSERT INTO api_keys (name, prefix, key_hash, scopes, owner) VALUES ($1, $2, $3, $4, $5) RETURNING id',
+    [input.name, prefix, hash, scopes, input.owner],
+  );
   const id = rows[0]!.id;
-  await writeAudit(db, { ...audit, action: 'api_key.create', targetType: 'api_key', targetId: id, outcome: 'success', details: { name: input.name, prefix, scopes } });
+  await writeAudit(db, {
+    ...audit,
+    action: 'api_key.create',
+    targetType: 'api_key',
+    targetId: id,
+    outcome: 'success',
+    details: { name: input.name, prefix, scopes },
+  });
   return { id, name: input.name, prefix, scopes, key };
 }
 
@@ -162,6 +173,13 @@ export async function createAdminUser(
     input.passwordHash,
   ]);
   const id = rows[0]!.id;
-  await writeAudit(db, { ...audit, action: 'admin_user.create', targetType: 'admin_user', targetId: id, outcome: 'success', details: { email: input.email } });
+  await writeAudit(db, {
+    ...audit,
+    action: 'admin_user.create',
+    targetType: 'admin_user',
+    targetId: id,
+    outcome: 'success',
+    details: { email: input.email },
+  });
   return { id, email: input.email };
 }

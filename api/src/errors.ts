@@ -46,7 +46,8 @@ function fromPgDataError(err: { code?: string; constraint?: string; detail?: str
   const code = err.code;
   if (!code || !/^[0-9A-Z]{5}$/.test(code)) return null;
   if (code === '23505') return new HttpError(409, 'conflict', `already exists${err.constraint ? ` (${err.constraint})` : ''}`);
-  if (code === '23503') return new HttpError(409, 'conflict', `still referenced or refers to a missing row${err.constraint ? ` (${err.constraint})` : ''}`);
+  if (code === '23503')
+    return new HttpError(409, 'conflict', `still referenced or refers to a missing row${err.constraint ? ` (${err.constraint})` : ''}`);
   if (code === '23514' || code === '23502') {
     return new HttpError(400, 'validation_failed', `rejected by the database${err.constraint ? ` (${err.constraint})` : ''}`);
   }
@@ -61,8 +62,10 @@ export function errorHandler(logger: Logger) {
     const e = err as { type?: string; status?: number; statusCode?: number; expose?: boolean; code?: string };
     if (err instanceof HttpError) http = err;
     else if (e?.type === 'entity.too.large') http = new HttpError(413, 'payload_too_large', 'request body is too large');
-    else if (e?.type === 'entity.parse.failed') http = new HttpError(400, 'validation_failed', 'body: malformed JSON', [{ in: 'body', field: 'body', message: 'malformed JSON' }]);
-    else if (e?.expose && typeof e.status === 'number' && e.status >= 400 && e.status < 500) http = new HttpError(e.status, 'bad_request', 'the request could not be read');
+    else if (e?.type === 'entity.parse.failed')
+      http = new HttpError(400, 'validation_failed', 'body: malformed JSON', [{ in: 'body', field: 'body', message: 'malformed JSON' }]);
+    else if (e?.expose && typeof e.status === 'number' && e.status >= 400 && e.status < 500)
+      http = new HttpError(e.status, 'bad_request', 'the request could not be read');
     else if (isDatabaseUnavailable(err)) {
       logger.warn({ reqId: req.id, err: { code: e.code, message: (err as Error).message } }, 'database unavailable');
       http = new HttpError(503, 'unavailable', 'the database is unavailable; retry shortly', undefined, { 'Retry-After': '5' });
@@ -78,6 +81,8 @@ export function errorHandler(logger: Logger) {
       return;
     }
     for (const [k, v] of Object.entries(http.headers ?? {})) res.set(k, v);
-    res.status(http.status).json({ error: http.code, message: http.message, ...(http.fields ? { fields: http.fields } : {}), requestId: req.id });
+    res
+      .status(http.status)
+      .json({ error: http.code, message: http.message, ...(http.fields ? { fields: http.fields } : {}), requestId: req.id });
   };
 }

@@ -66,7 +66,14 @@ function promDuration(seconds: number): string {
   return `${Math.max(1, Math.round(seconds))}s`;
 }
 
-async function queryRange(prometheusUrl: string, query: string, start: number, end: number, step: number, signal: AbortSignal): Promise<Series[]> {
+async function queryRange(
+  prometheusUrl: string,
+  query: string,
+  start: number,
+  end: number,
+  step: number,
+  signal: AbortSignal,
+): Promise<Series[]> {
   const url = new URL('/api/v1/query_range', prometheusUrl);
   const body = new URLSearchParams({ query, start: String(start), end: String(end), step: String(step) });
   let res: globalThis.Response;
@@ -117,7 +124,11 @@ export async function streamExport(
       res.status(200);
       res.set('Content-Type', ext === 'csv' ? 'text/csv; charset=utf-8' : 'application/json; charset=utf-8');
       res.set('Content-Disposition', `attachment; filename="${opts.name}.${ext}"`);
-      write(ext === 'csv' ? `timestamp,${def.labels.join(',')},value\n` : `{"export":${JSON.stringify(opts.name)},"unit":${JSON.stringify(def.unit)},"rows":[`);
+      write(
+        ext === 'csv'
+          ? `timestamp,${def.labels.join(',')},value\n`
+          : `{"export":${JSON.stringify(opts.name)},"unit":${JSON.stringify(def.unit)},"rows":[`,
+      );
     }
     const points: { t: number; labels: string[]; v: string }[] = [];
     for (const s of series) for (const [t, v] of s.values) points.push({ t, labels: def.labels.map((l) => s.metric[l] ?? ''), v });

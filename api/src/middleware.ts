@@ -48,7 +48,9 @@ export function requestLogging(logger: Logger, metrics: ApiMetrics) {
 function limited(metrics: ApiMetrics, what: string) {
   return (_req: Request, res: Response) => {
     metrics.rateLimited.inc();
-    res.status(429).json({ error: 'rate_limited', message: `too many requests ${what}; retry after the Retry-After seconds`, requestId: _req.id });
+    res
+      .status(429)
+      .json({ error: 'rate_limited', message: `too many requests ${what}; retry after the Retry-After seconds`, requestId: _req.id });
   };
 }
 
@@ -63,7 +65,12 @@ const isWebhook = (req: Request) => req.path.startsWith('/api/webhooks/');
 export function rateLimits(metrics: ApiMetrics, o: { perIp: number; perKey: number; perWebhookClient: number }): RateLimitRequestHandler[] {
   const common = { windowMs: 60_000, standardHeaders: 'draft-7' as const, legacyHeaders: false };
   return [
-    rateLimit({ ...common, limit: o.perIp, skip: (req) => unlimited(req) || isWebhook(req), handler: limited(metrics, 'from this address') }),
+    rateLimit({
+      ...common,
+      limit: o.perIp,
+      skip: (req) => unlimited(req) || isWebhook(req),
+      handler: limited(metrics, 'from this address'),
+    }),
     rateLimit({
       ...common,
       limit: o.perKey,

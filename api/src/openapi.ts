@@ -44,7 +44,10 @@ const errorSchema: JsonSchema = {
     },
   },
 };
-const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } });
+const errorResponse = (description: string) => ({
+  description,
+  content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+});
 
 export function buildOpenApi(routes: RegisteredRoute[], info: { version: string }): JsonSchema {
   const paths: Record<string, Record<string, JsonSchema>> = {};
@@ -70,11 +73,17 @@ export function buildOpenApi(routes: RegisteredRoute[], info: { version: string 
         ? { description: 'success', content: Object.fromEntries(r.produces.map((t) => [t, {}])) }
         : { description: 'success', content: { 'application/json': {} } },
     };
-    if (r.params || r.query || r.body || r.access === 'webhook') responses['400'] = errorResponse('invalid input; `fields` names each bad field');
-    if (r.access !== 'public') responses['401'] = errorResponse(r.access === 'webhook' ? 'missing or bad signature, or replayed timestamp' : 'missing or invalid credentials');
-    if (!['public', 'authenticated', 'webhook'].includes(r.access)) responses['403'] = errorResponse(`the credentials lack the ${r.access} scope`);
+    if (r.params || r.query || r.body || r.access === 'webhook')
+      responses['400'] = errorResponse('invalid input; `fields` names each bad field');
+    if (r.access !== 'public')
+      responses['401'] = errorResponse(
+        r.access === 'webhook' ? 'missing or bad signature, or replayed timestamp' : 'missing or invalid credentials',
+      );
+    if (!['public', 'authenticated', 'webhook'].includes(r.access))
+      responses['403'] = errorResponse(`the credentials lack the ${r.access} scope`);
     if (r.access !== 'webhook') responses['429'] = errorResponse('rate limited; see Retry-After');
-    for (const [code, description] of Object.entries(r.responses ?? {})) responses[code] = code.startsWith('2') ? { description } : errorResponse(description);
+    for (const [code, description] of Object.entries(r.responses ?? {}))
+      responses[code] = code.startsWith('2') ? { description } : errorResponse(description);
     const op: JsonSchema = {
       operationId: `${r.method}_${r.fullPath.replace(/[^A-Za-z0-9]+/g, '_').replace(/^_|_$/g, '')}`,
       summary: r.summary,
@@ -85,10 +94,7 @@ export function buildOpenApi(routes: RegisteredRoute[], info: { version: string 
         ...(r.access === 'webhook' ? parametersOf('header', webhookHeadersSchema) : []),
       ],
       responses,
-      security:
-        r.access === 'public' || r.access === 'webhook'
-          ? []
-          : [{ apiKey: [] }, { bearer: [] }, { grafanaProxy: [] }],
+      security: r.access === 'public' || r.access === 'webhook' ? [] : [{ apiKey: [] }, { bearer: [] }, { grafanaProxy: [] }],
       'x-required-scope': r.access,
     };
     if (r.body) {

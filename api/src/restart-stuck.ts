@@ -88,7 +88,10 @@ export async function restartExecutions(n8n: N8nClient, stuck: StuckExecution[])
         newExecutionStatus: retried.status,
         rerunNodes,
         ...(rerunNodes.length === 0
-          ? { warning: 'n8n resumed the stopped execution from its saved state and ran no node again; re-trigger the workflow if its work must be redone' }
+          ? {
+              warning:
+                'n8n resumed the stopped execution from its saved state and ran no node again; re-trigger the workflow if its work must be redone',
+            }
           : {}),
       });
     } catch (err) {

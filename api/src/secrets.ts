@@ -30,7 +30,12 @@ export interface Rotation {
  * lock): the current version gets an expiry `graceSeconds` from now, any older one still in its
  * grace ends now, and a new current version is stored.
  */
-export async function rotateWebhookSecret(db: PoolClient, keyring: SecretKeyring, clientId: string, graceSeconds: number): Promise<Rotation> {
+export async function rotateWebhookSecret(
+  db: PoolClient,
+  keyring: SecretKeyring,
+  clientId: string,
+  graceSeconds: number,
+): Promise<Rotation> {
   await db.query(
     `UPDATE client_secrets SET expires_at = now() WHERE client_id = $1 AND kind = $2 AND revoked_at IS NULL AND expires_at > now()`,
     [clientId, WEBHOOK_SECRET_KIND],
@@ -41,10 +46,10 @@ export async function rotateWebhookSecret(db: PoolClient, keyring: SecretKeyring
       RETURNING version, expires_at`,
     [clientId, WEBHOOK_SECRET_KIND, graceSeconds],
   );
-  const { rows } = await db.query<{ v: number }>('SELECT coalesce(max(version), 0) + 1 AS v FROM client_secrets WHERE client_id = $1 AND kind = $2', [
-    clientId,
-    WEBHOOK_SECRET_KIND,
-  ]);
+  const { rows } = await db.query<{ v: number }>(
+    'SELECT coalesce(max(version), 0) + 1 AS v FROM client_secrets WHERE client_id = $1 AND kind = $2',
+    [clientId, WEBHOOK_SECRET_KIND],
+  );
   const version = rows[0]!.v;
   const secret = `whsec_${randomSecret(32)}`;
   const { ciphertext, keyId } = await encryptSecret(db, keyring, secret);
@@ -74,6 +79,7 @@ export async function loadValidWebhookSecrets(db: Db, keyring: SecretKeyring, cl
     [clientId, WEBHOOK_SECRET_KIND],
   );
   const out: ValidSecret[] = [];
-  for (const r of rows) out.push({ version: r.version, secret: await decryptSecret(db, keyring, r.ciphertext, r.key_id), expiresAt: r.expires_at });
+  for (const r of rows)
+    out.push({ version: r.version, secret: await decryptSecret(db, keyring, r.ciphertext, r.key_id), expiresAt: r.expires_at });
   return out;
 }

@@ -27,7 +27,10 @@ export interface StartApiDeps {
 }
 
 /** `ct serve api`: validates the config, starts listening, returns stop(). */
-export async function startApi(opts: { port?: number } = {}, deps: StartApiDeps = {}): Promise<{ stop(): Promise<void>; server: RunningServer }> {
+export async function startApi(
+  opts: { port?: number } = {},
+  deps: StartApiDeps = {},
+): Promise<{ stop(): Promise<void>; server: RunningServer }> {
   const cfg = loadApiConfig(deps.env);
   const logger = createLogger({ level: cfg.LOG_LEVEL, format: cfg.LOG_FORMAT, name: 'api' });
   const pool = createPool({
@@ -44,7 +47,14 @@ export async function startApi(opts: { port?: number } = {}, deps: StartApiDeps 
     ownerPassword: cfg.N8N_OWNER_PASSWORD,
     timeoutSeconds: cfg.N8N_TIMEOUT,
   });
-  const { app } = createApp({ pool, n8n, keyring: keyringFromConfig(cfg), logger, settings: settingsFromConfig(cfg), forceBackup: deps.forceBackup });
+  const { app } = createApp({
+    pool,
+    n8n,
+    keyring: keyringFromConfig(cfg),
+    logger,
+    settings: settingsFromConfig(cfg),
+    forceBackup: deps.forceBackup,
+  });
   let server: RunningServer;
   try {
     server = await listen(app, { port: opts.port ?? cfg.API_PORT, host: cfg.API_HOST });

@@ -21,10 +21,13 @@ export const TIMESTAMP_HEADER = 'x-ct-timestamp';
 
 export const webhookEventSchema = z.object({
   id: text(150).optional().describe('Event id; used as the idempotency key when no Idempotency-Key header is sent.'),
-  type: z.string().regex(/^[a-z][a-z0-9_.-]{0,63}$/, 'must be 1-64 characters of a-z, 0-9, _ . - starting with a letter, such as lead.captured'),
+  type: z
+    .string()
+    .regex(/^[a-z][a-z0-9_.-]{0,63}$/, 'must be 1-64 characters of a-z, 0-9, _ . - starting with a letter, such as lead.captured'),
   occurredAt: isoDateTime
-    .refine((v) => Date.parse(v) <= Date.now() + 3600_000, 'must not be more than an hour in the future')
-    .refine((v) => Date.parse(v) >= Date.parse('2000-01-01T00:00:00Z'), 'must be after 2000')
+    // A malformed date is reported once, by the format check: these two pass on NaN.
+    .refine((v) => !(Date.parse(v) > Date.now() + 3600_000), 'must not be more than an hour in the future')
+    .refine((v) => !(Date.parse(v) < Date.parse('2000-01-01T00:00:00Z')), 'must be after 2000')
     .optional(),
   data: z.record(z.string(), z.unknown()).optional(),
 });
@@ -73,9 +76,16 @@ export class WebhookSecretCache {
     const { rows } = await this.pool.query<{ id: string; status: string }>('SELECT id, status FROM clients WHERE slug = $1', [slug]);
     const row = rows[0];
     const entry: CachedClient | null = row
-      ? { clientId: row.id, slug, status: row.status, secrets: await loadValidWebhookSecrets(this.pool, this.keyring, row.id), loadedAt: Date.now() }
+      ? {
+          clientId: row.id,
+          slug,
+          status: row.status,
+          secrets: await loadValidWebhookSecrets(this.pool, this.keyring, row.id),
+          loadedAt: Date.now(),
+        }
       : null;
-    if (entry || this.entries.size < 10_000) this.entries.set(slug, entry ?? { clientId: '', slug, status: 'unknown', secrets: [], loadedAt: Date.now() });
+    if (entry || this.entries.size < 10_000)
+      this.entries.set(slug, entry ?? { clientId: '', slug, status: 'unknown', secrets: [], loadedAt: Date.now() });
     return entry;
   }
 }
@@ -107,7 +117,8 @@ export function webhookRouter(deps: { pool: Pool; metrics: ApiMetrics; cache: We
     if (!/^[a-z0-9-]{2,40}$/.test(slug)) throw unauthorized('unknown', 'unknown_client', 'unknown client or bad signature');
     const ts = req.get(TIMESTAMP_HEADER) ?? '';
     const sig = /^sha256=([0-9a-f]{64})$/i.exec(req.get(SIGNATURE_HEADER) ?? '');
-    if (!/^\d{1,12}$/.test(ts) || !sig) throw unauthorized('unknown', 'bad_signature', `missing or malformed ${TIMESTAMP_HEADER} / ${SIGNATURE_HEADER} headers`);
+    if (!/^\d{1,12}$/.test(ts) || !sig)
+      throw unauthorized('unknown', 'bad_signature', `missing or malformed ${TIMESTAMP_HEADER} / ${SIGNATURE_HEADER} headers`);
     if (Math.abs(Date.now() / 1000 - Number(ts)) > REPLAY_WINDOW_SECONDS) {
       throw unauthorized('unknown', 'replay', 'timestamp outside the 5-minute window (replayed or clock skew)');
     }
@@ -140,7 +151,8 @@ export function webhookRouter(deps: { pool: Pool; metrics: ApiMetrics; cache: We
       problems.push({ in: 'header', field: 'Idempotency-Key', message: 'must be 1-150 printable ASCII characters' });
     }
     const key = headerKey ?? (parsed.success ? parsed.data.id : undefined);
-    if (parsed.success && key === undefined) problems.push({ in: 'body', field: 'id', message: 'is required when no Idempotency-Key header is sent' });
+    if (parsed.success && key === undefined)
+      problems.push({ in: 'body', field: 'id', message: 'is required when no Idempotency-Key header is sent' });
     if (!parsed.success || problems.length) {
       count(client.slug, 'invalid');
       throw new HttpError(400, 'validation_failed', problems.map((p) => `${p.in} ${p.field}: ${p.message}`).join('; '), problems);

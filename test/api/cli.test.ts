@@ -60,10 +60,13 @@ it('ct serve api listens on --port, and a missing JWT secret is named', async ()
     let status = 0;
     for (let i = 0; i < 50 && status !== 200; i++) {
       await new Promise((r) => setTimeout(r, 200));
-      status = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status, () => 0);
+      status = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+        (r) => r.status,
+        () => 0,
+      );
     }
     expect(status).toBe(200);
-    const doc = await (await fetch(`http://127.0.0.1:${port}/api/openapi.json`)).json();
+    const doc = (await (await fetch(`http://127.0.0.1:${port}/api/openapi.json`)).json()) as { openapi: string };
     expect(doc.openapi).toBe('3.1.0');
   } finally {
     child.kill('SIGTERM');

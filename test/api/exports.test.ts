@@ -16,7 +16,12 @@ let prom: PrometheusService;
 let exporter: RunningServer;
 let api: TestApi;
 const registry = new Registry();
-const runs = new Counter({ name: 'ct_workflow_executions_total', help: 'test', labelNames: ['client', 'workflow', 'status'], registers: [registry] });
+const runs = new Counter({
+  name: 'ct_workflow_executions_total',
+  help: 'test',
+  labelNames: ['client', 'workflow', 'status'],
+  registers: [registry],
+});
 const mrr = new Gauge({ name: 'ct_mrr', help: 'test', labelNames: ['currency'], registers: [registry] });
 
 beforeAll(async () => {
@@ -97,7 +102,8 @@ it('answers 502 when Prometheus is unreachable', async () => {
 
 it('splits long ranges into windows without losing or repeating points', async () => {
   const to = new Date(Math.floor(Date.now() / 1000) * 1000);
-  const at = (from: Date) => api.call('GET', `/api/admin/exports/mrr?from=${from.toISOString()}&to=${to.toISOString()}&step=1s&format=json`);
+  const at = (from: Date) =>
+    api.call('GET', `/api/admin/exports/mrr?from=${from.toISOString()}&to=${to.toISOString()}&step=1s&format=json`);
   const short = await at(new Date(to.getTime() - 60_000)); // one query_range window
   const long = await at(new Date(to.getTime() - 2 * 3600_000)); // 7,200 steps: two windows
   expect(long.status).toBe(200);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { verifyAuditChain } from '@ct/lib';
 import { signWebhook } from '@ct/api';
-import { PROXY_SECRET, startTestApi, type TestApi } from './harness';
+import { operations, PROXY_SECRET, startTestApi, type TestApi } from './harness';
 
 /**
  * 2,400 random and malformed requests across every route (seeded, so a failure can be replayed
@@ -24,9 +24,41 @@ const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
 const chance = (p: number) => rand() < p;
 
 const STRINGS = [
-  '', ' ', 'a', 'fuzz-client', 'FUZZ', 'x'.repeat(300), 'é漢字🙂', '\u0000', "'; DROP TABLE clients; --", '../../etc/passwd', '%00', '${7*7}',
-  '<script>alert(1)</script>', '2026-01-01', '2026-13-45', '2026-01-01T00:00:00Z', '1970-01-01T00:00:00Z', '9999-12-31T23:59:59Z', '-1', '0', '1e309',
-  'NaN', 'true', 'null', 'USD', 'usd', 'admin', 'read,write', '15m', '-5s', '99999999d', randomUUID(), 'ct_xxxxxxxxxxxxxxxxxxxx', 'client_runs', 'paid',
+  '',
+  ' ',
+  'a',
+  'fuzz-client',
+  'FUZZ',
+  'x'.repeat(300),
+  'é漢字🙂',
+  '\u0000',
+  "'; DROP TABLE clients; --",
+  '../../etc/passwd',
+  '%00',
+  '${7*7}',
+  '<script>alert(1)</script>',
+  '2026-01-01',
+  '2026-13-45',
+  '2026-01-01T00:00:00Z',
+  '1970-01-01T00:00:00Z',
+  '9999-12-31T23:59:59Z',
+  '-1',
+  '0',
+  '1e309',
+  'NaN',
+  'true',
+  'null',
+  'USD',
+  'usd',
+  'admin',
+  'read,write',
+  '15m',
+  '-5s',
+  '99999999d',
+  randomUUID(),
+  'ct_xxxxxxxxxxxxxxxxxxxx',
+  'client_runs',
+  'paid',
 ];
 function value(depth = 0): unknown {
   const r = rand();
@@ -40,11 +72,12 @@ function value(depth = 0): unknown {
 function object(depth = 0, known: string[] = []): Record<string, unknown> {
   const o: Record<string, unknown> = {};
   const n = Math.floor(rand() * 5);
-  for (let i = 0; i < n; i++) o[chance(0.8) && known.length ? pick(known) : pick(['__proto__', 'constructor', 'x', 'id', 'status', 'client'])] = value(depth);
+  for (let i = 0; i < n; i++)
+    o[chance(0.8) && known.length ? pick(known) : pick(['__proto__', 'constructor', 'x', 'id', 'status', 'client'])] = value(depth);
   return o;
 }
 
-const asText = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v) ?? '');
+const asText = (v: unknown) => (typeof v === 'string' ? v : (JSON.stringify(v) ?? ''));
 
 let api: TestApi;
 let secret: string;
@@ -64,23 +97,15 @@ beforeAll(async () => {
 afterAll(() => api.close());
 
 it(`survives ${COUNT} random and malformed requests (seed ${SEED})`, async () => {
-  const doc = (await api.call('GET', '/api/openapi.json', { key: null })).body;
-  const ops: { method: string; template: string; query: string[]; body: string[] }[] = [];
-  for (const [template, byMethod] of Object.entries(doc.paths as Record<string, Record<string, any>>)) {
-    for (const [method, op] of Object.entries(byMethod)) {
-      ops.push({
-        method: method.toUpperCase(),
-        template,
-        query: (op.parameters ?? []).filter((p: any) => p.in === 'query').map((p: any) => p.name),
-        body: Object.keys(op.requestBody?.content?.['application/json']?.schema?.properties ?? {}),
-      });
-    }
-  }
+  const ops = await operations(api);
   const statuses = new Map<number, number>();
   const failures: string[] = [];
   const one = async () => {
     const op = pick(ops);
-    const path = op.template.replace(/\{(\w+)\}/g, () => encodeURIComponent(pick(['fuzz-client', randomUUID(), ...STRINGS.slice(0, 12)])).slice(0, 500) || 'x');
+    const path = op.template.replace(
+      /\{(\w+)\}/g,
+      () => encodeURIComponent(pick(['fuzz-client', randomUUID(), ...STRINGS.slice(0, 12)])).slice(0, 500) || 'x',
+    );
     const qs = op.query
       .filter(() => chance(0.5))
       .map((q) => `${q}=${encodeURIComponent(asText(value()).slice(0, 300))}`)
@@ -90,15 +115,29 @@ it(`survives ${COUNT} random and malformed requests (seed ${SEED})`, async () =>
     const credential = rand();
     if (credential < 0.65) headers.authorization = `Bearer ${api.keys.admin}`;
     else if (credential < 0.75) headers.authorization = `Bearer ${pick([api.keys.read, api.keys.write])}`;
-    else if (credential < 0.8) Object.assign(headers, { 'x-ct-proxy-secret': PROXY_SECRET, 'x-grafana-user': pick(['bob', 'bad user!', '']) });
-    else if (credential < 0.9) headers.authorization = pick(['Bearer ', 'Bearer ct_', 'Bearer eyJhbGciOiJub25lIn0.e30.', 'Basic Zm9vOmJhcg==', `Bearer ${'x'.repeat(5000)}`]);
+    else if (credential < 0.8)
+      Object.assign(headers, { 'x-ct-proxy-secret': PROXY_SECRET, 'x-grafana-user': pick(['bob', 'bad user!', '']) });
+    else if (credential < 0.9)
+      headers.authorization = pick([
+        'Bearer ',
+        'Bearer ct_',
+        'Bearer eyJhbGciOiJub25lIn0.e30.',
+        'Basic Zm9vOmJhcg==',
+        `Bearer ${'x'.repeat(5000)}`,
+      ]);
     let raw: string | undefined;
     if (op.method !== 'GET' && op.method !== 'DELETE') {
       const shape = rand();
       if (shape < 0.7) raw = JSON.stringify(object(0, op.body));
       else if (shape < 0.8) raw = pick(['{', '{"a":', 'null', '[]', '"str"', '{"a":1}}', '\u0000', '{"x":"\\ud800"}']);
       else if (shape < 0.9) raw = JSON.stringify(value());
-      headers['content-type'] = pick(['application/json', 'application/json', 'text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=latin1']);
+      headers['content-type'] = pick([
+        'application/json',
+        'application/json',
+        'text/plain',
+        'application/x-www-form-urlencoded',
+        'application/json; charset=latin1',
+      ]);
     }
     if (op.template.startsWith('/api/webhooks')) {
       raw ??= JSON.stringify({ id: randomUUID(), type: pick(['lead.captured', 'X', '']), data: value() });
@@ -114,7 +153,8 @@ it(`survives ${COUNT} random and malformed requests (seed ${SEED})`, async () =>
       } catch {
         parsed = undefined; // malformed: refused before anything runs
       }
-      if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) raw = JSON.stringify({ ...parsed, dryRun: true, client: 'fuzz-client' });
+      if (parsed && typeof parsed === 'object' && !Array.isArray(parsed))
+        raw = JSON.stringify({ ...parsed, dryRun: true, client: 'fuzz-client' });
     }
     const method = chance(0.03) ? pick(['PUT', 'OPTIONS', 'HEAD', 'PATCH']) : op.method;
     const url = `${api.url}${path}${qs ? `?${qs}` : ''}`;
@@ -149,6 +189,8 @@ it(`survives ${COUNT} random and malformed requests (seed ${SEED})`, async () =>
   );
   expect(orphans.rows).toEqual([]);
   const changes = await api.pool.query("SELECT count(*)::int AS n FROM clients WHERE slug <> 'fuzz-client'");
-  const created = await api.pool.query("SELECT count(*)::int AS n FROM audit_logs WHERE action = 'client.create' AND target_id IN (SELECT id::text FROM clients WHERE slug <> 'fuzz-client')");
+  const created = await api.pool.query(
+    "SELECT count(*)::int AS n FROM audit_logs WHERE action = 'client.create' AND target_id IN (SELECT id::text FROM clients WHERE slug <> 'fuzz-client')",
+  );
   expect(created.rows[0].n).toBe(changes.rows[0].n);
 }, 300_000);

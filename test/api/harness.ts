@@ -15,7 +15,11 @@ export interface TestApi {
   keys: { admin: string; write: string; read: string };
   /** What the logger wrote, one JSON line each. */
   logLines: string[];
-  call(method: string, path: string, o?: { key?: string | null; body?: unknown; raw?: string; headers?: Record<string, string> }): Promise<Res>;
+  call(
+    method: string,
+    path: string,
+    o?: { key?: string | null; body?: unknown; raw?: string; headers?: Record<string, string> },
+  ): Promise<Res>;
   close(): Promise<void>;
 }
 
@@ -78,7 +82,10 @@ export async function startTestApi(
     write: (await createApiKey(tx, { name: 'write', scopes: ['write'], owner: 'test' }, actor)).key,
     read: (await createApiKey(tx, { name: 'read', scopes: ['read'], owner: 'test' }, actor)).key,
   }));
-  if (!o.db) await withTransaction(db.pool, async (tx) => createAdminUser(tx, { email: ADMIN_EMAIL, passwordHash: await hashPassword(ADMIN_PASSWORD) }, actor));
+  if (!o.db)
+    await withTransaction(db.pool, async (tx) =>
+      createAdminUser(tx, { email: ADMIN_EMAIL, passwordHash: await hashPassword(ADMIN_PASSWORD) }, actor),
+    );
   return {
     url: server.url,
     db,
@@ -116,4 +123,29 @@ export function expectField(res: Res, field: string): void {
   if (res.status !== 400) throw new Error(`expected 400 naming ${field}, got ${res.status}: ${res.text.slice(0, 300)}`);
   const fields = (res.body?.fields ?? []).map((f: { field: string }) => f.field);
   if (!fields.includes(field)) throw new Error(`expected a problem with ${field}, got ${JSON.stringify(res.body?.fields)}`);
+}
+
+interface DocOperation {
+  parameters?: { name: string; in: string }[];
+  requestBody?: { content?: Record<string, { schema?: { properties?: Record<string, unknown> } }> };
+}
+export interface Operation {
+  method: string;
+  /** OpenAPI path template, e.g. /api/clients/{client}. */
+  template: string;
+  query: string[];
+  body: string[];
+}
+
+/** Every operation of the API's own OpenAPI document, with its query parameters and body fields. */
+export async function operations(api: TestApi): Promise<Operation[]> {
+  const doc = (await api.call('GET', '/api/openapi.json', { key: null })).body as { paths: Record<string, Record<string, DocOperation>> };
+  return Object.entries(doc.paths).flatMap(([template, ops]) =>
+    Object.entries(ops).map(([method, op]) => ({
+      method: method.toUpperCase(),
+      template,
+      query: (op.parameters ?? []).filter((p) => p.in === 'query').map((p) => p.name),
+      body: Object.keys(op.requestBody?.content?.['application/json']?.schema?.properties ?? {}),
+    })),
+  );
 }

@@ -34,15 +34,21 @@ async function newClient(): Promise<{ id: string; slug: string }> {
   return res.body.client;
 }
 async function newInvoice(status: 'draft' | 'open' = 'open'): Promise<string> {
-  const res = await api.call('POST', '/api/billing/invoices', { body: { client: fx.client, number: `INV-${uniq()}`, amountCents: 1000, status } });
+  const res = await api.call('POST', '/api/billing/invoices', {
+    body: { client: fx.client, number: `INV-${uniq()}`, amountCents: 1000, status },
+  });
   return res.body.id;
 }
 
 beforeAll(async () => {
   api = await startTestApi({
-    forceBackup: async () => ({ run: { id: '00000000-0000-4000-8000-000000000001', status: 'running', startedAt: new Date().toISOString() }, alreadyRunning: false }),
+    forceBackup: async () => ({
+      run: { id: '00000000-0000-4000-8000-000000000001', status: 'running', startedAt: new Date().toISOString() },
+      alreadyRunning: false,
+    }),
   });
-  noneKey = (await withTransaction(api.pool, (tx) => createApiKey(tx, { name: 'none', scopes: [] as never, owner: 't' }, { actor: 't' }))).key;
+  noneKey = (await withTransaction(api.pool, (tx) => createApiKey(tx, { name: 'none', scopes: [] as never, owner: 't' }, { actor: 't' })))
+    .key;
   const c = await newClient();
   fx.client = c.slug;
   fx.clientId = c.id;
@@ -54,8 +60,14 @@ beforeAll(async () => {
   fx.workflowId = wf.id;
   const wf2 = await n8n.createWorkflow({ name: `routes2-${uniq()}`, nodes: wf.nodes, connections: {} });
   fx.workflowId2 = wf2.id;
-  fx.automation = (await api.call('POST', '/api/automations', { body: { client: fx.client, n8nWorkflowId: wf.id, minutesSavedPerRun: 5, hourlyValueCents: 3000 } })).body.id;
-  fx.plan = (await api.call('POST', '/api/billing/plans', { body: { code: `p-${uniq()}`, name: 'Basic', monthlyAmountCents: 9900 } })).body.id;
+  fx.automation = (
+    await api.call('POST', '/api/automations', {
+      body: { client: fx.client, n8nWorkflowId: wf.id, minutesSavedPerRun: 5, hourlyValueCents: 3000 },
+    })
+  ).body.id;
+  fx.plan = (
+    await api.call('POST', '/api/billing/plans', { body: { code: `p-${uniq()}`, name: 'Basic', monthlyAmountCents: 9900 } })
+  ).body.id;
   fx.planCode = (await api.call('GET', '/api/billing/plans')).body.data[0].code;
   const s = await api.call('POST', '/api/billing/subscriptions', { body: { client: fx.client, plan: fx.planCode } });
   fx.subscription = s.body.id;
@@ -114,7 +126,13 @@ const cases: Case[] = [
     },
     bad: { body: () => ({ refreshToken: 42 }), field: 'refreshToken' },
   },
-  { route: 'GET /api/auth/me', path: () => '/api/auth/me', key: 'read', status: 200, check: (r) => expect(r.body.scopes).toEqual(['read']) },
+  {
+    route: 'GET /api/auth/me',
+    path: () => '/api/auth/me',
+    key: 'read',
+    status: 200,
+    check: (r) => expect(r.body.scopes).toEqual(['read']),
+  },
   {
     route: 'POST /api/auth/api-keys',
     path: () => '/api/auth/api-keys',
@@ -269,7 +287,10 @@ const cases: Case[] = [
       expect(r.body.name).toMatch(/^routes2-/); // taken from n8n
       fx.automation2 = r.body.id;
     },
-    bad: { body: () => ({ client: fx.client, n8nWorkflowId: 'doesNotExist123', minutesSavedPerRun: 1, hourlyValueCents: 1 }), field: 'n8nWorkflowId' },
+    bad: {
+      body: () => ({ client: fx.client, n8nWorkflowId: 'doesNotExist123', minutesSavedPerRun: 1, hourlyValueCents: 1 }),
+      field: 'n8nWorkflowId',
+    },
   },
   {
     route: 'PATCH /api/automations/:id',
@@ -302,7 +323,14 @@ const cases: Case[] = [
     bad: { query: () => `from=${today}&to=2000-01-01`, field: 'to' },
   },
   // ------------------------------------------------------------- billing
-  { route: 'GET /api/billing/plans', path: () => '/api/billing/plans', key: 'read', status: 200, forbidden: 'none', check: (r) => expect(r.body.data.length).toBeGreaterThan(0) },
+  {
+    route: 'GET /api/billing/plans',
+    path: () => '/api/billing/plans',
+    key: 'read',
+    status: 200,
+    forbidden: 'none',
+    check: (r) => expect(r.body.data.length).toBeGreaterThan(0),
+  },
   {
     route: 'POST /api/billing/plans',
     path: () => '/api/billing/plans',
@@ -373,7 +401,13 @@ const cases: Case[] = [
   {
     route: 'POST /api/billing/invoices',
     path: () => '/api/billing/invoices',
-    body: () => ({ client: fx.client, number: `INV-${uniq()}`, amountCents: 9900, status: 'open', dueAt: new Date(Date.now() + 86400_000).toISOString() }),
+    body: () => ({
+      client: fx.client,
+      number: `INV-${uniq()}`,
+      amountCents: 9900,
+      status: 'open',
+      dueAt: new Date(Date.now() + 86400_000).toISOString(),
+    }),
     key: 'write',
     status: 201,
     forbidden: 'read',
@@ -436,7 +470,12 @@ const cases: Case[] = [
     query: () => `action=client.create&client=${fx.client}`,
     status: 200,
     forbidden: 'write',
-    check: (r) => expect(r.body.data[0]).toMatchObject({ action: 'client.create', clientId: fx.clientId, actor: expect.stringContaining('api_key:admin') }),
+    check: (r) =>
+      expect(r.body.data[0]).toMatchObject({
+        action: 'client.create',
+        clientId: fx.clientId,
+        actor: expect.stringContaining('api_key:admin'),
+      }),
     bad: { query: () => 'from=last-week', field: 'from' },
   },
   {
@@ -446,7 +485,13 @@ const cases: Case[] = [
     forbidden: 'write',
     check: (r) => expect(r.body).toMatchObject({ ok: true, firstBadId: null }),
   },
-  { route: 'GET /api/admin/exports', path: () => '/api/admin/exports', status: 200, forbidden: 'write', check: (r) => expect(r.body.data.map((e: { name: string }) => e.name)).toContain('client_runs') },
+  {
+    route: 'GET /api/admin/exports',
+    path: () => '/api/admin/exports',
+    status: 200,
+    forbidden: 'write',
+    check: (r) => expect(r.body.data.map((e: { name: string }) => e.name)).toContain('client_runs'),
+  },
   {
     route: 'GET /api/admin/exports/:name',
     path: () => '/api/admin/exports/client_runs',
@@ -457,7 +502,11 @@ const cases: Case[] = [
       expect(r.headers.get('content-type')).toMatch(/text\/csv/);
       expect(r.text.split('\n')[0]).toBe('timestamp,client,value');
     },
-    bad: { path: () => '/api/admin/exports/arbitrary_promql', query: () => `from=${encodeURIComponent(hourAgo())}&to=${encodeURIComponent(now())}`, field: 'name' },
+    bad: {
+      path: () => '/api/admin/exports/arbitrary_promql',
+      query: () => `from=${encodeURIComponent(hourAgo())}&to=${encodeURIComponent(now())}`,
+      field: 'name',
+    },
   },
 ];
 
@@ -474,7 +523,10 @@ describe('every route', () => {
     fx.subClient = (await newClient()).slug;
     fx.invoicePay = await newInvoice('open');
     fx.invoiceVoid = await newInvoice('draft');
-    await api.pool.query(`INSERT INTO client_daily_stats (client_id, day, workflow_runs, failures, minutes_saved) VALUES ($1, $2, 3, 1, 60)`, [fx.clientId, today]);
+    await api.pool.query(
+      `INSERT INTO client_daily_stats (client_id, day, workflow_runs, failures, minutes_saved) VALUES ($1, $2, 3, 1, 60)`,
+      [fx.clientId, today],
+    );
   });
 
   describe.each(cases.map((c) => [c.route, c] as const))('%s', (_name, c) => {
@@ -530,6 +582,8 @@ describe('every route', () => {
   it('leaves a valid audit chain with one row per change', async () => {
     expect(await verifyAuditChain(api.pool)).toMatchObject({ ok: true });
     const { rows } = await api.pool.query<{ action: string }>("SELECT action FROM audit_logs WHERE action LIKE 'client.%'");
-    expect(rows.map((r) => r.action)).toEqual(expect.arrayContaining(['client.create', 'client.update', 'client.pause', 'client.churn', 'client.rotate_secret']));
+    expect(rows.map((r) => r.action)).toEqual(
+      expect.arrayContaining(['client.create', 'client.update', 'client.pause', 'client.churn', 'client.rotate_secret']),
+    );
   });
 });

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { verifyAuditChain } from '@ct/lib';
 import { signWebhook } from '@ct/api';
-import { ADMIN_EMAIL, ADMIN_PASSWORD, JWT_SECRET, PROXY_SECRET, startTestApi, type TestApi } from './harness';
+import { ADMIN_EMAIL, ADMIN_PASSWORD, JWT_SECRET, operations, PROXY_SECRET, startTestApi, type TestApi } from './harness';
 
 const INJECTIONS = ["x'); DROP TABLE clients; --", "' OR '1'='1", '%_\\%', '$1::text', 'Robert"; DELETE FROM audit_logs; --'];
 const HUGE = 'A'.repeat(100_000);
@@ -15,31 +15,30 @@ afterAll(() => api.close());
 
 describe('SQL injection and oversized strings', () => {
   it('every string query parameter and body field of every route answers 2xx/4xx, never 5xx', async () => {
-    const doc = (await api.call('GET', '/api/openapi.json', { key: null })).body;
     let sent = 0;
-    for (const [template, ops] of Object.entries(doc.paths as Record<string, Record<string, any>>)) {
-      for (const [method, op] of Object.entries(ops)) {
-        if (template.startsWith('/api/webhooks')) continue;
-        const path = template.replace(/\{(\w+)\}/g, (_m, name) => (name === 'client' ? 'pizza-shop' : randomUUID()));
-        const queryParams = (op.parameters ?? []).filter((p: any) => p.in === 'query').map((p: any) => p.name);
-        const bodyProps = Object.keys(op.requestBody?.content?.['application/json']?.schema?.properties ?? {});
-        for (const value of [...INJECTIONS, HUGE]) {
-          for (const q of queryParams) {
-            const res = await api.call(method.toUpperCase(), `${path}?${q}=${encodeURIComponent(value)}`);
-            expect([method, template, q, res.status]).toEqual([method, template, q, expect.any(Number)]);
-            if (res.status >= 500) throw new Error(`${method} ${template}?${q} answered ${res.status}: ${res.text}`);
-            sent++;
-          }
-          for (const field of bodyProps) {
-            const res = await api.call(method.toUpperCase(), path, { body: { [field]: value } });
-            if (res.status >= 500) throw new Error(`${method} ${template} body.${field} answered ${res.status}: ${res.text}`);
-            sent++;
-          }
-          // The path parameters themselves.
-          if (template.includes('{')) {
-            const res = await api.call(method.toUpperCase(), template.replace(/\{\w+\}/g, encodeURIComponent(value.slice(0, 2000))), method === 'get' ? {} : { body: {} });
-            if (res.status >= 500) throw new Error(`${method} ${template} path answered ${res.status}: ${res.text}`);
-          }
+    for (const { method: m, template, query: queryParams, body: bodyProps } of await operations(api)) {
+      const method = m.toLowerCase();
+      if (template.startsWith('/api/webhooks')) continue;
+      const path = template.replace(/\{(\w+)\}/g, (_m, name) => (name === 'client' ? 'pizza-shop' : randomUUID()));
+      for (const value of [...INJECTIONS, HUGE]) {
+        for (const q of queryParams) {
+          const res = await api.call(method.toUpperCase(), `${path}?${q}=${encodeURIComponent(value)}`);
+          if (res.status >= 500) throw new Error(`${method} ${template}?${q} answered ${res.status}: ${res.text}`);
+          sent++;
+        }
+        for (const field of bodyProps) {
+          const res = await api.call(method.toUpperCase(), path, { body: { [field]: value } });
+          if (res.status >= 500) throw new Error(`${method} ${template} body.${field} answered ${res.status}: ${res.text}`);
+          sent++;
+        }
+        // The path parameters themselves.
+        if (template.includes('{')) {
+          const res = await api.call(
+            method.toUpperCase(),
+            template.replace(/\{\w+\}/g, encodeURIComponent(value.slice(0, 2000))),
+            method === 'get' ? {} : { body: {} },
+          );
+          if (res.status >= 500) throw new Error(`${method} ${template} path answered ${res.status}: ${res.text}`);
         }
       }
     }
@@ -56,7 +55,9 @@ describe('SQL injection and oversized strings', () => {
     expect((await api.call('GET', '/api/clients/bobby-tables')).body.name).toBe(name);
     const plan = await api.call('POST', '/api/billing/plans', { body: { code: 'odd', name: INJECTIONS[4], monthlyAmountCents: 1 } });
     expect(plan.body.name).toBe(INJECTIONS[4]);
-    const inv = await api.call('POST', '/api/billing/invoices', { body: { client: 'bobby-tables', number: INJECTIONS[1], amountCents: 5 } });
+    const inv = await api.call('POST', '/api/billing/invoices', {
+      body: { client: 'bobby-tables', number: INJECTIONS[1], amountCents: 5 },
+    });
     expect(inv.body.number).toBe(INJECTIONS[1]);
     // A LIKE wildcard or a quote in the filter is a literal: it matches only what contains it.
     const all = await api.call('GET', `/api/clients?q=${encodeURIComponent("' OR '1'='1")}`);
@@ -84,7 +85,10 @@ describe('authentication', () => {
     expect(bad.status).toBe(401);
     const unknown = await api.call('POST', '/api/auth/login', { key: null, body: { email: 'who@nowhere.test', password: 'whatever123' } });
     expect(unknown.status).toBe(401);
-    const ok = await api.call('POST', '/api/auth/login', { key: null, body: { email: ADMIN_EMAIL.toUpperCase(), password: ADMIN_PASSWORD } });
+    const ok = await api.call('POST', '/api/auth/login', {
+      key: null,
+      body: { email: ADMIN_EMAIL.toUpperCase(), password: ADMIN_PASSWORD },
+    });
     expect(ok.status).toBe(200);
     const me = await api.call('GET', '/api/auth/me', { key: ok.body.accessToken });
     expect(me.body).toMatchObject({ actor: ADMIN_EMAIL, actorType: 'user', scopes: ['admin'] });
@@ -96,11 +100,23 @@ describe('authentication', () => {
 
   it('refuses expired, forged and malformed tokens, and revoked API keys', async () => {
     const key = new TextEncoder().encode(JWT_SECRET);
-    const expired = await new SignJWT({ email: 'x@y.z' }).setProtectedHeader({ alg: 'HS256' }).setSubject('u').setIssuer('ct-api').setAudience('ct-api').setExpirationTime(Math.floor(Date.now() / 1000) - 10).sign(key);
+    const expired = await new SignJWT({ email: 'x@y.z' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('u')
+      .setIssuer('ct-api')
+      .setAudience('ct-api')
+      .setExpirationTime(Math.floor(Date.now() / 1000) - 10)
+      .sign(key);
     const r = await api.call('GET', '/api/auth/me', { key: expired });
     expect(r.status).toBe(401);
     expect(r.body.message).toMatch(/expired/);
-    const forged = await new SignJWT({ email: 'x@y.z' }).setProtectedHeader({ alg: 'HS256' }).setSubject('u').setIssuer('ct-api').setAudience('ct-api').setExpirationTime('1h').sign(new TextEncoder().encode('another-secret-another-secret-1234567'));
+    const forged = await new SignJWT({ email: 'x@y.z' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('u')
+      .setIssuer('ct-api')
+      .setAudience('ct-api')
+      .setExpirationTime('1h')
+      .sign(new TextEncoder().encode('another-secret-another-secret-1234567'));
     expect((await api.call('GET', '/api/auth/me', { key: forged })).status).toBe(401);
     const none = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from('{"sub":"u","email":"a@b.c"}').toString('base64url')}.`;
     expect((await api.call('GET', '/api/auth/me', { key: none })).status).toBe(401);
@@ -119,10 +135,14 @@ describe('authentication', () => {
     const headers = { 'x-ct-proxy-secret': PROXY_SECRET, 'x-grafana-user': 'alice' };
     const res = await api.call('POST', '/api/clients', { key: null, headers, body: { slug: 'via-grafana', name: 'Via Grafana' } });
     expect(res.status).toBe(201);
-    const { rows } = await api.pool.query("SELECT actor, actor_type FROM audit_logs WHERE action = 'client.create' AND target_id = $1", [res.body.client.id]);
+    const { rows } = await api.pool.query("SELECT actor, actor_type FROM audit_logs WHERE action = 'client.create' AND target_id = $1", [
+      res.body.client.id,
+    ]);
     expect(rows).toEqual([{ actor: 'grafana:alice', actor_type: 'grafana' }]);
     expect((await api.call('POST', '/api/admin/audit/verify', { key: null, headers })).status).toBe(200);
-    expect((await api.call('GET', '/api/clients', { key: null, headers: { ...headers, 'x-ct-proxy-secret': 'x'.repeat(41) } })).status).toBe(401);
+    expect(
+      (await api.call('GET', '/api/clients', { key: null, headers: { ...headers, 'x-ct-proxy-secret': 'x'.repeat(41) } })).status,
+    ).toBe(401);
     expect((await api.call('GET', '/api/clients', { key: null, headers: { 'x-ct-proxy-secret': PROXY_SECRET } })).status).toBe(401);
   });
 });
@@ -155,7 +175,10 @@ describe('middleware', () => {
 describe('rate limits, CORS allow-list, backups not wired', () => {
   let small: TestApi;
   beforeAll(async () => {
-    small = await startTestApi({ db: api.db, settings: { rateLimitPerIp: 1000, rateLimitPerKey: 5, webhookRateLimit: 3, corsOrigins: ['https://grafana.agency.test'] } });
+    small = await startTestApi({
+      db: api.db,
+      settings: { rateLimitPerIp: 1000, rateLimitPerKey: 5, webhookRateLimit: 3, corsOrigins: ['https://grafana.agency.test'] },
+    });
   });
   afterAll(() => small.close());
 
@@ -173,7 +196,8 @@ describe('rate limits, CORS allow-list, backups not wired', () => {
     const perIp = await startTestApi({ db: api.db, settings: { rateLimitPerIp: 3 } });
     try {
       const statuses = [];
-      for (let i = 0; i < 5; i++) statuses.push((await perIp.call('GET', '/api/clients', { key: i % 2 ? perIp.keys.read : perIp.keys.write })).status);
+      for (let i = 0; i < 5; i++)
+        statuses.push((await perIp.call('GET', '/api/clients', { key: i % 2 ? perIp.keys.read : perIp.keys.write })).status);
       expect(statuses).toEqual([200, 200, 200, 429, 429]);
     } finally {
       await perIp.close();
@@ -185,15 +209,29 @@ describe('rate limits, CORS allow-list, backups not wired', () => {
     const statuses = [];
     for (let i = 0; i < 4; i++) {
       const raw = JSON.stringify({ id: randomUUID(), type: 'ping' });
-      statuses.push((await small.call('POST', '/api/webhooks/n8n/busy-client', { key: null, raw, headers: { 'content-type': 'application/json', ...signWebhook(c.body.webhookSecret, raw) } })).status);
+      statuses.push(
+        (
+          await small.call('POST', '/api/webhooks/n8n/busy-client', {
+            key: null,
+            raw,
+            headers: { 'content-type': 'application/json', ...signWebhook(c.body.webhookSecret, raw) },
+          })
+        ).status,
+      );
     }
     expect(statuses).toEqual([201, 201, 201, 429]);
   });
 
   it('allows only the configured CORS origins', async () => {
-    const ok = await small.call('OPTIONS', '/api/clients', { key: null, headers: { origin: 'https://grafana.agency.test', 'access-control-request-method': 'GET' } });
+    const ok = await small.call('OPTIONS', '/api/clients', {
+      key: null,
+      headers: { origin: 'https://grafana.agency.test', 'access-control-request-method': 'GET' },
+    });
     expect(ok.headers.get('access-control-allow-origin')).toBe('https://grafana.agency.test');
-    const no = await small.call('OPTIONS', '/api/clients', { key: null, headers: { origin: 'https://evil.example', 'access-control-request-method': 'GET' } });
+    const no = await small.call('OPTIONS', '/api/clients', {
+      key: null,
+      headers: { origin: 'https://evil.example', 'access-control-request-method': 'GET' },
+    });
     expect(no.headers.get('access-control-allow-origin')).toBeNull();
   });
 

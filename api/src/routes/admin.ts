@@ -23,7 +23,9 @@ export function adminRoutes(r: ApiRouter, d: RouteDeps): void {
       access: 'admin',
       body: z.strictObject({
         client: clientRef.optional().describe('only this client; all clients when absent'),
-        olderThan: duration(30 * 86400).optional().describe('threshold such as 15m; API_STUCK_THRESHOLD by default'),
+        olderThan: duration(30 * 86400)
+          .optional()
+          .describe('threshold such as 15m; API_STUCK_THRESHOLD by default'),
         dryRun: z.boolean().default(true),
         executionIds: z.array(executionId).min(1).max(100).optional().describe('act only on these (still stuck) executions'),
       }),
@@ -31,7 +33,10 @@ export function adminRoutes(r: ApiRouter, d: RouteDeps): void {
     },
     async ({ body, req }) => {
       const client = body.client ? await findClient(pool, body.client) : null;
-      let stuck = await findStuckExecutions(pool, n8n, { clientId: client?.id, olderThanSeconds: body.olderThan ?? settings.stuckThresholdSeconds });
+      let stuck = await findStuckExecutions(pool, n8n, {
+        clientId: client?.id,
+        olderThanSeconds: body.olderThan ?? settings.stuckThresholdSeconds,
+      });
       if (body.executionIds) stuck = stuck.filter((s) => body.executionIds!.includes(s.executionId));
       if (body.dryRun) {
         counted('restart_stuck', 'dry_run');
@@ -64,7 +69,13 @@ export function adminRoutes(r: ApiRouter, d: RouteDeps): void {
       summary: "Rotate a client's webhook secret; the new one is in this answer only, the old one verifies during the grace period",
       access: 'admin',
       params: clientParams,
-      body: z.strictObject({ grace: duration(30 * 86400).optional().describe('how long the old secret keeps working; API_SECRET_GRACE by default') }).optional(),
+      body: z
+        .strictObject({
+          grace: duration(30 * 86400)
+            .optional()
+            .describe('how long the old secret keeps working; API_SECRET_GRACE by default'),
+        })
+        .optional(),
     },
     async ({ params, body, req }) => {
       const grace = body?.grace ?? settings.secretGraceSeconds;
@@ -108,14 +119,27 @@ export function adminRoutes(r: ApiRouter, d: RouteDeps): void {
       try {
         const { run, alreadyRunning } = await d.forceBackup({ actor: base.actor, requestId: req.id });
         await withTransaction(pool, (tx) =>
-          writeAudit(tx, { ...base, action: 'backup.force', targetType: 'backup_run', targetId: String(run.id), outcome: 'success', details: { alreadyRunning } }),
+          writeAudit(tx, {
+            ...base,
+            action: 'backup.force',
+            targetType: 'backup_run',
+            targetId: String(run.id),
+            outcome: 'success',
+            details: { alreadyRunning },
+          }),
         );
         counted('force_backup', alreadyRunning ? 'already_running' : 'success');
         return { alreadyRunning, run };
       } catch (err) {
         if (err instanceof HttpError) throw err;
         await withTransaction(pool, (tx) =>
-          writeAudit(tx, { ...base, action: 'backup.force', targetType: 'backup_run', outcome: 'failure', details: { error: errorMessage(err).slice(0, 500) } }),
+          writeAudit(tx, {
+            ...base,
+            action: 'backup.force',
+            targetType: 'backup_run',
+            outcome: 'failure',
+            details: { error: errorMessage(err).slice(0, 500) },
+          }),
         ).catch(() => undefined);
         counted('force_backup', 'failure');
         throw new HttpError(502, 'backup_failed', `the backup could not start: ${errorMessage(err)}`);
@@ -140,7 +164,7 @@ export function adminRoutes(r: ApiRouter, d: RouteDeps): void {
           limit,
           cursor: text(200).optional(),
         })
-        .refine((q) => !q.from || !q.to || Date.parse(q.from) <= Date.parse(q.to), { path: ['to'], message: 'must not be before from' }),
+        .refine((q) => !q.from || !q.to || !(Date.parse(q.from) > Date.parse(q.to)), { path: ['to'], message: 'must not be before from' }),
     },
     async ({ query }) => {
       const clientId = query.client ? (await findClient(pool, query.client)).id : null;
@@ -181,7 +205,12 @@ export function adminRoutes(r: ApiRouter, d: RouteDeps): void {
 
   // ------------------------------------------------------------------ 5. metric exports
   r.route({ method: 'get', path: '/exports', summary: 'The catalogue of metric exports', access: 'admin' }, () => ({
-    data: Object.entries(EXPORT_CATALOGUE).map(([name, e]) => ({ name, description: e.description, unit: e.unit, columns: ['timestamp', ...e.labels, 'value'] })),
+    data: Object.entries(EXPORT_CATALOGUE).map(([name, e]) => ({
+      name,
+      description: e.description,
+      unit: e.unit,
+      columns: ['timestamp', ...e.labels, 'value'],
+    })),
   }));
 
   r.route(
@@ -192,12 +221,18 @@ export function adminRoutes(r: ApiRouter, d: RouteDeps): void {
       access: 'admin',
       params: z.strictObject({ name: z.enum(Object.keys(EXPORT_CATALOGUE) as [string, ...string[]]) }),
       query: z
-        .strictObject({ from: isoDateTime, to: isoDateTime, step: duration(86400 * 31).default(3600), format: z.enum(['csv', 'json']).default('csv') })
+        .strictObject({
+          from: isoDateTime,
+          to: isoDateTime,
+          step: duration(86400 * 31).default(3600),
+          format: z.enum(['csv', 'json']).default('csv'),
+        })
         .superRefine((q, ctx) => {
           const span = (Date.parse(q.to) - Date.parse(q.from)) / 1000;
           if (span < 0) ctx.addIssue({ code: 'custom', path: ['to'], message: 'must not be before from' });
           if (q.step < 1) ctx.addIssue({ code: 'custom', path: ['step'], message: 'must be at least 1s' });
-          else if (span / q.step > MAX_EXPORT_POINTS) ctx.addIssue({ code: 'custom', path: ['step'], message: `too small for this range: at most ${MAX_EXPORT_POINTS} points` });
+          else if (span / q.step > MAX_EXPORT_POINTS)
+            ctx.addIssue({ code: 'custom', path: ['step'], message: `too small for this range: at most ${MAX_EXPORT_POINTS} points` });
         }),
       produces: ['text/csv', 'application/json'],
       responses: { 502: 'Prometheus could not be reached', 503: 'no Prometheus is configured' },
@@ -215,7 +250,14 @@ export function adminRoutes(r: ApiRouter, d: RouteDeps): void {
         }),
       );
       try {
-        await streamExport(res, { prometheusUrl: settings.prometheusUrl, name: params.name, from: new Date(query.from), to: new Date(query.to), stepSeconds: query.step, format: query.format });
+        await streamExport(res, {
+          prometheusUrl: settings.prometheusUrl,
+          name: params.name,
+          from: new Date(query.from),
+          to: new Date(query.to),
+          stepSeconds: query.step,
+          format: query.format,
+        });
         counted('export_metrics', 'success');
       } catch (err) {
         counted('export_metrics', 'failure');

@@ -20,7 +20,13 @@ export function authRoutes(r: ApiRouter, d: RouteDeps): void {
   });
 
   r.route(
-    { method: 'post', path: '/login', summary: 'Log in an admin user: a short-lived access token and a refresh token', access: 'public', body: loginBody },
+    {
+      method: 'post',
+      path: '/login',
+      summary: 'Log in an admin user: a short-lived access token and a refresh token',
+      access: 'public',
+      body: loginBody,
+    },
     async ({ body, req }) => {
       const { rows } = await pool.query<{ id: string; email: string; password_hash: string; disabled_at: Date | null }>(
         'SELECT id, email, password_hash, disabled_at FROM admin_users WHERE email = $1',
@@ -43,7 +49,13 @@ export function authRoutes(r: ApiRouter, d: RouteDeps): void {
   );
 
   r.route(
-    { method: 'post', path: '/refresh', summary: 'Exchange a refresh token for new tokens (the old one stops working)', access: 'public', body: refreshBody },
+    {
+      method: 'post',
+      path: '/refresh',
+      summary: 'Exchange a refresh token for new tokens (the old one stops working)',
+      access: 'public',
+      body: refreshBody,
+    },
     async ({ body, req }) =>
       withTransaction(pool, async (tx) => {
         const { rows } = await tx.query<{ id: string; user_id: string; email: string }>(
@@ -59,13 +71,25 @@ export function authRoutes(r: ApiRouter, d: RouteDeps): void {
         }
         const out = await tokens(tx, { id: row.user_id, email: row.email });
         req.principal = { actor: row.email, actorType: 'user', scopes: new Set(['admin']), id: `user:${row.user_id}` };
-        await writeAudit(tx, { ...auditBase(req), action: 'auth.refresh', targetType: 'admin_user', targetId: row.user_id, outcome: 'success' });
+        await writeAudit(tx, {
+          ...auditBase(req),
+          action: 'auth.refresh',
+          targetType: 'admin_user',
+          targetId: row.user_id,
+          outcome: 'success',
+        });
         return out;
       }),
   );
 
   r.route(
-    { method: 'post', path: '/logout', summary: 'Revoke a refresh token (the access token expires on its own)', access: 'authenticated', body: refreshBody },
+    {
+      method: 'post',
+      path: '/logout',
+      summary: 'Revoke a refresh token (the access token expires on its own)',
+      access: 'authenticated',
+      body: refreshBody,
+    },
     async ({ body, req }) =>
       withTransaction(pool, async (tx) => {
         const { rows } = await tx.query<{ user_id: string }>(
@@ -84,11 +108,14 @@ export function authRoutes(r: ApiRouter, d: RouteDeps): void {
       }),
   );
 
-  r.route({ method: 'get', path: '/me', summary: 'Who the credentials belong to and their scopes', access: 'authenticated' }, ({ principal }) => ({
-    actor: principal.actor,
-    actorType: principal.actorType,
-    scopes: [...principal.scopes],
-  }));
+  r.route(
+    { method: 'get', path: '/me', summary: 'Who the credentials belong to and their scopes', access: 'authenticated' },
+    ({ principal }) => ({
+      actor: principal.actor,
+      actorType: principal.actorType,
+      scopes: [...principal.scopes],
+    }),
+  );
 
   r.route(
     {
@@ -100,7 +127,9 @@ export function authRoutes(r: ApiRouter, d: RouteDeps): void {
       body: z.strictObject({ name: text(100), scopes }),
     },
     async ({ body, req }) =>
-      withTransaction(pool, (tx) => createApiKey(tx, { name: body.name, scopes: body.scopes, owner: auditBase(req).actor }, auditBase(req))),
+      withTransaction(pool, (tx) =>
+        createApiKey(tx, { name: body.name, scopes: body.scopes, owner: auditBase(req).actor }, auditBase(req)),
+      ),
   );
 
   r.route(
@@ -122,7 +151,13 @@ export function authRoutes(r: ApiRouter, d: RouteDeps): void {
   );
 
   r.route(
-    { method: 'delete', path: '/api-keys/:id', summary: 'Revoke an API key (repeating it changes nothing)', access: 'admin', params: idParams },
+    {
+      method: 'delete',
+      path: '/api-keys/:id',
+      summary: 'Revoke an API key (repeating it changes nothing)',
+      access: 'admin',
+      params: idParams,
+    },
     async ({ params, req }) =>
       withTransaction(pool, async (tx) => {
         const { rows } = await tx.query<{ id: string; prefix: string; revoked_at: Date; was: Date | null }>(

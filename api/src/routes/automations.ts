@@ -93,7 +93,9 @@ export function automationRoutes(r: ApiRouter, d: RouteDeps): void {
     },
   );
 
-  r.route({ method: 'get', path: '/:id', summary: 'One automation', access: 'read', params: idParams }, async ({ params }) => json(await one(pool, params.id)));
+  r.route({ method: 'get', path: '/:id', summary: 'One automation', access: 'read', params: idParams }, async ({ params }) =>
+    json(await one(pool, params.id)),
+  );
 
   r.route(
     {
@@ -113,7 +115,8 @@ export function automationRoutes(r: ApiRouter, d: RouteDeps): void {
     },
     async ({ body, req }) => {
       const workflow = await n8n.getWorkflow(body.n8nWorkflowId).catch((err) => {
-        if (err instanceof N8nError && (err.status === 404 || err.status === 400)) throw badRequest('body', 'n8nWorkflowId', 'no such workflow in n8n');
+        if (err instanceof N8nError && (err.status === 404 || err.status === 400))
+          throw badRequest('body', 'n8nWorkflowId', 'no such workflow in n8n');
         throw err;
       });
       return withTransaction(pool, async (tx) => {
@@ -122,7 +125,14 @@ export function automationRoutes(r: ApiRouter, d: RouteDeps): void {
           .query<{ id: string }>(
             `INSERT INTO automations (client_id, n8n_workflow_id, name, minutes_saved_per_run, hourly_value_cents, currency)
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-            [client.id, body.n8nWorkflowId, (body.name ?? workflow.name).slice(0, 200), body.minutesSavedPerRun, body.hourlyValueCents, body.currency],
+            [
+              client.id,
+              body.n8nWorkflowId,
+              (body.name ?? workflow.name).slice(0, 200),
+              body.minutesSavedPerRun,
+              body.hourlyValueCents,
+              body.currency,
+            ],
           )
           .catch((err: { code?: string }) => {
             throw err.code === '23505' ? badRequest('body', 'n8nWorkflowId', 'this workflow is already mapped to a client') : err;
@@ -170,7 +180,10 @@ export function automationRoutes(r: ApiRouter, d: RouteDeps): void {
           enabled: body.enabled,
         };
         const set = Object.entries(cols).filter(([, v]) => v !== undefined);
-        await tx.query(`UPDATE automations SET ${set.map(([k], i) => `${k} = $${i + 2}`).join(', ')} WHERE id = $1`, [before.id, ...set.map(([, v]) => v)]);
+        await tx.query(`UPDATE automations SET ${set.map(([k], i) => `${k} = $${i + 2}`).join(', ')} WHERE id = $1`, [
+          before.id,
+          ...set.map(([, v]) => v),
+        ]);
         await writeAudit(tx, {
           ...auditBase(req),
           action: 'automation.update',
@@ -184,20 +197,22 @@ export function automationRoutes(r: ApiRouter, d: RouteDeps): void {
       }),
   );
 
-  r.route({ method: 'delete', path: '/:id', summary: 'Remove a mapping (the n8n workflow is untouched)', access: 'write', params: idParams }, async ({ params, req }) =>
-    withTransaction(pool, async (tx) => {
-      const before = await one(tx, params.id);
-      await tx.query('DELETE FROM automations WHERE id = $1', [before.id]);
-      await writeAudit(tx, {
-        ...auditBase(req),
-        action: 'automation.delete',
-        targetType: 'automation',
-        targetId: before.id,
-        clientId: before.client_id,
-        outcome: 'success',
-        details: { n8nWorkflowId: before.n8n_workflow_id },
-      });
-      return { deleted: true, id: before.id };
-    }),
+  r.route(
+    { method: 'delete', path: '/:id', summary: 'Remove a mapping (the n8n workflow is untouched)', access: 'write', params: idParams },
+    async ({ params, req }) =>
+      withTransaction(pool, async (tx) => {
+        const before = await one(tx, params.id);
+        await tx.query('DELETE FROM automations WHERE id = $1', [before.id]);
+        await writeAudit(tx, {
+          ...auditBase(req),
+          action: 'automation.delete',
+          targetType: 'automation',
+          targetId: before.id,
+          clientId: before.client_id,
+          outcome: 'success',
+          details: { n8nWorkflowId: before.n8n_workflow_id },
+        });
+        return { deleted: true, id: before.id };
+      }),
   );
 }

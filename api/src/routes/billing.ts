@@ -72,7 +72,14 @@ export function billingRoutes(r: ApiRouter, d: RouteDeps): void {
           .catch((err: { code?: string }) => {
             throw err.code === '23505' ? conflict(`plan ${body.code} already exists`) : err;
           });
-        await writeAudit(tx, { ...auditBase(req), action: 'plan.create', targetType: 'plan', targetId: rows[0].id, outcome: 'success', details: { code: body.code } });
+        await writeAudit(tx, {
+          ...auditBase(req),
+          action: 'plan.create',
+          targetType: 'plan',
+          targetId: rows[0].id,
+          outcome: 'success',
+          details: { code: body.code },
+        });
         return planJson(rows[0]);
       }),
   );
@@ -96,7 +103,14 @@ export function billingRoutes(r: ApiRouter, d: RouteDeps): void {
           [params.id, body.name ?? null, body.monthlyAmountCents ?? null, body.active ?? null],
         );
         if (!rows[0]) throw notFound(`plan ${params.id}`);
-        await writeAudit(tx, { ...auditBase(req), action: 'plan.update', targetType: 'plan', targetId: params.id, outcome: 'success', details: { fields: Object.keys(body) } });
+        await writeAudit(tx, {
+          ...auditBase(req),
+          action: 'plan.update',
+          targetType: 'plan',
+          targetId: params.id,
+          outcome: 'success',
+          details: { fields: Object.keys(body) },
+        });
         return planJson(rows[0]);
       }),
   );
@@ -128,7 +142,11 @@ export function billingRoutes(r: ApiRouter, d: RouteDeps): void {
       summary: 'Subscribe a client to a plan (one active subscription per client)',
       access: 'write',
       status: 201,
-      body: z.strictObject({ client: clientRef, plan: planCode, monthlyAmountCents: cents.optional().describe("defaults to the plan's price") }),
+      body: z.strictObject({
+        client: clientRef,
+        plan: planCode,
+        monthlyAmountCents: cents.optional().describe("defaults to the plan's price"),
+      }),
     },
     async ({ body, req }) =>
       withTransaction(pool, async (tx) => {
@@ -138,12 +156,10 @@ export function billingRoutes(r: ApiRouter, d: RouteDeps): void {
         if (!plan.active) throw badRequest('body', 'plan', `plan ${body.plan} is not active`);
         const active = await tx.query('SELECT id FROM subscriptions WHERE client_id = $1 AND canceled_at IS NULL', [client.id]);
         if (active.rows.length) throw conflict(`client ${client.slug} already has an active subscription; cancel it first`);
-        const { rows } = await tx.query('INSERT INTO subscriptions (client_id, plan_id, monthly_amount_cents, currency) VALUES ($1, $2, $3, $4) RETURNING id', [
-          client.id,
-          plan.id,
-          body.monthlyAmountCents ?? plan.monthly_amount_cents,
-          plan.currency,
-        ]);
+        const { rows } = await tx.query(
+          'INSERT INTO subscriptions (client_id, plan_id, monthly_amount_cents, currency) VALUES ($1, $2, $3, $4) RETURNING id',
+          [client.id, plan.id, body.monthlyAmountCents ?? plan.monthly_amount_cents, plan.currency],
+        );
         await tx.query('UPDATE clients SET plan = $2 WHERE id = $1', [client.id, plan.code]);
         await writeAudit(tx, {
           ...auditBase(req),
@@ -159,12 +175,20 @@ export function billingRoutes(r: ApiRouter, d: RouteDeps): void {
   );
 
   r.route(
-    { method: 'post', path: '/subscriptions/:id/cancel', summary: 'Cancel a subscription (repeating it changes nothing)', access: 'write', params: idParams },
+    {
+      method: 'post',
+      path: '/subscriptions/:id/cancel',
+      summary: 'Cancel a subscription (repeating it changes nothing)',
+      access: 'write',
+      params: idParams,
+    },
     async ({ params, req }) =>
       withTransaction(pool, async (tx) => {
         const before = (await tx.query(`${SUB_SELECT} WHERE s.id = $1 FOR UPDATE OF s`, [params.id])).rows[0];
         if (!before) throw notFound(`subscription ${params.id}`);
-        await tx.query('UPDATE subscriptions SET canceled_at = coalesce(canceled_at, greatest(now(), started_at)) WHERE id = $1', [params.id]);
+        await tx.query('UPDATE subscriptions SET canceled_at = coalesce(canceled_at, greatest(now(), started_at)) WHERE id = $1', [
+          params.id,
+        ]);
         await writeAudit(tx, {
           ...auditBase(req),
           action: 'subscription.cancel',
@@ -178,12 +202,15 @@ export function billingRoutes(r: ApiRouter, d: RouteDeps): void {
       }),
   );
 
-  r.route({ method: 'get', path: '/mrr', summary: 'Monthly recurring revenue by currency, from active subscriptions', access: 'read' }, async () => {
-    const { rows } = await pool.query<{ currency: string; mrr: string; n: string }>(
-      `SELECT currency, sum(monthly_amount_cents)::text AS mrr, count(*)::text AS n FROM subscriptions WHERE canceled_at IS NULL GROUP BY currency ORDER BY currency`,
-    );
-    return { data: rows.map((x) => ({ currency: x.currency, mrrCents: Number(x.mrr), activeSubscriptions: Number(x.n) })) };
-  });
+  r.route(
+    { method: 'get', path: '/mrr', summary: 'Monthly recurring revenue by currency, from active subscriptions', access: 'read' },
+    async () => {
+      const { rows } = await pool.query<{ currency: string; mrr: string; n: string }>(
+        `SELECT currency, sum(monthly_amount_cents)::text AS mrr, count(*)::text AS n FROM subscriptions WHERE canceled_at IS NULL GROUP BY currency ORDER BY currency`,
+      );
+      return { data: rows.map((x) => ({ currency: x.currency, mrrCents: Number(x.mrr), activeSubscriptions: Number(x.n) })) };
+    },
+  );
 
   // ------------------------------------------------------------------ invoices
   r.route(
@@ -205,7 +232,10 @@ export function billingRoutes(r: ApiRouter, d: RouteDeps): void {
       );
       const data = rows.slice(0, query.limit);
       const last = data[data.length - 1];
-      return { data: data.map(invoiceJson), nextCursor: rows.length > query.limit && last ? encodeCursor([last.cursor_at, last.id]) : null };
+      return {
+        data: data.map(invoiceJson),
+        nextCursor: rows.length > query.limit && last ? encodeCursor([last.cursor_at, last.id]) : null,
+      };
     },
   );
 
@@ -226,23 +256,22 @@ export function billingRoutes(r: ApiRouter, d: RouteDeps): void {
           issuedAt: isoDateTime.optional(),
           dueAt: isoDateTime.optional(),
         })
-        .refine((b) => !b.dueAt || !b.issuedAt || Date.parse(b.dueAt) >= Date.parse(b.issuedAt), { path: ['dueAt'], message: 'must not be before issuedAt' }),
+        .refine((b) => !b.dueAt || !b.issuedAt || !(Date.parse(b.dueAt) < Date.parse(b.issuedAt)), {
+          path: ['dueAt'],
+          message: 'must not be before issuedAt',
+        }),
     },
     async ({ body, req }) =>
       withTransaction(pool, async (tx) => {
         const client = await findClient(tx, body.client);
         const issuedAt = body.issuedAt ?? (body.status === 'open' ? new Date().toISOString() : null);
-        if (body.dueAt && issuedAt && Date.parse(body.dueAt) < Date.parse(issuedAt)) throw badRequest('body', 'dueAt', 'must not be before the issue date');
+        if (body.dueAt && issuedAt && Date.parse(body.dueAt) < Date.parse(issuedAt))
+          throw badRequest('body', 'dueAt', 'must not be before the issue date');
         const { rows } = await tx
-          .query('INSERT INTO invoices (client_id, number, amount_cents, currency, status, issued_at, due_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id', [
-            client.id,
-            body.number,
-            body.amountCents,
-            body.currency,
-            body.status,
-            issuedAt,
-            body.dueAt ?? null,
-          ])
+          .query(
+            'INSERT INTO invoices (client_id, number, amount_cents, currency, status, issued_at, due_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id',
+            [client.id, body.number, body.amountCents, body.currency, body.status, issuedAt, body.dueAt ?? null],
+          )
           .catch((err: { code?: string }) => {
             throw err.code === '23505' ? conflict(`invoice number ${body.number} already exists`) : err;
           });

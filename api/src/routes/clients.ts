@@ -55,24 +55,42 @@ export function clientRoutes(r: ApiRouter, d: RouteDeps): void {
   );
 
   r.route(
-    { method: 'post', path: '/', summary: "Create a client and its webhook secret (shown once)", access: 'write', status: 201, body: createBody },
+    {
+      method: 'post',
+      path: '/',
+      summary: 'Create a client and its webhook secret (shown once)',
+      access: 'write',
+      status: 201,
+      body: createBody,
+    },
     async ({ body, req }) =>
       withTransaction(pool, async (tx) => {
-        const { rows } = await tx.query<ClientRow>(
-          `INSERT INTO clients (slug, name, plan, contact_email, contact_phone, timezone) VALUES ($1, $2, $3, $4, $5, $6) RETURNING ${CLIENT_COLUMNS}`,
-          [body.slug, body.name, body.plan ?? null, body.contactEmail ?? null, body.contactPhone ?? null, body.timezone],
-        ).catch((err: { code?: string }) => {
-          throw err.code === '23505' ? conflict(`a client with slug ${body.slug} already exists`) : err;
-        });
+        const { rows } = await tx
+          .query<ClientRow>(
+            `INSERT INTO clients (slug, name, plan, contact_email, contact_phone, timezone) VALUES ($1, $2, $3, $4, $5, $6) RETURNING ${CLIENT_COLUMNS}`,
+            [body.slug, body.name, body.plan ?? null, body.contactEmail ?? null, body.contactPhone ?? null, body.timezone],
+          )
+          .catch((err: { code?: string }) => {
+            throw err.code === '23505' ? conflict(`a client with slug ${body.slug} already exists`) : err;
+          });
         const client = rows[0]!;
         const webhookSecret = await createWebhookSecret(tx, keyring, client.id);
-        await writeAudit(tx, { ...auditBase(req), action: 'client.create', targetType: 'client', targetId: client.id, clientId: client.id, outcome: 'success', details: { slug: client.slug } });
+        await writeAudit(tx, {
+          ...auditBase(req),
+          action: 'client.create',
+          targetType: 'client',
+          targetId: client.id,
+          clientId: client.id,
+          outcome: 'success',
+          details: { slug: client.slug },
+        });
         return { client: clientJson(client), webhookSecret, webhookUrl: `/api/webhooks/n8n/${client.slug}` };
       }),
   );
 
-  r.route({ method: 'get', path: '/:client', summary: 'One client, by slug or id', access: 'read', params: clientParams }, async ({ params }) =>
-    clientJson(await findClient(pool, params.client)),
+  r.route(
+    { method: 'get', path: '/:client', summary: 'One client, by slug or id', access: 'read', params: clientParams },
+    async ({ params }) => clientJson(await findClient(pool, params.client)),
   );
 
   r.route(
@@ -111,7 +129,10 @@ export function clientRoutes(r: ApiRouter, d: RouteDeps): void {
         const before = await findClient(tx, params.client, true);
         if (before.status !== to && !from.includes(before.status)) throw conflict(`a ${before.status} client cannot be moved to ${to}`);
         const changed = before.status !== to;
-        const { rows } = await tx.query<ClientRow>(`UPDATE clients SET status = $2 WHERE id = $1 RETURNING ${CLIENT_COLUMNS}`, [before.id, to]);
+        const { rows } = await tx.query<ClientRow>(`UPDATE clients SET status = $2 WHERE id = $1 RETURNING ${CLIENT_COLUMNS}`, [
+          before.id,
+          to,
+        ]);
         await writeAudit(tx, {
           ...auditBase(req),
           action: `client.${path}`,

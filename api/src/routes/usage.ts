@@ -4,13 +4,11 @@ import { clientRef, isoDate } from '../schemas';
 import { findClient, type RouteDeps } from './common';
 
 const DAY = 86400_000;
-const usageQuery = z
-  .strictObject({ client: clientRef.optional(), from: isoDate, to: isoDate })
-  .superRefine((q, ctx) => {
-    const span = (Date.parse(q.to) - Date.parse(q.from)) / DAY;
-    if (span < 0) ctx.addIssue({ code: 'custom', path: ['to'], message: 'must not be before from' });
-    if (span > 366) ctx.addIssue({ code: 'custom', path: ['to'], message: 'the range must be at most 366 days' });
-  });
+const usageQuery = z.strictObject({ client: clientRef.optional(), from: isoDate, to: isoDate }).superRefine((q, ctx) => {
+  const span = (Date.parse(q.to) - Date.parse(q.from)) / DAY;
+  if (span < 0) ctx.addIssue({ code: 'custom', path: ['to'], message: 'must not be before from' });
+  if (span > 366) ctx.addIssue({ code: 'custom', path: ['to'], message: 'the range must be at most 366 days' });
+});
 
 /**
  * Usage and ROI per client over a range of days, from client_daily_stats:
@@ -21,7 +19,13 @@ const usageQuery = z
 export function usageRoutes(r: ApiRouter, d: RouteDeps): void {
   const { pool } = d;
   r.route(
-    { method: 'get', path: '/usage', summary: 'Runs, failures, hours saved and ROI per client over a range of days', access: 'read', query: usageQuery },
+    {
+      method: 'get',
+      path: '/usage',
+      summary: 'Runs, failures, hours saved and ROI per client over a range of days',
+      access: 'read',
+      query: usageQuery,
+    },
     async ({ query }) => {
       const clientId = query.client ? (await findClient(pool, query.client)).id : null;
       const { rows } = await pool.query<{

@@ -58,10 +58,13 @@ export function registerApiCommands(program: Command): void {
         .map((s) => s.trim())
         .filter(Boolean);
       const bad = scopes.filter((s) => !SCOPES.includes(s));
-      if (scopes.length === 0 || bad.length) throw new UserError(`--scopes must list some of ${SCOPES.join(', ')}${bad.length ? `; unknown: ${bad.join(', ')}` : ''}`);
+      if (scopes.length === 0 || bad.length)
+        throw new UserError(`--scopes must list some of ${SCOPES.join(', ')}${bad.length ? `; unknown: ${bad.join(', ')}` : ''}`);
       if (opts.name.trim().length === 0 || opts.name.length > 100) throw new UserError('--name must be 1-100 characters');
       await withDatabase(async (pool) => {
-        const key = await withTransaction(pool, (tx) => createApiKey(tx, { name: opts.name.trim(), scopes: scopes as Scope[], owner: CLI_ACTOR.actor }, CLI_ACTOR));
+        const key = await withTransaction(pool, (tx) =>
+          createApiKey(tx, { name: opts.name.trim(), scopes: scopes as Scope[], owner: CLI_ACTOR.actor }, CLI_ACTOR),
+        );
         process.stderr.write(`created API key ${key.name} (${key.prefix}…) with scopes ${key.scopes.join(',')}; it is shown this once:\n`);
         process.stdout.write(`${key.key}\n`);
       });
@@ -74,15 +77,18 @@ export function registerApiCommands(program: Command): void {
     .requiredOption('--email <email>', 'login email')
     .action(async (opts: { email: string }) => {
       const email = opts.email.trim().toLowerCase();
-      if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email) || email.length > 320) throw new UserError(`--email is not an email address: ${opts.email}`);
+      if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email) || email.length > 320)
+        throw new UserError(`--email is not an email address: ${opts.email}`);
       const password = await readPassword();
       const problem = passwordProblem(password);
       if (problem) throw new UserError(`password ${problem}`);
       const passwordHash = await hashPassword(password);
       await withDatabase(async (pool) => {
-        const created = await withTransaction(pool, (tx) => createAdminUser(tx, { email, passwordHash }, CLI_ACTOR)).catch((err: { code?: string }) => {
-          throw err.code === '23505' ? new UserError(`an admin user with email ${email} already exists`) : err;
-        });
+        const created = await withTransaction(pool, (tx) => createAdminUser(tx, { email, passwordHash }, CLI_ACTOR)).catch(
+          (err: { code?: string }) => {
+            throw err.code === '23505' ? new UserError(`an admin user with email ${email} already exists`) : err;
+          },
+        );
         process.stdout.write(`created admin user ${created.email} (${created.id})\n`);
       });
     });
