@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { verifyAuditChain } from '@ct/lib';
@@ -239,5 +240,22 @@ describe('rate limits, CORS allow-list, backups not wired', () => {
     const res = await small.call('POST', '/api/admin/backups', { key: small.keys.admin });
     expect(res.status).toBe(501);
     expect(res.body.message).toMatch(/backups are not configured/);
+  });
+});
+
+describe('own metrics', () => {
+  it('serve a scrape that promtool check metrics accepts, with route templates only', async () => {
+    await api.call('GET', '/api/clients/some-client');
+    await api.call('GET', '/api/nothing-here');
+    const scrape = (await api.call('GET', '/metrics', { key: null })).text;
+    const lint = spawnSync('promtool', ['check', 'metrics'], { input: scrape, encoding: 'utf8' });
+    expect(`${lint.stdout}${lint.stderr}`.trim()).toBe('');
+    expect(lint.status).toBe(0);
+    for (const name of ['ct_api_request_duration_seconds_bucket', 'ct_auth_failures_total', 'ct_rate_limited_total', 'ct_quick_actions_total']) {
+      expect(scrape).toContain(name);
+    }
+    expect(scrape).toContain('route="/api/clients/:client"');
+    expect(scrape).toContain('route="unmatched"');
+    expect(scrape).not.toContain('some-client');
   });
 });
