@@ -49,7 +49,6 @@ interface CachedClient {
   slug: string;
   status: string;
   secrets: ValidSecret[];
-  loadedAt: number;
 }
 
 /**
@@ -58,7 +57,8 @@ interface CachedClient {
  * and expiry is checked at each use, so the grace period ends on time.
  */
 export class WebhookSecretCache {
-  private readonly entries = new Map<string, CachedClient | null>();
+  /** null entry = no such client (kept briefly too, so floods of unknown slugs do not all query). */
+  private readonly entries = new Map<string, { client: CachedClient | null; loadedAt: number }>();
   constructor(
     private readonly pool: Pool,
     private readonly keyring: SecretKeyring,
@@ -71,22 +71,16 @@ export class WebhookSecretCache {
 
   async get(slug: string, fresh = false): Promise<CachedClient | null> {
     const hit = this.entries.get(slug);
-    if (!fresh && hit !== undefined && Date.now() - (hit?.loadedAt ?? 0) < this.ttlMs) return hit;
-    if (fresh && hit && Date.now() - hit.loadedAt < 1000) return hit; // at most one reload a second per client
+    const age = hit ? Date.now() - hit.loadedAt : Infinity;
+    if (hit && (fresh ? age < 1000 : age < this.ttlMs)) return hit.client; // at most one forced reload a second
     const { rows } = await this.pool.query<{ id: string; status: string }>('SELECT id, status FROM clients WHERE slug = $1', [slug]);
     const row = rows[0];
-    const entry: CachedClient | null = row
-      ? {
-          clientId: row.id,
-          slug,
-          status: row.status,
-          secrets: await loadValidWebhookSecrets(this.pool, this.keyring, row.id),
-          loadedAt: Date.now(),
-        }
+    const client: CachedClient | null = row
+      ? { clientId: row.id, slug, status: row.status, secrets: await loadValidWebhookSecrets(this.pool, this.keyring, row.id) }
       : null;
-    if (entry || this.entries.size < 10_000)
-      this.entries.set(slug, entry ?? { clientId: '', slug, status: 'unknown', secrets: [], loadedAt: Date.now() });
-    return entry;
+    if (this.entries.size >= 10_000) this.entries.clear(); // bounded: slugs are attacker-chosen
+    this.entries.set(slug, { client, loadedAt: Date.now() });
+    return client;
   }
 }
 
@@ -122,7 +116,7 @@ export function webhookRouter(deps: { pool: Pool; metrics: ApiMetrics; cache: We
     if (Math.abs(Date.now() / 1000 - Number(ts)) > REPLAY_WINDOW_SECONDS) {
       throw unauthorized('unknown', 'replay', 'timestamp outside the 5-minute window (replayed or clock skew)');
     }
-    let client = await cache.get(slug);
+    let client = (await cache.get(slug)) ?? (await cache.get(slug, true)); // a client created since the miss was cached
     if (!client) throw unauthorized('unknown', 'unknown_client', 'unknown client or bad signature');
     const signed = Buffer.concat([Buffer.from(`${ts}.`), raw]);
     const given = Buffer.from(sig[1]!, 'hex');

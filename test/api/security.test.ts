@@ -251,7 +251,12 @@ describe('own metrics', () => {
     const lint = spawnSync('promtool', ['check', 'metrics'], { input: scrape, encoding: 'utf8' });
     expect(`${lint.stdout}${lint.stderr}`.trim()).toBe('');
     expect(lint.status).toBe(0);
-    for (const name of ['ct_api_request_duration_seconds_bucket', 'ct_auth_failures_total', 'ct_rate_limited_total', 'ct_quick_actions_total']) {
+    for (const name of [
+      'ct_api_request_duration_seconds_bucket',
+      'ct_auth_failures_total',
+      'ct_rate_limited_total',
+      'ct_quick_actions_total',
+    ]) {
       expect(scrape).toContain(name);
     }
     expect(scrape).toContain('route="/api/clients/:client"');

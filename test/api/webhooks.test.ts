@@ -101,6 +101,7 @@ describe('signed webhook receiver', () => {
 
   it('treats an unknown client like a bad signature (no existence oracle)', async () => {
     expect((await post(event(), { client: 'nobody-here' })).status).toBe(401);
+    expect((await post(event(), { client: 'nobody-here' })).status).toBe(401); // from the cache now
     expect((await post(event(), { client: 'Bad_Slug%20x' })).status).toBe(401);
   });
 
@@ -124,6 +125,13 @@ describe('signed webhook receiver', () => {
     expect((await post(event(), { secret: again.body.secret })).status).toBe(201);
     expect((await post(event())).status).toBe(401);
     secret = again.body.secret;
+  });
+
+  it('accepts a client created after its slug was looked up and not found', async () => {
+    expect((await post(event(), { client: 'late-comer' })).status).toBe(401);
+    await new Promise((r) => setTimeout(r, 1100));
+    const res = await api.call('POST', '/api/clients', { body: { slug: 'late-comer', name: 'Late' } });
+    expect((await post(event(), { client: 'late-comer', secret: res.body.webhookSecret })).status).toBe(201);
   });
 
   it('refuses events of a churned client with 403', async () => {

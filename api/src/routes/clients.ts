@@ -75,6 +75,7 @@ export function clientRoutes(r: ApiRouter, d: RouteDeps): void {
           });
         const client = rows[0]!;
         const webhookSecret = await createWebhookSecret(tx, keyring, client.id);
+        d.webhookCache.invalidate(client.slug);
         await writeAudit(tx, {
           ...auditBase(req),
           action: 'client.create',
