@@ -4,17 +4,23 @@ type Db = Pick<Pool | PoolClient, 'query'>;
 
 export const WEBHOOK_SECRET_KIND = 'webhook';
 
-/** Creates version 1 of a new client's webhook secret; returns the plaintext (shown once). */
-export async function createWebhookSecret(db: Db, keyring: SecretKeyring, clientId: string): Promise<string> {
+/** Generates a secret, stores it encrypted as `version`, and returns the plaintext (shown once). */
+async function storeNewWebhookSecret(db: Db, keyring: SecretKeyring, clientId: string, version: number): Promise<string> {
   const secret = `whsec_${randomSecret(32)}`;
   const { ciphertext, keyId } = await encryptSecret(db, keyring, secret);
-  await db.query('INSERT INTO client_secrets (client_id, kind, version, ciphertext, key_id) VALUES ($1, $2, 1, $3, $4)', [
+  await db.query('INSERT INTO client_secrets (client_id, kind, version, ciphertext, key_id) VALUES ($1, $2, $3, $4, $5)', [
     clientId,
     WEBHOOK_SECRET_KIND,
+    version,
     ciphertext,
     keyId,
   ]);
   return secret;
+}
+
+/** Creates version 1 of a new client's webhook secret; returns the plaintext (shown once). */
+export function createWebhookSecret(db: Db, keyring: SecretKeyring, clientId: string): Promise<string> {
+  return storeNewWebhookSecret(db, keyring, clientId, 1);
 }
 
 export interface Rotation {
@@ -51,15 +57,7 @@ export async function rotateWebhookSecret(
     [clientId, WEBHOOK_SECRET_KIND],
   );
   const version = rows[0]!.v;
-  const secret = `whsec_${randomSecret(32)}`;
-  const { ciphertext, keyId } = await encryptSecret(db, keyring, secret);
-  await db.query('INSERT INTO client_secrets (client_id, kind, version, ciphertext, key_id) VALUES ($1, $2, $3, $4, $5)', [
-    clientId,
-    WEBHOOK_SECRET_KIND,
-    version,
-    ciphertext,
-    keyId,
-  ]);
+  const secret = await storeNewWebhookSecret(db, keyring, clientId, version);
   return { secret, version, previousValidUntil: prev.rows[0]?.expires_at ?? null, previousVersion: prev.rows[0]?.version ?? null };
 }
 

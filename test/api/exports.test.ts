@@ -34,14 +34,19 @@ beforeAll(async () => {
   });
   api = await startTestApi({ settings: { prometheusUrl: prom.url } });
   mrr.set({ currency: 'USD' }, 1234.5);
-  const started = Date.now();
-  // Four scrapes with growing counters.
-  while (Date.now() - started < 6500) {
+  // Grow the counters until Prometheus holds enough scrapes of them (slow on a busy machine).
+  const samples = async () => {
+    const q = encodeURIComponent('count_over_time(ct_workflow_executions_total{client="pizza-shop"}[1m])');
+    const body = (await (await fetch(`${prom.url}/api/v1/query?query=${q}`)).json()) as { data: { result: { value: [number, string] }[] } };
+    return Number(body.data.result[0]?.value[1] ?? 0);
+  };
+  const deadline = Date.now() + 45_000;
+  while ((await samples()) < 8 && Date.now() < deadline) {
     runs.inc({ client: 'pizza-shop', workflow: 'w1', status: 'success' }, 3);
     runs.inc({ client: 'plumber, "joe"', workflow: 'w2', status: 'error' }, 1);
     await new Promise((r) => setTimeout(r, 500));
   }
-}, 60_000);
+}, 90_000);
 
 afterAll(async () => {
   await api?.close();
@@ -52,9 +57,9 @@ afterAll(async () => {
 
 const range = () => {
   const to = new Date();
-  const from = new Date(to.getTime() - 12_000);
-  // increase() over one step needs two scrapes in it: step 3s at a 1s scrape interval.
-  return `from=${encodeURIComponent(from.toISOString())}&to=${encodeURIComponent(to.toISOString())}&step=3s`;
+  const from = new Date(to.getTime() - 20_000);
+  // increase() over one step needs two scrapes in it: step 5s at a 1s scrape interval.
+  return `from=${encodeURIComponent(from.toISOString())}&to=${encodeURIComponent(to.toISOString())}&step=5s`;
 };
 
 it('streams a catalogue export as CSV with one row per series and step', async () => {

@@ -1,12 +1,12 @@
 import { z } from 'zod';
-import { errorMessage, verifyAndRecordAuditChain, withTransaction, writeAudit, type AuditOutcome } from '@ct/lib';
+import { errorMessage, verifyAndRecordAuditChain, withTransaction, type AuditOutcome } from '@ct/lib';
 import { conflict, HttpError } from '../errors';
 import { EXPORT_CATALOGUE, MAX_EXPORT_POINTS, streamExport } from '../exports';
 import { findStuckExecutions, restartExecutions } from '../restart-stuck';
 import type { ApiRouter } from '../route';
 import { clientParams, clientRef, decodeCursor, duration, encodeCursor, isoDateTime, limit, text } from '../schemas';
 import { rotateWebhookSecret } from '../secrets';
-import { auditBase, findClient, type RouteDeps } from './common';
+import { audit, auditBase, findClient, type RouteDeps } from './common';
 
 const executionId = z.string().regex(/^[0-9A-Za-z_-]{1,64}$/, 'must be an n8n execution id');
 
@@ -46,8 +46,7 @@ export function adminRoutes(r: ApiRouter, d: RouteDeps): void {
       const failed = results.filter((x) => x.result === 'failed').length;
       const outcome: AuditOutcome = failed === 0 ? 'success' : failed === results.length ? 'failure' : 'partial';
       await withTransaction(pool, (tx) =>
-        writeAudit(tx, {
-          ...auditBase(req),
+        audit(tx, req, {
           action: 'workflows.restart_stuck',
           targetType: 'n8n_executions',
           targetId: client?.slug ?? 'all',
@@ -83,13 +82,11 @@ export function adminRoutes(r: ApiRouter, d: RouteDeps): void {
         const client = await findClient(tx, params.client, true);
         if (client.status === 'churned') throw conflict('a churned client has no webhook secret to rotate');
         const rotation = await rotateWebhookSecret(tx, d.keyring, client.id, grace);
-        await writeAudit(tx, {
-          ...auditBase(req),
+        await audit(tx, req, {
           action: 'client.rotate_secret',
           targetType: 'client_secret',
           targetId: `${client.slug}:webhook:v${rotation.version}`,
           clientId: client.id,
-          outcome: 'success',
           details: { version: rotation.version, previousVersion: rotation.previousVersion, graceSeconds: grace },
         });
         return { client: client.slug, ...rotation };
@@ -115,16 +112,13 @@ export function adminRoutes(r: ApiRouter, d: RouteDeps): void {
         counted('force_backup', 'unavailable');
         throw new HttpError(501, 'not_implemented', 'backups are not configured in this API process: no backup module is wired in');
       }
-      const base = auditBase(req);
       try {
-        const { run, alreadyRunning } = await d.forceBackup({ actor: base.actor, requestId: req.id });
+        const { run, alreadyRunning } = await d.forceBackup({ actor: auditBase(req).actor, requestId: req.id });
         await withTransaction(pool, (tx) =>
-          writeAudit(tx, {
-            ...base,
+          audit(tx, req, {
             action: 'backup.force',
             targetType: 'backup_run',
             targetId: String(run.id),
-            outcome: 'success',
             details: { alreadyRunning },
           }),
         );
@@ -133,8 +127,7 @@ export function adminRoutes(r: ApiRouter, d: RouteDeps): void {
       } catch (err) {
         if (err instanceof HttpError) throw err;
         await withTransaction(pool, (tx) =>
-          writeAudit(tx, {
-            ...base,
+          audit(tx, req, {
             action: 'backup.force',
             targetType: 'backup_run',
             outcome: 'failure',
@@ -189,8 +182,7 @@ export function adminRoutes(r: ApiRouter, d: RouteDeps): void {
     async ({ req }) => {
       const result = await withTransaction(pool, async (tx) => {
         const v = await verifyAndRecordAuditChain(tx);
-        await writeAudit(tx, {
-          ...auditBase(req),
+        await audit(tx, req, {
           action: 'audit.verify',
           targetType: 'audit_log',
           outcome: v.ok ? 'success' : 'failure',
@@ -240,12 +232,10 @@ export function adminRoutes(r: ApiRouter, d: RouteDeps): void {
     async ({ params, query, req, res }) => {
       if (!settings.prometheusUrl) throw new HttpError(503, 'unavailable', 'exports need PROMETHEUS_URL, which is not set');
       await withTransaction(pool, (tx) =>
-        writeAudit(tx, {
-          ...auditBase(req),
+        audit(tx, req, {
           action: 'metrics.export',
           targetType: 'export',
           targetId: params.name,
-          outcome: 'success',
           details: { from: query.from, to: query.to, step: query.step, format: query.format },
         }),
       );

@@ -1,23 +1,30 @@
 import { z } from 'zod';
-import { withTransaction, writeAudit } from '@ct/lib';
+import type { Request } from 'express';
+import { withTransaction, type PoolClient } from '@ct/lib';
 import { createApiKey, hashToken, issueAccessToken, issueRefreshToken } from '../auth';
 import { HttpError, notFound } from '../errors';
 import { DUMMY_HASH, verifyPassword } from '../passwords';
 import type { ApiRouter } from '../route';
 import { email, idParams, scopes, text } from '../schemas';
-import { auditBase, type RouteDeps } from './common';
+import { audit, auditBase, type RouteDeps } from './common';
 
 const loginBody = z.strictObject({ email, password: z.string().min(1).max(1024) });
 const refreshBody = z.strictObject({ refreshToken: text(200) });
 
 export function authRoutes(r: ApiRouter, d: RouteDeps): void {
   const { pool, settings } = d;
-  const tokens = async (tx: Parameters<typeof issueRefreshToken>[0], user: { id: string; email: string }) => ({
-    accessToken: await issueAccessToken(settings, user),
-    tokenType: 'Bearer',
-    expiresIn: Math.round(settings.accessTtlSeconds),
-    refreshToken: await issueRefreshToken(tx, settings, user.id),
-  });
+  /** Issues both tokens for a user and records the sign-in, in the caller's transaction. */
+  const signIn = async (tx: PoolClient, req: Request, user: { id: string; email: string }, action: string) => {
+    const out = {
+      accessToken: await issueAccessToken(settings, user),
+      tokenType: 'Bearer',
+      expiresIn: Math.round(settings.accessTtlSeconds),
+      refreshToken: await issueRefreshToken(tx, settings, user.id),
+    };
+    req.principal = { actor: user.email, actorType: 'user', scopes: new Set(['admin']), id: `user:${user.id}` };
+    await audit(tx, req, { action, targetType: 'admin_user', targetId: user.id });
+    return out;
+  };
 
   r.route(
     {
@@ -40,10 +47,7 @@ export function authRoutes(r: ApiRouter, d: RouteDeps): void {
       }
       return withTransaction(pool, async (tx) => {
         await tx.query('UPDATE admin_users SET last_login_at = now() WHERE id = $1', [user.id]);
-        const out = await tokens(tx, user);
-        req.principal = { actor: user.email, actorType: 'user', scopes: new Set(['admin']), id: `user:${user.id}` };
-        await writeAudit(tx, { ...auditBase(req), action: 'auth.login', targetType: 'admin_user', targetId: user.id, outcome: 'success' });
-        return out;
+        return signIn(tx, req, user, 'auth.login');
       });
     },
   );
@@ -69,16 +73,7 @@ export function authRoutes(r: ApiRouter, d: RouteDeps): void {
           d.metrics.authFailures.inc({ reason: 'bad_refresh_token' });
           throw new HttpError(401, 'unauthorized', 'refresh token unknown, expired or already used');
         }
-        const out = await tokens(tx, { id: row.user_id, email: row.email });
-        req.principal = { actor: row.email, actorType: 'user', scopes: new Set(['admin']), id: `user:${row.user_id}` };
-        await writeAudit(tx, {
-          ...auditBase(req),
-          action: 'auth.refresh',
-          targetType: 'admin_user',
-          targetId: row.user_id,
-          outcome: 'success',
-        });
-        return out;
+        return signIn(tx, req, { id: row.user_id, email: row.email }, 'auth.refresh');
       }),
   );
 
@@ -96,8 +91,7 @@ export function authRoutes(r: ApiRouter, d: RouteDeps): void {
           'UPDATE refresh_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE token_hash = $1 RETURNING user_id',
           [hashToken(body.refreshToken)],
         );
-        await writeAudit(tx, {
-          ...auditBase(req),
+        await audit(tx, req, {
           action: 'auth.logout',
           targetType: 'admin_user',
           targetId: rows[0]?.user_id ?? null,
@@ -167,12 +161,10 @@ export function authRoutes(r: ApiRouter, d: RouteDeps): void {
         );
         const row = rows[0];
         if (!row) throw notFound(`API key ${params.id}`);
-        await writeAudit(tx, {
-          ...auditBase(req),
+        await audit(tx, req, {
           action: 'api_key.revoke',
           targetType: 'api_key',
           targetId: row.id,
-          outcome: 'success',
           details: { prefix: row.prefix, alreadyRevoked: row.was !== null },
         });
         return { id: row.id, prefix: row.prefix, revokedAt: row.revoked_at, alreadyRevoked: row.was !== null };

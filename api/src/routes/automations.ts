@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { N8nError, withTransaction, writeAudit } from '@ct/lib';
+import { N8nError, withTransaction } from '@ct/lib';
 import { badRequest, notFound } from '../errors';
 import type { ApiRouter } from '../route';
 import { cents, clientRef, currency, decodeCursor, encodeCursor, idParams, page, text } from '../schemas';
-import { auditBase, findClient, type RouteDeps } from './common';
+import { audit, onDuplicate, findClient, type RouteDeps } from './common';
 
 const workflowId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be an n8n workflow id (1-64 characters of A-Z a-z 0-9 _ -)');
 const minutes = z.number().min(0).max(100_000);
@@ -134,17 +134,13 @@ export function automationRoutes(r: ApiRouter, d: RouteDeps): void {
               body.currency,
             ],
           )
-          .catch((err: { code?: string }) => {
-            throw err.code === '23505' ? badRequest('body', 'n8nWorkflowId', 'this workflow is already mapped to a client') : err;
-          });
+          .catch(onDuplicate(() => badRequest('body', 'n8nWorkflowId', 'this workflow is already mapped to a client')));
         const id = rows[0]!.id;
-        await writeAudit(tx, {
-          ...auditBase(req),
+        await audit(tx, req, {
           action: 'automation.create',
           targetType: 'automation',
           targetId: id,
           clientId: client.id,
-          outcome: 'success',
           details: { n8nWorkflowId: body.n8nWorkflowId },
         });
         return json(await one(tx, id));
@@ -184,13 +180,11 @@ export function automationRoutes(r: ApiRouter, d: RouteDeps): void {
           before.id,
           ...set.map(([, v]) => v),
         ]);
-        await writeAudit(tx, {
-          ...auditBase(req),
+        await audit(tx, req, {
           action: 'automation.update',
           targetType: 'automation',
           targetId: before.id,
           clientId: before.client_id,
-          outcome: 'success',
           details: { fields: set.map(([k]) => k) },
         });
         return json(await one(tx, before.id));
@@ -203,13 +197,11 @@ export function automationRoutes(r: ApiRouter, d: RouteDeps): void {
       withTransaction(pool, async (tx) => {
         const before = await one(tx, params.id);
         await tx.query('DELETE FROM automations WHERE id = $1', [before.id]);
-        await writeAudit(tx, {
-          ...auditBase(req),
+        await audit(tx, req, {
           action: 'automation.delete',
           targetType: 'automation',
           targetId: before.id,
           clientId: before.client_id,
-          outcome: 'success',
           details: { n8nWorkflowId: before.n8n_workflow_id },
         });
         return { deleted: true, id: before.id };

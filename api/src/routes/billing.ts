@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { withTransaction, writeAudit } from '@ct/lib';
+import { withTransaction } from '@ct/lib';
 import { badRequest, conflict, notFound } from '../errors';
 import type { ApiRouter } from '../route';
 import { cents, clientRef, currency, decodeCursor, encodeCursor, idParams, isoDateTime, page, text } from '../schemas';
-import { auditBase, findClient, type RouteDeps } from './common';
+import { audit, onDuplicate, findClient, type RouteDeps } from './common';
 
 const planCode = z.string().regex(/^[a-z0-9-]{2,40}$/, 'must be 2-40 characters of a-z, 0-9 and -');
 const invoiceStatus = z.enum(['draft', 'open', 'paid', 'void', 'uncollectible']);
@@ -69,17 +69,8 @@ export function billingRoutes(r: ApiRouter, d: RouteDeps): void {
             body.monthlyAmountCents,
             body.currency,
           ])
-          .catch((err: { code?: string }) => {
-            throw err.code === '23505' ? conflict(`plan ${body.code} already exists`) : err;
-          });
-        await writeAudit(tx, {
-          ...auditBase(req),
-          action: 'plan.create',
-          targetType: 'plan',
-          targetId: rows[0].id,
-          outcome: 'success',
-          details: { code: body.code },
-        });
+          .catch(onDuplicate(() => conflict(`plan ${body.code} already exists`)));
+        await audit(tx, req, { action: 'plan.create', targetType: 'plan', targetId: rows[0].id, details: { code: body.code } });
         return planJson(rows[0]);
       }),
   );
@@ -103,14 +94,7 @@ export function billingRoutes(r: ApiRouter, d: RouteDeps): void {
           [params.id, body.name ?? null, body.monthlyAmountCents ?? null, body.active ?? null],
         );
         if (!rows[0]) throw notFound(`plan ${params.id}`);
-        await writeAudit(tx, {
-          ...auditBase(req),
-          action: 'plan.update',
-          targetType: 'plan',
-          targetId: params.id,
-          outcome: 'success',
-          details: { fields: Object.keys(body) },
-        });
+        await audit(tx, req, { action: 'plan.update', targetType: 'plan', targetId: params.id, details: { fields: Object.keys(body) } });
         return planJson(rows[0]);
       }),
   );
@@ -161,13 +145,11 @@ export function billingRoutes(r: ApiRouter, d: RouteDeps): void {
           [client.id, plan.id, body.monthlyAmountCents ?? plan.monthly_amount_cents, plan.currency],
         );
         await tx.query('UPDATE clients SET plan = $2 WHERE id = $1', [client.id, plan.code]);
-        await writeAudit(tx, {
-          ...auditBase(req),
+        await audit(tx, req, {
           action: 'subscription.create',
           targetType: 'subscription',
           targetId: rows[0].id,
           clientId: client.id,
-          outcome: 'success',
           details: { plan: plan.code },
         });
         return subscriptionJson((await tx.query(`${SUB_SELECT} WHERE s.id = $1`, [rows[0].id])).rows[0]);
@@ -189,13 +171,11 @@ export function billingRoutes(r: ApiRouter, d: RouteDeps): void {
         await tx.query('UPDATE subscriptions SET canceled_at = coalesce(canceled_at, greatest(now(), started_at)) WHERE id = $1', [
           params.id,
         ]);
-        await writeAudit(tx, {
-          ...auditBase(req),
+        await audit(tx, req, {
           action: 'subscription.cancel',
           targetType: 'subscription',
           targetId: params.id,
           clientId: before.client_id,
-          outcome: 'success',
           details: { alreadyCanceled: before.canceled_at !== null },
         });
         return subscriptionJson((await tx.query(`${SUB_SELECT} WHERE s.id = $1`, [params.id])).rows[0]);
@@ -272,16 +252,12 @@ export function billingRoutes(r: ApiRouter, d: RouteDeps): void {
             'INSERT INTO invoices (client_id, number, amount_cents, currency, status, issued_at, due_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id',
             [client.id, body.number, body.amountCents, body.currency, body.status, issuedAt, body.dueAt ?? null],
           )
-          .catch((err: { code?: string }) => {
-            throw err.code === '23505' ? conflict(`invoice number ${body.number} already exists`) : err;
-          });
-        await writeAudit(tx, {
-          ...auditBase(req),
+          .catch(onDuplicate(() => conflict(`invoice number ${body.number} already exists`)));
+        await audit(tx, req, {
           action: 'invoice.create',
           targetType: 'invoice',
           targetId: rows[0].id,
           clientId: client.id,
-          outcome: 'success',
           details: { number: body.number, amountCents: body.amountCents, currency: body.currency },
         });
         return invoiceJson((await tx.query(`${INVOICE_SELECT} WHERE i.id = $1`, [rows[0].id])).rows[0]);
@@ -315,13 +291,11 @@ export function billingRoutes(r: ApiRouter, d: RouteDeps): void {
               [params.id, to, paidAt],
             );
           }
-          await writeAudit(tx, {
-            ...auditBase(req),
+          await audit(tx, req, {
             action: `invoice.${path}`,
             targetType: 'invoice',
             targetId: params.id,
             clientId: before.client_id,
-            outcome: 'success',
             details: { from: before.status, to, changed },
           });
           return { ...invoiceJson((await tx.query(`${INVOICE_SELECT} WHERE i.id = $1`, [params.id])).rows[0]), changed };

@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import { withTransaction, writeAudit } from '@ct/lib';
+import { withTransaction } from '@ct/lib';
 import { conflict } from '../errors';
 import type { ApiRouter } from '../route';
 import { clientParams, decodeCursor, email, encodeCursor, page, slug, text, timezone } from '../schemas';
 import { createWebhookSecret } from '../secrets';
-import { auditBase, CLIENT_COLUMNS, clientJson, findClient, type ClientRow, type RouteDeps } from './common';
+import { audit, onDuplicate, CLIENT_COLUMNS, clientJson, findClient, type ClientRow, type RouteDeps } from './common';
 
 const status = z.enum(['active', 'paused', 'churned']);
 const phone = z.string().regex(/^\+?[0-9 ().-]{3,40}$/, 'must be a phone number such as +1 555 0100');
@@ -70,19 +70,15 @@ export function clientRoutes(r: ApiRouter, d: RouteDeps): void {
             `INSERT INTO clients (slug, name, plan, contact_email, contact_phone, timezone) VALUES ($1, $2, $3, $4, $5, $6) RETURNING ${CLIENT_COLUMNS}`,
             [body.slug, body.name, body.plan ?? null, body.contactEmail ?? null, body.contactPhone ?? null, body.timezone],
           )
-          .catch((err: { code?: string }) => {
-            throw err.code === '23505' ? conflict(`a client with slug ${body.slug} already exists`) : err;
-          });
+          .catch(onDuplicate(() => conflict(`a client with slug ${body.slug} already exists`)));
         const client = rows[0]!;
         const webhookSecret = await createWebhookSecret(tx, keyring, client.id);
         d.webhookCache.invalidate(client.slug);
-        await writeAudit(tx, {
-          ...auditBase(req),
+        await audit(tx, req, {
           action: 'client.create',
           targetType: 'client',
           targetId: client.id,
           clientId: client.id,
-          outcome: 'success',
           details: { slug: client.slug },
         });
         return { client: clientJson(client), webhookSecret, webhookUrl: `/api/webhooks/n8n/${client.slug}` };
@@ -111,13 +107,11 @@ export function clientRoutes(r: ApiRouter, d: RouteDeps): void {
           `UPDATE clients SET ${set.map(([k], i) => `${k} = $${i + 2}`).join(', ')} WHERE id = $1 RETURNING ${CLIENT_COLUMNS}`,
           [before.id, ...set.map(([, v]) => v)],
         );
-        await writeAudit(tx, {
-          ...auditBase(req),
+        await audit(tx, req, {
           action: 'client.update',
           targetType: 'client',
           targetId: before.id,
           clientId: before.id,
-          outcome: 'success',
           details: { fields: set.map(([k]) => k) },
         });
         return clientJson(rows[0]!);
@@ -134,13 +128,11 @@ export function clientRoutes(r: ApiRouter, d: RouteDeps): void {
           before.id,
           to,
         ]);
-        await writeAudit(tx, {
-          ...auditBase(req),
+        await audit(tx, req, {
           action: `client.${path}`,
           targetType: 'client',
           targetId: before.id,
           clientId: before.id,
-          outcome: 'success',
           details: { from: before.status, to, changed },
         });
         d.webhookCache.invalidate(before.slug);

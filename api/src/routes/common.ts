@@ -1,6 +1,15 @@
 import type { Request } from 'express';
-import type { AuditEntry, N8nClient, Pool, PoolClient, Logger, SecretKeyring } from '@ct/lib';
-import { notFound } from '../errors';
+import {
+  writeAudit,
+  type AuditEntry,
+  type AuditOutcome,
+  type N8nClient,
+  type Pool,
+  type PoolClient,
+  type Logger,
+  type SecretKeyring,
+} from '@ct/lib';
+import { conflict, notFound, type HttpError } from '../errors';
 import type { ApiMetrics } from '../metrics';
 import type { WebhookSecretCache } from '../webhooks';
 import type { RegisteredRoute } from '../route';
@@ -49,6 +58,22 @@ export function auditBase(req: Request): Pick<AuditEntry, 'actor' | 'actorType' 
     actorType: p?.actorType ?? 'system',
     sourceIp: req.ip?.replace(/^::ffff:/, '') || null,
     requestId: req.id,
+  };
+}
+
+/** The audit row of a request's action, in the caller's transaction; outcome success unless said. */
+export function audit(
+  tx: Db,
+  req: Request,
+  e: Omit<AuditEntry, 'actor' | 'actorType' | 'sourceIp' | 'requestId' | 'outcome'> & { outcome?: AuditOutcome },
+) {
+  return writeAudit(tx, { ...auditBase(req), outcome: 'success', ...e });
+}
+
+/** For `.catch()` on an insert: a unique violation becomes `make()`, anything else goes on. */
+export function onDuplicate(make: () => HttpError = () => conflict('already exists')) {
+  return (err: { code?: string }): never => {
+    throw err.code === '23505' ? make() : err;
   };
 }
 
