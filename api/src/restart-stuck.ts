@@ -21,7 +21,7 @@ export type RestartResult =
       stoppedVia: 'public' | 'session';
       newExecutionId: string;
       newExecutionStatus: string;
-      /** Nodes the retry ran that had not completed in the stopped execution. */
+      /** Nodes the retry itself ran (not the runs it copied from the stopped execution). */
       rerunNodes: string[];
       /** Set when the retry resumed from saved state without running anything again (see docs/api.md). */
       warning?: string;
@@ -77,9 +77,9 @@ export async function restartExecutions(n8n: N8nClient, stuck: StuckExecution[])
       continue;
     }
     try {
-      const done = ranNodes(await waitUntilStopped(n8n, s.executionId));
+      await waitUntilStopped(n8n, s.executionId);
       const retried = await n8n.retryExecution(s.executionId);
-      const rerunNodes = ranNodes(retried).filter((n) => !done.includes(n));
+      const rerunNodes = nodesRunSince(retried, Date.parse(retried.startedAt ?? '') || 0);
       results.push({
         ...s,
         result: 'restarted',
@@ -105,16 +105,20 @@ export async function restartExecutions(n8n: N8nClient, stuck: StuckExecution[])
 async function waitUntilStopped(n8n: N8nClient, id: string): Promise<N8nExecution> {
   const deadline = Date.now() + 10_000;
   for (;;) {
-    const e = await n8n.getExecution(id, true);
+    const e = await n8n.getExecution(id);
     if (e.stoppedAt || !['running', 'new'].includes(e.status) || Date.now() > deadline) return e;
     await new Promise((r) => setTimeout(r, 250));
   }
 }
 
-/** Names of the nodes that completed in an execution (from its run data, when included). */
-function ranNodes(e: N8nExecution): string[] {
-  const runData = (e.data as { resultData?: { runData?: Record<string, unknown[]> } } | undefined)?.resultData?.runData ?? {};
+/**
+ * Nodes that ran during the retried execution itself: its run data also holds the runs copied from
+ * the stopped execution, which keep their original start times.
+ */
+function nodesRunSince(e: N8nExecution, sinceMs: number): string[] {
+  const runData =
+    (e.data as { resultData?: { runData?: Record<string, { startTime?: number }[]> } } | undefined)?.resultData?.runData ?? {};
   return Object.entries(runData)
-    .filter(([, runs]) => Array.isArray(runs) && runs.length > 0)
+    .filter(([, runs]) => Array.isArray(runs) && runs.some((r) => typeof r.startTime === 'number' && r.startTime >= sinceMs))
     .map(([name]) => name);
 }

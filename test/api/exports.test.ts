@@ -90,8 +90,20 @@ it('refuses arbitrary queries, bad ranges and too many points; records an audit 
   expect(tooMany.body.fields[0].field).toBe('step');
   const backwards = await api.call('GET', '/api/admin/exports/mrr?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z');
   expect(backwards.body.fields[0].field).toBe('to');
-  const { rows } = await api.pool.query("SELECT target_id FROM audit_logs WHERE action = 'metrics.export' ORDER BY id");
-  expect(rows.map((r) => r.target_id)).toEqual(['client_runs', 'mrr']); // refused requests record nothing
+  // Rows are written when a stream ends; refused requests record nothing.
+  const exported = async () =>
+    (
+      await api.pool.query(
+        "SELECT target_id, outcome, (details->>'rows')::int AS rows FROM audit_logs WHERE action = 'metrics.export' ORDER BY id",
+      )
+    ).rows;
+  for (let i = 0; i < 20 && (await exported()).length < 2; i++) await new Promise((r) => setTimeout(r, 100));
+  const rows = await exported();
+  expect(rows.map((r) => [r.target_id, r.outcome])).toEqual([
+    ['client_runs', 'success'],
+    ['mrr', 'success'],
+  ]);
+  expect(rows[1].rows).toBeGreaterThan(0);
 });
 
 it('answers 502 when Prometheus is unreachable', async () => {
@@ -100,6 +112,8 @@ it('answers 502 when Prometheus is unreachable', async () => {
     const res = await down.call('GET', `/api/admin/exports/mrr?${range()}`);
     expect(res.status).toBe(502);
     expect(res.body.message).toMatch(/Prometheus is unreachable/);
+    const { rows } = await api.pool.query("SELECT outcome FROM audit_logs WHERE action = 'metrics.export' AND details ? 'error'");
+    expect(rows).toEqual([{ outcome: 'failure' }]);
   } finally {
     await down.close();
   }

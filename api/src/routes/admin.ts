@@ -231,16 +231,21 @@ export function adminRoutes(r: ApiRouter, d: RouteDeps): void {
     },
     async ({ params, query, req, res }) => {
       if (!settings.prometheusUrl) throw new HttpError(503, 'unavailable', 'exports need PROMETHEUS_URL, which is not set');
-      await withTransaction(pool, (tx) =>
-        audit(tx, req, {
-          action: 'metrics.export',
-          targetType: 'export',
-          targetId: params.name,
-          details: { from: query.from, to: query.to, step: query.step, format: query.format },
-        }),
-      );
+      // Recorded once the stream ends, with what was sent (an export changes nothing, so the row
+      // follows it rather than sharing a transaction with it).
+      const record = (outcome: 'success' | 'failure', details: Record<string, unknown>) =>
+        withTransaction(pool, (tx) =>
+          audit(tx, req, {
+            action: 'metrics.export',
+            targetType: 'export',
+            targetId: params.name,
+            outcome,
+            details: { from: query.from, to: query.to, step: query.step, format: query.format, ...details },
+          }),
+        );
+      let rows: number;
       try {
-        await streamExport(res, {
+        rows = await streamExport(res, {
           prometheusUrl: settings.prometheusUrl,
           name: params.name,
           from: new Date(query.from),
@@ -248,11 +253,13 @@ export function adminRoutes(r: ApiRouter, d: RouteDeps): void {
           stepSeconds: query.step,
           format: query.format,
         });
-        counted('export_metrics', 'success');
       } catch (err) {
         counted('export_metrics', 'failure');
+        await record('failure', { error: errorMessage(err).slice(0, 300) }).catch(() => undefined);
         throw err;
       }
+      counted('export_metrics', 'success');
+      await record('success', { rows }).catch(() => undefined);
     },
   );
 }
