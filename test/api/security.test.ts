@@ -264,3 +264,38 @@ describe('own metrics', () => {
     expect(scrape).not.toContain('some-client');
   });
 });
+
+describe('force backup through the injected backup function', () => {
+  it('answers the running backup to a second request, and audits each request; a failing start is a 502', async () => {
+    let running: { id: string; status: string; startedAt: string } | null = null;
+    let fail = false;
+    const withBackup = await startTestApi({
+      db: api.db,
+      forceBackup: async () => {
+        if (fail) throw new Error('S3 bucket unreachable');
+        const alreadyRunning = running !== null;
+        running ??= { id: randomUUID(), status: 'running', startedAt: new Date().toISOString() };
+        return { run: running, alreadyRunning };
+      },
+    });
+    try {
+      const first = await withBackup.call('POST', '/api/admin/backups');
+      expect(first.status).toBe(202);
+      expect(first.body.alreadyRunning).toBe(false);
+      const second = await withBackup.call('POST', '/api/admin/backups');
+      expect(second.body).toEqual({ alreadyRunning: true, run: first.body.run });
+      fail = true;
+      const broken = await withBackup.call('POST', '/api/admin/backups');
+      expect(broken.status).toBe(502);
+      expect(broken.body.message).toMatch(/S3 bucket unreachable/);
+      const { rows } = await api.pool.query("SELECT outcome, details FROM audit_logs WHERE action = 'backup.force' ORDER BY id");
+      expect(rows).toEqual([
+        { outcome: 'success', details: { alreadyRunning: false } },
+        { outcome: 'success', details: { alreadyRunning: true } },
+        { outcome: 'failure', details: { error: 'S3 bucket unreachable' } },
+      ]);
+    } finally {
+      await withBackup.close();
+    }
+  });
+});
