@@ -9,8 +9,8 @@ import { UserError } from './errors';
 
 const postgresUrl = z
   .string()
-  .url()
-  .refine((v) => /^postgres(ql)?:\/\//.test(v), 'must start with postgres:// or postgresql://');
+  .regex(/^postgres(ql)?:\/\//, 'must start with postgres:// or postgresql://')
+  .refine((v) => URL.canParse(v), 'is not a valid URL');
 
 /** A duration such as `30s`, `15m`, `24h`, `7d`, or a plain number of seconds. Parsed to seconds. */
 export const durationSeconds = z.union([z.string(), z.number()]).transform((v, ctx) => {
@@ -98,12 +98,14 @@ export function parseEnv<S extends z.ZodObject>(schema: S, env: NodeJS.ProcessEn
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const result = schema.safeParse(cleaned);
   if (result.success) return result.data;
-  throw new ConfigError(
-    result.error.issues.map((issue) => ({
-      variable: String(issue.path[0] ?? '(environment)'),
-      message: issue.path.length > 0 && !(String(issue.path[0]) in cleaned) ? 'is required but not set' : issue.message,
-    })),
-  );
+  // One line per variable: the first problem found is the one to fix.
+  const problems = new Map<string, string>();
+  for (const issue of result.error.issues) {
+    const variable = String(issue.path[0] ?? '(environment)');
+    if (problems.has(variable)) continue;
+    problems.set(variable, issue.path.length > 0 && !(variable in cleaned) ? 'is required but not set' : issue.message);
+  }
+  throw new ConfigError([...problems].map(([variable, message]) => ({ variable, message })));
 }
 
 /**
