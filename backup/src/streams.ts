@@ -1,0 +1,80 @@
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
+
+/** Passes bytes through while counting them and hashing them (sha256). */
+export class HashTap extends Transform {
+  bytes = 0;
+  private readonly hash = createHash('sha256');
+  constructor(private readonly onBytes?: (total: number) => void) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.bytes += chunk.length;
+    this.hash.update(chunk);
+    this.onBytes?.(this.bytes);
+    cb(null, chunk);
+  }
+  private digestValue: string | null = null;
+  digest(): string {
+    this.digestValue ??= this.hash.digest('hex');
+    return this.digestValue;
+  }
+}
+
+export type Child = ChildProcessByStdio<Writable, Readable, Readable> & { done: Promise<void> };
+
+/**
+ * Spawns a helper (pg_dump, zstd, pg_restore) with piped stdio. `done` resolves on exit 0 and
+ * rejects with the tail of its stderr otherwise, so the operator sees the tool's own words.
+ */
+export function spawnTool(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; binDir?: string; label?: string } = {}): Child {
+  const file = opts.binDir ? path.join(opts.binDir, cmd) : cmd;
+  const child = spawn(file, args, { env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] }) as Child;
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-4000);
+  });
+  const label = opts.label ?? cmd;
+  child.done = new Promise<void>((resolve, reject) => {
+    child.on('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        new Error(
+          err.code === 'ENOENT'
+            ? `${label} not found (${file}); install the PostgreSQL client or zstd, or set PG_BIN_DIR`
+            : `${label}: ${err.message}`,
+        ),
+      ),
+    );
+    child.on('close', (code, signal) => {
+      if (code === 0) return resolve();
+      const why = stderr.trim().split('\n').slice(-3).join(' | ') || (signal ? `killed by ${signal}` : `exit code ${code}`);
+      reject(new Error(`${label} failed: ${why}`));
+    });
+  });
+  // Errors surface through `done`; a closed pipe must not crash the process.
+  child.stdin.on('error', () => undefined);
+  child.stdout.on('error', () => undefined);
+  child.done.catch(() => undefined);
+  return child;
+}
+
+/**
+ * Waits for every promise; on the first failure calls `abort` (which must make the others settle)
+ * and rejects with that first error once all have settled.
+ */
+export async function allOrAbort(promises: Promise<unknown>[], abort: (err: unknown) => void): Promise<void> {
+  let first: unknown = null;
+  await Promise.all(
+    promises.map((p) =>
+      p.catch((err) => {
+        if (first === null) {
+          first = err ?? new Error('unknown failure');
+          abort(err);
+        }
+      }),
+    ),
+  );
+  if (first !== null) throw first;
+}
