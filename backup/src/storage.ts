@@ -185,15 +185,16 @@ export async function abortIncompleteUploads(b: Bucket, prefix: string, before?:
 }
 
 /**
- * Streams `body` to `key` as a multipart upload. The returned abort() stops it; lib-storage then
- * aborts the multipart upload itself when S3 answers (the caller sweeps again if it did not).
+ * Streams `body` to `key` as a multipart upload (a single PUT when it fits one part). When the
+ * body fails or S3 does, `done` rejects; lib-storage then tries to abort the multipart upload, and
+ * the caller sweeps again in case S3 was not there to hear it.
  */
 export function startUpload(
   b: Bucket,
   key: string,
   body: Readable,
-  opts: { partSizeBytes: number; concurrency: number; onUploaded?: (bytes: number) => void },
-): { done: Promise<void>; abort(): void } {
+  opts: { partSizeBytes: number; concurrency: number },
+): { done: Promise<void> } {
   const upload = new Upload({
     client: b.s3,
     params: { Bucket: b.bucket, Key: key, Body: body, ContentType: 'application/octet-stream' },
@@ -201,9 +202,5 @@ export function startUpload(
     queueSize: opts.concurrency,
     leavePartsOnError: false,
   });
-  if (opts.onUploaded) upload.on('httpUploadProgress', (p) => opts.onUploaded!(Number(p.loaded ?? 0)));
-  return {
-    done: upload.done().then(() => undefined),
-    abort: () => void upload.abort().catch(() => undefined),
-  };
+  return { done: upload.done().then(() => undefined) };
 }

@@ -60,21 +60,32 @@ export function spawnTool(cmd: string, args: string[], opts: { env?: NodeJS.Proc
   return child;
 }
 
+/** Errors that are the echo of stopping a stage (ours or a consumer breaking off), not a cause. */
+function isConsequence(err: unknown): boolean {
+  const e = err as { code?: string; name?: string; message?: string };
+  return (
+    e?.code === 'ABORT_ERR' ||
+    e?.code === 'ERR_STREAM_PREMATURE_CLOSE' ||
+    e?.code === 'EPIPE' ||
+    e?.name === 'AbortError' ||
+    /killed by SIG(KILL|PIPE)|write EPIPE|Upload aborted/.test(e?.message ?? '')
+  );
+}
+
 /**
  * Waits for every promise; on the first failure calls `abort` (which must make the others settle)
- * and rejects with that first error once all have settled.
+ * and, once all have settled, rejects with the cause: the first error that is not merely the
+ * consequence of stopping something (a broken pipe, a killed helper, an aborted stream).
  */
 export async function allOrAbort(promises: Promise<unknown>[], abort: (err: unknown) => void): Promise<void> {
-  let first: unknown = null;
+  const errors: unknown[] = [];
   await Promise.all(
     promises.map((p) =>
-      p.catch((err) => {
-        if (first === null) {
-          first = err ?? new Error('unknown failure');
-          abort(err);
-        }
+      p.catch((err: unknown) => {
+        errors.push(err ?? new Error('unknown failure'));
+        if (errors.length === 1) abort(err);
       }),
     ),
   );
-  if (first !== null) throw first;
+  if (errors.length > 0) throw errors.find((e) => !isConsequence(e)) ?? errors[0];
 }

@@ -51,9 +51,10 @@ export async function encryptAndUpload(opts: {
         }),
       ],
       () => {
+        // Stopping the body makes the upload fail on its own; aborting it here instead would hide
+        // S3's own error (the usual cause) behind "Upload aborted".
         opts.stopProducers?.();
         ac.abort();
-        upload.abort();
         cipherTap.destroy();
       },
     );
