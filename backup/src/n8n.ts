@@ -127,5 +127,8 @@ export async function restoreN8n(opts: {
       );
     }
   }
+  result.created.sort();
+  result.updated.sort();
+  result.skipped.sort();
   return result;
 }

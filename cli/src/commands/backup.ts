@@ -165,7 +165,10 @@ export function registerBackupCommands(program: Command): void {
     .option('--force', 'restore into a non-empty database, replacing the objects the backup contains')
     .action(async (ref: string, opts: { target: string; force?: boolean }) => {
       const cfg = parseEnv(restoreSchema);
-      const target = parseEnv(sections.database.pick({ DATABASE_URL: true }), { DATABASE_URL: opts.target }).DATABASE_URL;
+      const target = opts.target;
+      if (!/^postgres(ql)?:\/\/[^/]+\/[^/?]+/.test(target)) {
+        throw new UserError('--target must be a connection string with a database name, e.g. postgres://user@host:5432/ct_restored');
+      }
       const progress = progressLine();
       try {
         const result = await restoreDatabase({
