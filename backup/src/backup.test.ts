@@ -96,6 +96,7 @@ describe('database backup and restore (real Postgres, s3rver)', () => {
       tool: { name: '@ct/backup' },
     });
     expect(manifest.sizes.ciphertextBytes).toBe(run.bytes);
+    expect(manifest.sizes.dumpBytes).toBeGreaterThan(manifest.sizes.plaintextBytes);
     expect(manifest.sha256.ciphertext).toMatch(/^[0-9a-f]{64}$/);
     expect(manifest.database!.serverVersion).toMatch(/^15\./);
     expect(manifest.database!.schemaVersion).toBe('008_create_audit_verifications.sql');

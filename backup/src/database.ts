@@ -1,6 +1,5 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import type { Client } from 'pg';
 import { errorMessage } from '@ct/lib';
@@ -10,12 +9,10 @@ import { manifestKeyOf, toolVersion, type Manifest } from './manifest';
 import { connect, rowCounts, spawnPgDump } from './pgtools';
 import { RunFailure, startRun, type RunnerDeps, type StartedRun } from './runs';
 import { abortIncompleteUploads, createBucket, deleteKeys, exists, kindPrefix, objectKeyFor, putJson, type Bucket } from './storage';
-import { HashTap, spawnTool } from './streams';
+import { spawnTool } from './streams';
 import { encryptAndUpload } from './upload';
 
 export interface BackupProgress {
-  /** Bytes pg_dump has written so far (uncompressed). */
-  dumpedBytes: number;
   /** Encrypted bytes handed to the uploader so far. */
   encryptedBytes: number;
 }
@@ -79,14 +76,11 @@ export function startDatabaseBackup(deps: BackupDeps): Promise<StartedRun> {
       );
       const { snapshot, version, name, size } = info.rows[0]!;
 
+      // pg_dump writes straight into zstd (a pipe between the two processes): the uncompressed
+      // dump never passes through this process, which only encrypts and uploads zstd's output.
       const dump = spawnPgDump(dumpUrl, { snapshot, binDir: cfg.PG_BIN_DIR });
-      const zstd = spawnTool('zstd', [`-${cfg.BACKUP_ZSTD_LEVEL}`, '-q', '-c', '-']);
-      let dumped = 0;
+      const zstd = spawnTool('zstd', [`-${cfg.BACKUP_ZSTD_LEVEL}`, '-vv', '-c', '-'], { stdinFrom: dump.stdout });
       let encrypted = 0;
-      const dumpTap = new HashTap((n) => {
-        dumped = n;
-        deps.onProgress?.({ dumpedBytes: dumped, encryptedBytes: encrypted });
-      });
       const describe = async () => {
         const migrations = await snap
           .query<{ name: string; sha256: string }>('SELECT name, sha256 FROM schema_migrations ORDER BY name')
@@ -94,11 +88,9 @@ export function startDatabaseBackup(deps: BackupDeps): Promise<StartedRun> {
           .catch(() => [] as { name: string; sha256: string }[]);
         return { migrations, counts: await rowCounts(snap), pgDump: await pgDumpVersion(cfg.PG_BIN_DIR) };
       };
+      // Read beside the dump; a failure here is reported only if the dump itself succeeded.
       const described = describe();
-      const stop = () => {
-        dump.kill('SIGKILL');
-        zstd.kill('SIGKILL');
-      };
+      described.catch(() => undefined);
       let uploaded;
       try {
         uploaded = await encryptAndUpload({
@@ -108,18 +100,31 @@ export function startDatabaseBackup(deps: BackupDeps): Promise<StartedRun> {
           config: cfg,
           content: 'pg_dump custom format, zstd',
           input: zstd.stdout,
-          producers: [dump.done, zstd.done, pipeline(dump.stdout, dumpTap, zstd.stdin), described],
-          stopProducers: stop,
+          producers: [dump.done, zstd.done],
+          stopProducers: () => {
+            dump.kill('SIGKILL');
+            zstd.kill('SIGKILL');
+          },
           onCipherBytes: (n) => {
             encrypted = n;
-            deps.onProgress?.({ dumpedBytes: dumped, encryptedBytes: encrypted });
+            deps.onProgress?.({ encryptedBytes: encrypted });
           },
           log: deps.log,
         });
       } catch (err) {
-        throw new RunFailure(errorMessage(err), { details: { dumpedBytes: dumped } });
+        throw new RunFailure(errorMessage(err), { details: { encryptedBytes: encrypted } });
       }
-      const { migrations, counts, pgDump } = await described;
+      // zstd -vv ends with "(<in> B => <out> B, …)": the size of the dump itself.
+      const sizes = /\((\d+) B => (\d+) B/.exec(zstd.stderrTail());
+      const dumpBytes = sizes ? Number(sizes[1]) : null;
+      let facts: Awaited<typeof described>;
+      try {
+        facts = await described;
+      } catch (err) {
+        await deleteKeys(bucket, [key]).catch(() => undefined);
+        throw new RunFailure(`reading the row counts for the manifest failed: ${errorMessage(err)}`);
+      }
+      const { migrations, counts, pgDump } = facts;
       await snap.query('COMMIT');
 
       const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -134,8 +139,8 @@ export function startDatabaseBackup(deps: BackupDeps): Promise<StartedRun> {
         tool: { name: '@ct/backup', version: toolVersion() },
         encryption: { algorithm: 'AES-256-GCM-STREAM', keyId: uploaded.keyId, chunkSize: uploaded.chunkSize },
         compression: { algorithm: 'zstd', level: cfg.BACKUP_ZSTD_LEVEL },
-        sizes: { plaintextBytes: dumpTap.bytes, compressedBytes: uploaded.plaintextBytes, ciphertextBytes: uploaded.ciphertextBytes },
-        sha256: { plaintext: dumpTap.digest(), ciphertext: uploaded.ciphertextSha256 },
+        sizes: { dumpBytes, plaintextBytes: uploaded.plaintextBytes, ciphertextBytes: uploaded.ciphertextBytes },
+        sha256: { plaintext: uploaded.plaintextSha256, ciphertext: uploaded.ciphertextSha256 },
         database: {
           name,
           serverVersion: version,
@@ -158,7 +163,7 @@ export function startDatabaseBackup(deps: BackupDeps): Promise<StartedRun> {
         details: {
           manifestKey: manifestKeyOf(key),
           databaseSizeBytes: Number(size),
-          dumpBytes: dumpTap.bytes,
+          dumpBytes,
           compressedBytes: uploaded.plaintextBytes,
           durationSeconds: seconds,
           keyId: uploaded.keyId,

@@ -15,7 +15,12 @@ export interface Manifest {
   tool: { name: string; version: string };
   encryption: { algorithm: 'AES-256-GCM-STREAM'; keyId: string; chunkSize: number };
   compression: { algorithm: 'zstd' | 'none'; level?: number };
-  sizes: { plaintextBytes: number; compressedBytes: number; ciphertextBytes: number };
+  /**
+   * "plaintext" is what was encrypted: for a database backup the zstd-compressed pg_dump archive
+   * (zstd adds its own content checksum for the dump inside); `dumpBytes` is the archive's size
+   * before compression.
+   */
+  sizes: { dumpBytes?: number | null; plaintextBytes: number; ciphertextBytes: number };
   sha256: { plaintext: string; ciphertext: string };
   database?: {
     name: string;

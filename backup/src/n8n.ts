@@ -63,7 +63,7 @@ export function startN8nBackup(deps: N8nBackupDeps): Promise<StartedRun> {
       tool: { name: '@ct/backup', version: toolVersion() },
       encryption: { algorithm: 'AES-256-GCM-STREAM', keyId: uploaded.keyId, chunkSize: uploaded.chunkSize },
       compression: { algorithm: 'none' },
-      sizes: { plaintextBytes: plain.length, compressedBytes: plain.length, ciphertextBytes: uploaded.ciphertextBytes },
+      sizes: { plaintextBytes: plain.length, ciphertextBytes: uploaded.ciphertextBytes },
       sha256: { plaintext: createHash('sha256').update(plain).digest('hex'), ciphertext: uploaded.ciphertextSha256 },
       n8n: { url: deps.n8nUrl, workflows: workflows.length },
     };

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import { Client } from 'pg';
 import { describePgError, redactUrl, UserError } from '@ct/lib';
 import { spawnTool, type Child } from './streams';
@@ -36,11 +37,11 @@ export function spawnPgDump(url: string, opts: { snapshot?: string; binDir?: str
  * target as it was. Triggers are created after the data (post-data section), so the audit log's
  * chain trigger never re-hashes restored rows.
  */
-export function spawnPgRestore(url: string, opts: { clean: boolean; binDir?: string }): Child {
+export function spawnPgRestore(url: string, opts: { clean: boolean; binDir?: string; stdinFrom?: Readable }): Child {
   const { url: bare, env } = splitPassword(url);
   const args = ['--single-transaction', '--exit-on-error', '--no-owner', '--no-privileges', '--no-password', `--dbname=${bare}`];
   if (opts.clean) args.push('--clean', '--if-exists');
-  return spawnTool('pg_restore', args, { env, binDir: opts.binDir });
+  return spawnTool('pg_restore', args, { env, binDir: opts.binDir, stdinFrom: opts.stdinFrom });
 }
 
 export async function connect(url: string, what: string): Promise<Client> {

@@ -1,11 +1,11 @@
-import { PassThrough, Writable, type Readable } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { errorMessage, redactUrl, UserError, type Logger } from '@ct/lib';
 import { DecryptionError, DecryptStream, type Keyring } from './envelope';
 import { resolveBackup, type Manifest, type StoredBackup } from './manifest';
 import { connect, spawnPgRestore, userRelationCount } from './pgtools';
 import { getStream, type Bucket } from './storage';
-import { allOrAbort, HashTap, spawnTool, type Child } from './streams';
+import { allOrAbort, HashTap, spawnTool } from './streams';
 
 export interface RestoreProgress {
   phase: 'verify' | 'restore';
@@ -14,9 +14,10 @@ export interface RestoreProgress {
 }
 
 /**
- * Reads a backup object through decryption (and decompression), hashing both ends, into `sink`.
- * Throws a DecryptionError for anything that does not match: a failed chunk tag, a truncated
- * stream, a wrong master key, or a ciphertext/plaintext hash or size differing from the manifest.
+ * Reads a backup object through decryption into `sink`, hashing both sides. Throws a
+ * DecryptionError for anything that does not match: a failed chunk tag, a truncated stream, a
+ * wrong master key, or a ciphertext/plaintext hash or size differing from the manifest. `extra`
+ * are the promises of whatever consumes `sink` (zstd, pg_restore): they fail the read too.
  */
 async function readThrough(
   bucket: Bucket,
@@ -37,19 +38,10 @@ async function readThrough(
   const cipherTap = new HashTap((n) => opts.onProgress?.({ phase: opts.phase, bytes: n, total }));
   const dec = new DecryptStream(keyring);
   const plainTap = new HashTap();
-  let zstd: Child | null = null;
-  const stages: Promise<unknown>[] = [];
-  if (manifest.compression.algorithm === 'zstd') {
-    zstd = spawnTool('zstd', ['-d', '-q', '-c', '-'], { label: 'zstd -d' });
-    stages.push(pipeline(body, cipherTap, dec, zstd.stdin), pipeline(zstd.stdout, plainTap, sink), zstd.done);
-  } else {
-    stages.push(pipeline(body, cipherTap, dec, plainTap, sink));
-  }
   try {
-    await allOrAbort([...stages, ...(opts.extra ?? [])], () => {
-      zstd?.kill('SIGKILL');
+    await allOrAbort([pipeline(body, cipherTap, dec, plainTap, sink), ...(opts.extra ?? [])], () => {
       opts.stopExtra?.();
-      (body as Readable).destroy();
+      body.destroy();
       sink.destroy();
     });
   } catch (err) {
@@ -78,7 +70,10 @@ const discard = () =>
     },
   });
 
-/** Authenticates the whole object (every chunk tag, both hashes) without writing anything anywhere. */
+/**
+ * Authenticates the whole object (every chunk tag, both hashes, and for a dump zstd's own content
+ * checksum via `zstd -t`) without writing anything anywhere.
+ */
 export async function verifyBackup(
   bucket: Bucket,
   keyring: Keyring,
@@ -86,7 +81,15 @@ export async function verifyBackup(
   manifest: Manifest,
   onProgress?: (p: RestoreProgress) => void,
 ): Promise<{ etag: string }> {
-  return readThrough(bucket, keyring, backup, manifest, discard(), { phase: 'verify', onProgress });
+  if (manifest.compression.algorithm !== 'zstd')
+    return readThrough(bucket, keyring, backup, manifest, discard(), { phase: 'verify', onProgress });
+  const test = spawnTool('zstd', ['-t', '-q', '-'], { label: 'zstd -t (integrity test)' });
+  return readThrough(bucket, keyring, backup, manifest, test.stdin, {
+    phase: 'verify',
+    onProgress,
+    extra: [test.done],
+    stopExtra: () => test.kill('SIGKILL'),
+  });
 }
 
 /** Reads, verifies and decrypts a small backup (the n8n export) into memory. */
@@ -142,17 +145,23 @@ export async function restoreDatabase(opts: RestoreOptions): Promise<RestoreResu
   const t1 = Date.now();
   opts.log?.info({ key: backup.key, seconds: (t1 - t0) / 1000 }, 'backup verified');
 
-  const restore = spawnPgRestore(opts.target, { clean: opts.force === true, binDir: opts.pgBinDir });
+  // object | decrypt (here) | zstd -d | pg_restore: the last two talk through their own pipe.
+  const unzstd = spawnTool('zstd', ['-d', '-q', '-c', '-'], { label: 'zstd -d' });
+  const restore = spawnPgRestore(opts.target, { clean: opts.force === true, binDir: opts.pgBinDir, stdinFrom: unzstd.stdout });
+  const stop = () => {
+    unzstd.kill('SIGKILL');
+    restore.kill('SIGKILL');
+  };
   try {
-    await readThrough(opts.bucket, opts.keyring, backup, manifest, restore.stdin, {
+    await readThrough(opts.bucket, opts.keyring, backup, manifest, unzstd.stdin, {
       etag,
       phase: 'restore',
       onProgress: opts.onProgress,
-      extra: [restore.done],
-      stopExtra: () => restore.kill('SIGKILL'),
+      extra: [unzstd.done, restore.done],
+      stopExtra: stop,
     });
   } catch (err) {
-    restore.kill('SIGKILL');
+    stop();
     await restore.done.catch(() => undefined);
     throw err instanceof UserError ? err : new UserError(`restore failed, the target was left unchanged: ${errorMessage(err)}`);
   }

@@ -47,6 +47,10 @@ export function createBucket(cfg: StorageConfig): Bucket {
     // A vanished endpoint must fail the run, not hang it.
     requestHandler: { connectionTimeout: 5000, requestTimeout: 120_000 },
     maxAttempts: 3,
+    // Integrity is ours end to end (GCM tags, sha256 in the manifest, checked before a restore);
+    // the SDK's default CRC32 of every part, in JavaScript, cost a third of the throughput.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
   });
   return { s3, bucket: cfg.S3_BUCKET, prefix: cfg.BACKUP_PREFIX };
 }

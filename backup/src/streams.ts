@@ -23,19 +23,32 @@ export class HashTap extends Transform {
   }
 }
 
-export type Child = ChildProcessByStdio<Writable, Readable, Readable> & { done: Promise<void> };
+export type Child = ChildProcessByStdio<Writable, Readable, Readable> & {
+  done: Promise<void>;
+  /** The last few kB the tool wrote to stderr. */
+  stderrTail(): string;
+};
 
 /**
  * Spawns a helper (pg_dump, zstd, pg_restore) with piped stdio. `done` resolves on exit 0 and
  * rejects with the tail of its stderr otherwise, so the operator sees the tool's own words.
  */
-export function spawnTool(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; binDir?: string; label?: string } = {}): Child {
+export function spawnTool(
+  cmd: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; binDir?: string; label?: string; stdinFrom?: Readable } = {},
+): Child {
   const file = opts.binDir ? path.join(opts.binDir, cmd) : cmd;
-  const child = spawn(file, args, { env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] }) as Child;
+  const child = spawn(file, args, { env: opts.env ?? process.env, stdio: [opts.stdinFrom ?? 'pipe', 'pipe', 'pipe'] }) as Child;
+  // `stdinFrom` (another child's stdout) now belongs to this child: the bytes flow from one process
+  // to the other without passing through this one. Closing our end before the event loop runs
+  // guarantees we never read any of them.
+  opts.stdinFrom?.destroy();
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4000);
   });
+  child.stderrTail = () => stderr;
   const label = opts.label ?? cmd;
   child.done = new Promise<void>((resolve, reject) => {
     child.on('error', (err: NodeJS.ErrnoException) =>
@@ -49,12 +62,18 @@ export function spawnTool(cmd: string, args: string[], opts: { env?: NodeJS.Proc
     );
     child.on('close', (code, signal) => {
       if (code === 0) return resolve();
-      const why = stderr.trim().split('\n').slice(-3).join(' | ') || (signal ? `killed by ${signal}` : `exit code ${code}`);
+      const why =
+        stderr
+          .trim()
+          .split(/[\r\n]+/)
+          .filter((l) => !/^(\*\*\*|Using stdout|Decompression will require|\/\*stdin)/.test(l))
+          .slice(-3)
+          .join(' | ') || (signal ? `killed by ${signal}` : `exit code ${code}`);
       reject(new Error(`${label} failed: ${why}`));
     });
   });
   // Errors surface through `done`; a closed pipe must not crash the process.
-  child.stdin.on('error', () => undefined);
+  child.stdin?.on('error', () => undefined);
   child.stdout.on('error', () => undefined);
   child.done.catch(() => undefined);
   return child;
@@ -68,7 +87,7 @@ function isConsequence(err: unknown): boolean {
     e?.code === 'ERR_STREAM_PREMATURE_CLOSE' ||
     e?.code === 'EPIPE' ||
     e?.name === 'AbortError' ||
-    /killed by SIG(KILL|PIPE)|write EPIPE|Upload aborted/.test(e?.message ?? '')
+    /killed by SIG(KILL|PIPE)|write EPIPE|Upload aborted|could not write to output file|Broken pipe/.test(e?.message ?? '')
   );
 }
 

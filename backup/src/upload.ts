@@ -10,6 +10,7 @@ export interface EncryptedUpload {
   ciphertextBytes: number;
   ciphertextSha256: string;
   plaintextBytes: number;
+  plaintextSha256: string;
   keyId: string;
   chunkSize: number;
 }
@@ -66,6 +67,7 @@ export async function encryptAndUpload(opts: {
     ciphertextBytes: cipherTap.bytes,
     ciphertextSha256: cipherTap.digest(),
     plaintextBytes: plainTap.bytes,
+    plaintextSha256: plainTap.digest(),
     keyId: enc.header.keyId,
     chunkSize: enc.header.chunkSize,
   };

@@ -104,7 +104,7 @@ export function registerBackupCommands(program: Command): void {
           const n8n = new N8nClient({ url: n8nCfg.N8N_URL, apiKey: n8nCfg.N8N_API_KEY, timeoutSeconds: n8nCfg.N8N_TIMEOUT });
           started = await startN8nBackup({ ...deps, n8n, n8nUrl: n8nCfg.N8N_URL });
         } else {
-          started = await startDatabaseBackup({ ...deps, onProgress: (p) => progress.update('dumped', p.dumpedBytes) });
+          started = await startDatabaseBackup({ ...deps, onProgress: (p) => progress.update('encrypted and uploaded', p.encryptedBytes) });
         }
         try {
           await report(started, pool, opts);
