@@ -70,15 +70,15 @@ async function main(): Promise<void> {
     let next = 1;
     const dbSize = async () => Number((await pool.query(`SELECT pg_database_size(current_database())::text AS n`)).rows[0].n);
     for (const target of sizes) {
-      // Grow in batches of 500k rows (about 70 MB) until the database reaches the target size.
+      // Grow in batches of 200k rows (about 28 MB) until the database reaches the target size.
       while ((await dbSize()) < target * MB) {
         await pool.query(
           `INSERT INTO bench_events SELECT g, now() - (g || ' seconds')::interval, 'client-' || (g % 50), 'lead.captured',
              md5(g::text) || ' ' || repeat('event payload ', ((g % 7) + 1)::int) || md5((g * 13)::text), (g % 100000) / 100.0
-           FROM generate_series($1::bigint, $1::bigint + 499999) g`,
+           FROM generate_series($1::bigint, $1::bigint + 199999) g`,
           [next],
         );
-        next += 500_000;
+        next += 200_000;
       }
       await pool.query('VACUUM ANALYZE bench_events');
       const size = await dbSize();
