@@ -66,8 +66,8 @@ export function spawnTool(
         stderr
           .trim()
           .split(/[\r\n]+/)
-          .filter((l) => !/^(\*\*\*|Using stdout|Decompression will require|\/\*stdin)/.test(l))
-          .slice(-3)
+          .filter((l) => !/^(\*\*\*|--|Using std|Decompression will require|\/\*stdin)/.test(l))
+          .slice(-4)
           .join(' | ') || (signal ? `killed by ${signal}` : `exit code ${code}`);
       reject(new Error(`${label} failed: ${why}`));
     });
@@ -80,7 +80,7 @@ export function spawnTool(
 }
 
 /** Errors that are the echo of stopping a stage (ours or a consumer breaking off), not a cause. */
-function isConsequence(err: unknown): boolean {
+export function isConsequence(err: unknown): boolean {
   const e = err as { code?: string; name?: string; message?: string };
   return (
     e?.code === 'ABORT_ERR' ||
@@ -92,19 +92,40 @@ function isConsequence(err: unknown): boolean {
 }
 
 /**
- * Waits for every promise; on the first failure calls `abort` (which must make the others settle)
- * and, once all have settled, rejects with the cause: the first error that is not merely the
- * consequence of stopping something (a broken pipe, a killed helper, an aborted stream).
+ * Waits for every promise; on the first real failure calls `abort` (which must make the others
+ * settle) and, once all have settled, rejects with the cause: the first error that is not merely
+ * the consequence of stopping something (see `rank`). A consequence arriving first (a consumer broke off and
+ * the stream feeding it was torn down) does not abort at once: the consumer's own error, which
+ * names the cause, follows — or `abort` runs after `graceMs` anyway.
  */
-export async function allOrAbort(promises: Promise<unknown>[], abort: (err: unknown) => void): Promise<void> {
+export async function allOrAbort(
+  promises: Promise<unknown>[],
+  abort: (err: unknown) => void,
+  opts: { graceMs?: number; rank?: (err: unknown) => number } = {},
+): Promise<void> {
+  const graceMs = opts.graceMs ?? 30_000;
   const errors: unknown[] = [];
+  let aborted = false;
+  let timer: NodeJS.Timeout | undefined;
+  const stop = (err: unknown) => {
+    if (aborted) return;
+    aborted = true;
+    clearTimeout(timer);
+    abort(err);
+  };
   await Promise.all(
     promises.map((p) =>
       p.catch((err: unknown) => {
         errors.push(err ?? new Error('unknown failure'));
-        if (errors.length === 1) abort(err);
+        if (!isConsequence(err)) stop(err);
+        else timer ??= setTimeout(() => stop(err), graceMs);
       }),
     ),
   );
-  if (errors.length > 0) throw errors.find((e) => !isConsequence(e)) ?? errors[0];
+  clearTimeout(timer);
+  if (errors.length === 0) return;
+  // The cause: the lowest rank (callers rank a failure that makes every other stage fail first,
+  // such as S3 going away), then the first that is not a consequence, then the first.
+  const rank = (e: unknown) => (opts.rank?.(e) ?? 0) * 2 + (isConsequence(e) ? 1 : 0);
+  throw errors.reduce((best, e) => (rank(e) < rank(best) ? e : best));
 }

@@ -4,7 +4,9 @@ import { errorMessage, type Logger } from '@ct/lib';
 import type { BackupConfig } from './config';
 import { EncryptStream, type Keyring } from './envelope';
 import { abortIncompleteUploads, deleteKeys, describeS3Error, exists, startUpload, type Bucket } from './storage';
-import { allOrAbort, HashTap } from './streams';
+import { allOrAbort, HashTap, isConsequence } from './streams';
+
+class UploadFailure extends Error {}
 
 export interface EncryptedUpload {
   ciphertextBytes: number;
@@ -48,7 +50,7 @@ export async function encryptAndUpload(opts: {
         ...(opts.producers ?? []),
         pipeline(opts.input, plainTap, enc, cipherTap, { signal: ac.signal }),
         upload.done.catch((err) => {
-          throw new Error(`upload to s3://${bucket.bucket}/${key} failed: ${describeS3Error(err)}`);
+          throw isConsequence(err) ? err : new UploadFailure(`upload to s3://${bucket.bucket}/${key} failed: ${describeS3Error(err)}`);
         }),
       ],
       () => {
@@ -58,6 +60,8 @@ export async function encryptAndUpload(opts: {
         ac.abort();
         cipherTap.destroy();
       },
+      // S3 failing breaks every stage before it (they are torn down): it is the cause.
+      { rank: (err) => (err instanceof UploadFailure ? -1 : 0) },
     );
   } catch (err) {
     await removePartial(bucket, key, opts.config.BACKUP_ABORT_RETRY_SECONDS, opts.log);
