@@ -27,7 +27,7 @@ describe('chunked AES-256-GCM envelope', () => {
   it.each([0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK, 10_000])('round-trips %i bytes', async (size) => {
     const plain = randomBytes(size);
     const sealed = await encrypt(plain);
-    expect(sealed.length).toBe(bodyStart(sealed) + size + 16 * Math.max(1, Math.ceil(size / CHUNK)));
+    expect(sealed.length).toBe(bodyStart(sealed) + size + 16 * (Math.floor(size / CHUNK) + 1));
     expect((await decrypt(sealed)).equals(plain)).toBe(true);
   });
 
@@ -61,10 +61,21 @@ describe('chunked AES-256-GCM envelope', () => {
     await expect(decrypt(sealed)).rejects.toThrow(/chunk #1 failed authentication: .*reordered/);
   });
 
-  it('refuses a stream cut at a chunk boundary (the last chunk was not sealed as final)', async () => {
+  it('refuses a stream cut at a chunk boundary (no final chunk)', async () => {
     const sealed = await encrypt(randomBytes(5 * CHUNK + 10));
     const cut = sealed.subarray(0, bodyStart(sealed) + 3 * (CHUNK + 16));
-    await expect(decrypt(cut)).rejects.toThrow(/last chunk \(#2\) failed authentication: the backup is truncated/);
+    await expect(decrypt(cut)).rejects.toThrow(/the backup is truncated: it ends after chunk #2 without its final chunk/);
+    // An exact multiple of the chunk size still ends with its own (empty) final chunk.
+    const exact = await encrypt(randomBytes(3 * CHUNK));
+    await expect(decrypt(exact.subarray(0, exact.length - 16))).rejects.toThrow(/ends after chunk #2 without its final chunk/);
+  });
+
+  it('refuses a final chunk moved into the middle, or a chunk sealed as non-final at the end', async () => {
+    const sealed = await encrypt(randomBytes(2 * CHUNK + 10));
+    const s = bodyStart(sealed);
+    // Drop chunk #1: the final chunk (#2) now sits where #1 should be.
+    const spliced = Buffer.concat([sealed.subarray(0, s + CHUNK + 16), sealed.subarray(s + 2 * (CHUNK + 16))]);
+    await expect(decrypt(spliced)).rejects.toThrow(/last chunk \(#1\) failed authentication/);
   });
 
   it('refuses a stream cut inside a chunk or inside the header', async () => {

@@ -13,7 +13,7 @@ import { UserError } from '@ct/lib';
  * construction (Hoang, Reyhanitabar, Rogaway, Vizár): the 12-byte nonce is a random 7-byte prefix,
  * a 4-byte big-endian chunk counter and a final-chunk flag byte. A moved, swapped or repeated chunk
  * fails its tag (wrong counter), a cut object fails because its last chunk was not sealed as the
- * final one, and the header (key id, wrapped key, chunk size) is bound to every chunk through the
+ * final one (the final chunk is always shorter than a full one, possibly empty), and the header (key id, wrapped key, chunk size) is bound to every chunk through the
  * additional authenticated data.
  *
  *   object = "CTBK" | 0x01 | u32 header length | header JSON | chunk* (ciphertext | 16-byte tag)
@@ -121,7 +121,15 @@ class Accumulator {
   }
   /** Removes and returns the first `n` bytes (n <= length). */
   take(n: number): Buffer {
-    const all = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.length);
+    const head = this.parts[0];
+    if (head && head.length >= n) {
+      // The common case: the first piece holds the whole chunk, no copy needed.
+      if (head.length === n) this.parts.shift();
+      else this.parts[0] = head.subarray(n);
+      this.length -= n;
+      return head.subarray(0, n);
+    }
+    const all = Buffer.concat(this.parts, this.length);
     const out = all.subarray(0, n);
     const rest = all.subarray(n);
     this.parts = rest.length > 0 ? [rest] : [];
@@ -175,8 +183,9 @@ export class EncryptStream extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.start();
     this.buf.push(chunk);
-    // Strictly more than a chunk: the last full chunk may turn out to be the final one.
-    while (this.buf.length > this.header.chunkSize) this.push(this.seal(this.buf.take(this.header.chunkSize), false));
+    // Full chunks are never final: the final chunk is the (possibly empty) remainder at the end,
+    // so a full chunk goes out as soon as it is complete, usually without a copy.
+    while (this.buf.length >= this.header.chunkSize) this.push(this.seal(this.buf.take(this.header.chunkSize), false));
     cb();
   }
 
@@ -258,7 +267,8 @@ export class DecryptStream extends Transform {
       this.buf.push(chunk);
       if (!this.header && !this.readHeader()) return cb();
       const sealedSize = this.header!.chunkSize + TAG;
-      while (this.buf.length > sealedSize) this.push(this.open(this.buf.take(sealedSize), false));
+      // A full-size sealed chunk is never the final one (that one is shorter).
+      while (this.buf.length >= sealedSize) this.push(this.open(this.buf.take(sealedSize), false));
       cb();
     } catch (err) {
       cb(err as Error);
