@@ -1,6 +1,6 @@
 import { validate as validateCron } from 'node-cron';
 import { z } from 'zod';
-import { loadConfig, logLevel } from '@ct/lib';
+import { keyId, loadConfig, logLevel, postgresUrl, previousKeys } from '@ct/lib';
 
 /**
  * Settings of the backup module. S3 and the master keys are needed by every command; the database
@@ -12,13 +12,6 @@ const cron = (fallback: string) =>
     .string()
     .default(fallback)
     .refine((v) => validateCron(v), 'must be a cron expression such as "0 */6 * * *"');
-
-const keyId = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 . _ -');
-
-const postgresUrl = z
-  .string()
-  .url()
-  .refine((v) => /^postgres(ql)?:\/\//.test(v), 'must start with postgres:// or postgresql://');
 
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
@@ -40,24 +33,7 @@ export const storageSchema = z.object({
   BACKUP_MASTER_KEY: z.string().min(32, 'must be at least 32 characters'),
   BACKUP_MASTER_KEY_ID: keyId.default('k1'),
   /** Earlier master keys still needed to restore older backups: `id:key,id:key`. */
-  BACKUP_PREVIOUS_MASTER_KEYS: z
-    .string()
-    .default('')
-    .transform((v, ctx) => {
-      const keys: Record<string, string> = {};
-      for (const part of v
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean)) {
-        const i = part.indexOf(':');
-        if (i <= 0 || part.length - i - 1 < 32 || !keyId.safeParse(part.slice(0, i)).success) {
-          ctx.addIssue({ code: 'custom', message: 'entries must be id:key with a key of at least 32 characters' });
-          return z.NEVER;
-        }
-        keys[part.slice(0, i)] = part.slice(i + 1);
-      }
-      return keys;
-    }),
+  BACKUP_PREVIOUS_MASTER_KEYS: previousKeys,
   /** Folder of pg_dump, pg_restore (PostgreSQL client binaries); unset means $PATH. */
   PG_BIN_DIR: z.string().optional(),
 });
