@@ -100,7 +100,17 @@ async function main(): Promise<void> {
         process.stderr.write('fast pipeline: pg_dump -Fc -Z0 | zstd -1 | openssl enc\n');
         const fastFile = path.join(dir, 'fast.dump.enc');
         const fast = sh(`pg_dump -Fc -Z0 -d "${pg.url}" | zstd -1 -q | openssl enc -aes-256-cbc -pbkdf2 -pass env:KEY > ${fastFile}`, env);
+        // Like for like: the fast pipeline also sending its output to the same S3 (one streamed PUT).
+        process.stderr.write('fast pipeline into S3: … | openssl enc | curl -T - (s3rver)\n');
+        const fastS3 = sh(
+          `pg_dump -Fc -Z0 -d "${pg.url}" | zstd -1 -q | openssl enc -aes-256-cbc -pbkdf2 -pass env:KEY | ` +
+            `curl -sSf -T - ${s3.endpoint}/${s3.bucket}/bench/fast.dump.enc`,
+          env,
+        );
         Object.assign(row, {
+          fastS3Seconds: fastS3.seconds,
+          fastS3MBps: size / MB / fastS3.seconds,
+          ctVsFastS3: fastS3.seconds / run.seconds,
           adminSeconds: admin.seconds,
           adminMBps: size / MB / admin.seconds,
           adminFileMB: statSync(adminFile).size / MB,
@@ -137,14 +147,15 @@ async function main(): Promise<void> {
   }
   const f = (v: unknown, d = 1) => (typeof v === 'number' ? v.toFixed(d) : String(v ?? '—'));
   const lines = [
-    '| database | ct backup run | MB/s | peak RSS | object | pg_dump -Fc \\| openssl | MB/s | file | -Z0 \\| zstd -1 \\| openssl | MB/s | file | ct vs fast | ct vs admin | drill restore |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| database | ct backup run | MB/s | peak RSS | object | pg_dump -Fc \\| openssl | MB/s | file | -Z0 \\| zstd -1 \\| openssl | MB/s | file | ct vs fast | ct vs admin | fast + upload to S3 | ct vs it | drill restore |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...results.map(
       (r) =>
         `| ${r.databaseMB} MB | ${f(r.ctSeconds)} s | ${f(r.ctMBps)} | ${f(r.ctPeakRssMB, 0)} MB | ${f(r.ctObjectMB)} MB | ` +
         `${r.adminSeconds ? `${f(r.adminSeconds)} s` : '—'} | ${f(r.adminMBps)} | ${r.adminFileMB ? `${f(r.adminFileMB)} MB` : '—'} | ` +
         `${r.fastSeconds ? `${f(r.fastSeconds)} s` : '—'} | ${f(r.fastMBps)} | ${r.fastFileMB ? `${f(r.fastFileMB)} MB` : '—'} | ` +
         `${r.ctVsFast ? `${f(r.ctVsFast, 2)}×` : '—'} | ${r.ctVsAdmin ? `${f(r.ctVsAdmin, 2)}×` : '—'} | ` +
+        `${r.fastS3Seconds ? `${f(r.fastS3Seconds)} s` : '—'} | ${r.ctVsFastS3 ? `${f(r.ctVsFastS3, 2)}×` : '—'} | ` +
         `${r.drillTotalRestoreSeconds ? `${f(r.drillTotalRestoreSeconds)} s (verify ${f(r.drillVerifySeconds)} + pg_restore ${f(r.drillRestoreSeconds)})` : '—'} |`,
     ),
   ];
