@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { UserError } from '@ct/lib';
 import { registerAuditCommands } from './commands/audit';
+import { registerBackupCommands } from './commands/backup';
 import { registerMigrateCommand } from './commands/migrate';
 import { registerServeCommand } from './commands/serve';
 import { registerStatusCommand } from './commands/status';
@@ -13,6 +14,7 @@ export function buildProgram(): Command {
   registerMigrateCommand(program);
   registerAuditCommands(program);
   registerStatusCommand(program);
+  registerBackupCommands(program);
   registerServeCommand(program);
   return program;
 }

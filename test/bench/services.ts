@@ -360,7 +360,6 @@ export async function startS3(dir: string, opts: { bucket?: string; name?: strin
   const port = await freePort();
   const endpoint = `http://127.0.0.1:${port}`;
   const logFile = path.join(base, 's3rver.log');
-  const bin = require.resolve('s3rver/bin/s3rver.js', { paths: [ROOT] });
   const svc: S3Service = {
     name,
     pid: 0,
@@ -376,10 +375,11 @@ export async function startS3(dir: string, opts: { bucket?: string; name?: strin
       S3_FORCE_PATH_STYLE: 'true',
     },
     async start() {
+      // s3rver plus ListMultipartUploads/AbortMultipartUpload (see sinks/s3rver.ts).
       svc.pid = spawnDaemon(
         process.execPath,
-        [bin, '-d', path.join(base, 'data'), '-a', '127.0.0.1', '-p', String(port), '--configure-bucket', bucket, '--silent'],
-        { logFile, cwd: base },
+        ['--import', 'tsx', path.join(__dirname, 'sinks', 's3rver.ts'), path.join(base, 'data'), String(port), bucket],
+        { logFile, cwd: ROOT },
       );
       await waitFor(name, async () => (await httpStatus(`${endpoint}/${bucket}`)) === 200, { timeoutMs: 20_000, logFile, pid: svc.pid });
     },
