@@ -81,7 +81,10 @@ export interface Pipeline {
   stop(): Promise<void>;
 }
 
-export async function startPipeline(dir: string, opts: { exporterMetrics: string; alertmanagers?: 1 | 2 }): Promise<Pipeline> {
+export async function startPipeline(
+  dir: string,
+  opts: { exporterMetrics: string; alertmanagers?: 1 | 2; alertmanagerArgs?: string[] },
+): Promise<Pipeline> {
   const stoppers: (() => Promise<void>)[] = [];
   const stop = async () => {
     for (const s of stoppers.reverse()) await s().catch(() => undefined);
@@ -139,9 +142,9 @@ export async function startPipeline(dir: string, opts: { exporterMetrics: string
     });
     const alertmanagers: AlertmanagerService[] = [];
     if ((opts.alertmanagers ?? 1) === 1) {
-      alertmanagers.push(await startAlertmanager(dir, { config: amConfig }));
+      alertmanagers.push(await startAlertmanager(dir, { config: amConfig, args: opts.alertmanagerArgs }));
     } else {
-      const first = await startAlertmanager(dir, { name: 'am1', config: amConfig, cluster: { listen: true } });
+      const first = await startAlertmanager(dir, { name: 'am1', config: amConfig, cluster: { listen: true }, args: opts.alertmanagerArgs });
       alertmanagers.push(first);
       alertmanagers.push(
         await startAlertmanager(dir, { name: 'am2', config: amConfig, cluster: { listen: true, peers: [first.clusterAddress!] } }),
