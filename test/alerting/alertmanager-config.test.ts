@@ -1,5 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { parse, stringify } from 'yaml';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startAlertmanager, type AlertmanagerService } from '../bench/services';
@@ -166,5 +167,35 @@ describe('inhibitions (a real Alertmanager with the generated configuration)', (
       'WorkflowStuck high hvac': true,
       'ChurnRisk medium hvac': false,
     });
+  });
+});
+
+describe('docs/alerting.md', () => {
+  it.each(['pagerduty', 'opsgenie'])('has a valid %s receiver to replace the call tier', (name) => {
+    const doc = readFileSync(path.join(ROOT, 'docs', 'alerting.md'), 'utf8');
+    const m = new RegExp(`<!-- receiver: ${name} -->\\n\`\`\`yaml\\n([\\s\\S]*?)\`\`\``).exec(doc);
+    expect(m).not.toBeNull();
+    const config = parse(readFileSync(REAL_ALERTMANAGER, 'utf8')) as { receivers: { name: string }[]; templates: string[] };
+    const [receiver] = parse(m![1]!) as { name: string }[];
+    config.receivers = config.receivers.map((r) => (r.name === 'call' ? receiver! : r));
+    config.templates = config.templates.map((t) => path.join(ROOT, t));
+    const dir = mkdtempSync(path.join(tmpdir(), 'ct-docs-'));
+    try {
+      writeFileSync(path.join(dir, 'alertmanager.yml'), stringify(config));
+      const res = amtool(['check-config', path.join(dir, 'alertmanager.yml')]);
+      expect(res.stdout + res.stderr).toContain('SUCCESS');
+      expect(res.status).toBe(0);
+      const routed = amtool([
+        'config',
+        'routes',
+        'test',
+        `--config.file=${path.join(dir, 'alertmanager.yml')}`,
+        '--verify.receivers=call',
+        'tier=call',
+      ]);
+      expect(routed.status).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
