@@ -94,10 +94,17 @@ export function writeTestRules(dir: string, opts: { for?: string; interval?: str
 export interface PrometheusOverrides {
   /** Alertmanager base URLs (http://127.0.0.1:port). */
   alertmanagers: string[];
-  /** Job name of the real config → the test targets (host:port) that replace its targets. */
-  targets: Record<string, string[]>;
+  /**
+   * Job name of the real config → the test targets that replace its targets: host:port strings,
+   * or static configs with their labels (the probe job's `service`).
+   */
+  targets: Record<string, string[] | { targets: string[]; labels?: Record<string, string> }[]>;
   rulesDir: string;
+  /** host:port of a local blackbox_exporter, replacing the real one in relabelling. */
+  blackboxExporter?: string;
 }
+
+const REAL_BLACKBOX_ADDRESS = 'blackbox-exporter:9115';
 
 /** The real prometheus.yml with 1 s intervals, the given jobs only, and local Alertmanagers. */
 export function testPrometheusConfig(o: PrometheusOverrides): string {
@@ -112,8 +119,31 @@ export function testPrometheusConfig(o: PrometheusOverrides): string {
   for (const [job, targets] of Object.entries(o.targets)) {
     const real = jobs.find((j) => j.job_name === job);
     if (!real) throw new Error(`prometheus.yml has no job ${job}: the alert rules expect it`);
-    kept.push({ ...real, scrape_interval: '1s', scrape_timeout: '1s', static_configs: [{ targets }] });
+    const relabel = ((real.relabel_configs ?? []) as Yaml[]).map((r) => {
+      if (r.replacement !== REAL_BLACKBOX_ADDRESS) return r;
+      if (!o.blackboxExporter) throw new Error(`job ${job} probes through blackbox_exporter: pass blackboxExporter`);
+      return { ...r, replacement: o.blackboxExporter };
+    });
+    const staticConfigs = targets.map((t) => (typeof t === 'string' ? { targets: [t] } : t));
+    kept.push({
+      ...real,
+      scrape_interval: '1s',
+      scrape_timeout: '1s',
+      static_configs: staticConfigs,
+      ...(relabel.length ? { relabel_configs: relabel } : {}),
+    });
   }
   cfg.scrape_configs = kept;
+  return stringify(cfg);
+}
+
+/** alerting/blackbox.yml with a test CA trusted by its TLS checks (for a self-signed server). */
+export function testBlackboxConfig(caFile: string): string {
+  const cfg = parse(readFileSync(path.join(ROOT, 'alerting', 'blackbox.yml'), 'utf8')) as {
+    modules: Record<string, { http?: { tls_config?: Yaml } }>;
+  };
+  for (const mod of Object.values(cfg.modules)) {
+    if (mod.http) mod.http.tls_config = { ...(mod.http.tls_config ?? {}), ca_file: caFile };
+  }
   return stringify(cfg);
 }

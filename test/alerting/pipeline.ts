@@ -83,7 +83,13 @@ export interface Pipeline {
 
 export async function startPipeline(
   dir: string,
-  opts: { exporterMetrics: string; alertmanagers?: 1 | 2; alertmanagerArgs?: string[] },
+  opts: {
+    exporterMetrics: string;
+    alertmanagers?: 1 | 2;
+    alertmanagerArgs?: string[];
+    /** HTTPS endpoints probed through a local blackbox_exporter (job blackbox_http). */
+    probes?: { blackboxExporter: string; targets: { url: string; service: string }[] };
+  },
 ): Promise<Pipeline> {
   const stoppers: (() => Promise<void>)[] = [];
   const stop = async () => {
@@ -158,7 +164,13 @@ export async function startPipeline(
       args: ['--rules.alert.resend-delay=1s'],
       config: testPrometheusConfig({
         alertmanagers: alertmanagers.map((a) => a.url),
-        targets: { ct_exporters: [exporters.address], ct_api: [api.address], ct_notifier: [`127.0.0.1:${notifierPort}`] },
+        targets: {
+          ct_exporters: [exporters.address],
+          ct_api: [api.address],
+          ct_notifier: [`127.0.0.1:${notifierPort}`],
+          ...(opts.probes ? { blackbox_http: opts.probes.targets.map((t) => ({ targets: [t.url], labels: { service: t.service } })) } : {}),
+        },
+        blackboxExporter: opts.probes?.blackboxExporter,
         rulesDir: writeTestRules(path.join(dir, 'rules')),
       }),
     });
