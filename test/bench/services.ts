@@ -134,7 +134,10 @@ export const DEFAULT_PROMETHEUS_CONFIG = `global:
 scrape_configs: []
 `;
 
-export async function startPrometheus(dir: string, opts: { config?: string; name?: string } = {}): Promise<PrometheusService> {
+export async function startPrometheus(
+  dir: string,
+  opts: { config?: string; name?: string; /** More command-line flags. */ args?: string[] } = {},
+): Promise<PrometheusService> {
   const base = path.join(dir, opts.name ?? 'prometheus');
   mkdirSync(path.join(base, 'data'), { recursive: true });
   const configFile = path.join(base, 'prometheus.yml');
@@ -150,6 +153,7 @@ export async function startPrometheus(dir: string, opts: { config?: string; name
       '--web.enable-lifecycle',
       '--web.enable-admin-api',
       '--log.level=warn',
+      ...(opts.args ?? []),
     ],
     { logFile, cwd: base },
   );
@@ -190,7 +194,12 @@ receivers:
 
 export async function startAlertmanager(
   dir: string,
-  opts: { config?: string; name?: string; cluster?: { listen: boolean; peers?: string[] } } = {},
+  opts: {
+    config?: string;
+    name?: string;
+    cluster?: { listen: boolean; peers?: string[] };
+    /** More command-line flags. */ args?: string[];
+  } = {},
 ): Promise<AlertmanagerService> {
   const name = opts.name ?? 'alertmanager';
   const base = path.join(dir, name);
@@ -211,6 +220,7 @@ export async function startAlertmanager(
   } else {
     args.push('--cluster.listen-address=');
   }
+  args.push(...(opts.args ?? []));
   const logFile = path.join(base, 'alertmanager.log');
   const pid = spawnDaemon('prometheus-alertmanager', args, { logFile, cwd: base });
   const url = `http://127.0.0.1:${port}`;

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { startScheduler } from '@ct/backup';
 import { UserError, untilSignal } from '@ct/lib';
+import { startNotifierService } from '@ct/alerting';
 
 /**
  * `ct serve <service>`: each long-running service is a function that starts it and returns a
@@ -14,6 +15,7 @@ export type ServiceStarter = (opts: ServeOptions) => Promise<{ stop(): Promise<v
 
 export const SERVICES: Record<string, ServiceStarter> = {};
 SERVICES.scheduler = startScheduler;
+SERVICES.notifier = startNotifierService;
 
 export function registerServeCommand(program: Command): void {
   program
