@@ -10,6 +10,7 @@ module.exports = {
   globalSetup: '<rootDir>/test/bench/jest-global-setup.ts',
   globalTeardown: '<rootDir>/test/bench/jest-global-teardown.ts',
   // Suites talk to real services; two workers match the two cores these machines have.
+  reporters: ['default', '<rootDir>/test/summary-reporter.js'],
   maxWorkers: 2,
   testTimeout: 60_000,
 };

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { UserError } from '@ct/lib';
 import { registerApiCommands } from './commands/api';
 import { registerAuditCommands } from './commands/audit';
+import { registerBackupCommands } from './commands/backup';
 import { registerMigrateCommand } from './commands/migrate';
 import { registerServeCommand } from './commands/serve';
 import { registerStatusCommand } from './commands/status';
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
   registerMigrateCommand(program);
   registerAuditCommands(program);
   registerStatusCommand(program);
+  registerBackupCommands(program);
   registerServeCommand(program);
   registerApiCommands(program);
   return program;

@@ -7,10 +7,33 @@ import { UserError } from './errors';
  * operator fixes them in one go. Secrets are never echoed back in the message.
  */
 
-const postgresUrl = z
+export const postgresUrl = z
   .string()
-  .url()
-  .refine((v) => /^postgres(ql)?:\/\//.test(v), 'must start with postgres:// or postgresql://');
+  .regex(/^postgres(ql)?:\/\//, 'must start with postgres:// or postgresql://')
+  .refine((v) => URL.canParse(v), 'is not a valid URL');
+
+/** Identifier recorded beside each ciphertext, so keys can be rotated. */
+export const keyId = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 . _ -');
+
+/** Earlier keys still needed to decrypt older data: `id:key,id:key`, parsed to { id: key }. */
+export const previousKeys = z
+  .string()
+  .default('')
+  .transform((v, ctx) => {
+    const keys: Record<string, string> = {};
+    for (const part of v
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)) {
+      const i = part.indexOf(':');
+      if (i <= 0 || part.length - i - 1 < 32 || !keyId.safeParse(part.slice(0, i)).success) {
+        ctx.addIssue({ code: 'custom', message: 'entries must be id:key with a key of at least 32 characters' });
+        return z.NEVER;
+      }
+      keys[part.slice(0, i)] = part.slice(i + 1);
+    }
+    return keys;
+  });
 
 /** A duration such as `30s`, `15m`, `24h`, `7d`, or a plain number of seconds. Parsed to seconds. */
 export const durationSeconds = z.union([z.string(), z.number()]).transform((v, ctx) => {
@@ -38,29 +61,9 @@ export const sections = {
     /** Master key that encrypts client secrets at rest (at least 32 characters). */
     SECRETS_KEY: z.string().min(32, 'must be at least 32 characters'),
     /** Identifier stored beside each ciphertext, so keys can be rotated. */
-    SECRETS_KEY_ID: z
-      .string()
-      .regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 . _ -')
-      .default('k1'),
+    SECRETS_KEY_ID: keyId.default('k1'),
     /** Earlier keys still needed to decrypt older secrets: `id:key,id:key`. */
-    SECRETS_PREVIOUS_KEYS: z
-      .string()
-      .default('')
-      .transform((v, ctx) => {
-        const keys: Record<string, string> = {};
-        for (const part of v
-          .split(',')
-          .map((s) => s.trim())
-          .filter(Boolean)) {
-          const i = part.indexOf(':');
-          if (i <= 0 || part.length - i - 1 < 32) {
-            ctx.addIssue({ code: 'custom', message: 'entries must be id:key with a key of at least 32 characters' });
-            return z.NEVER;
-          }
-          keys[part.slice(0, i)] = part.slice(i + 1);
-        }
-        return keys;
-      }),
+    SECRETS_PREVIOUS_KEYS: previousKeys,
   }),
   n8n: z.object({
     N8N_URL: z.string().url(),
@@ -98,12 +101,14 @@ export function parseEnv<S extends z.ZodObject>(schema: S, env: NodeJS.ProcessEn
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const result = schema.safeParse(cleaned);
   if (result.success) return result.data;
-  throw new ConfigError(
-    result.error.issues.map((issue) => ({
-      variable: String(issue.path[0] ?? '(environment)'),
-      message: issue.path.length > 0 && !(String(issue.path[0]) in cleaned) ? 'is required but not set' : issue.message,
-    })),
-  );
+  // One line per variable: the first problem found is the one to fix.
+  const problems = new Map<string, string>();
+  for (const issue of result.error.issues) {
+    const variable = String(issue.path[0] ?? '(environment)');
+    if (problems.has(variable)) continue;
+    problems.set(variable, issue.path.length > 0 && !(variable in cleaned) ? 'is required but not set' : issue.message);
+  }
+  throw new ConfigError([...problems].map(([variable, message]) => ({ variable, message })));
 }
 
 /**

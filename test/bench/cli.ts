@@ -8,7 +8,8 @@ import { installAll } from './install';
 import { isAlive } from './process';
 import { SERVICE_NAMES, startStack, stopStackFromState, toEnvFile, type ServiceName, type StackState } from './stack';
 
-const BENCH_DIR = path.resolve(__dirname, '..', '..', '.bench');
+// CT_BENCH_STATE_DIR lets a test run its own stack:up/stack:down without touching a developer's.
+const BENCH_DIR = process.env.CT_BENCH_STATE_DIR ?? path.resolve(__dirname, '..', '..', '.bench');
 const STATE_FILE = path.join(BENCH_DIR, 'state.json');
 const ENV_FILE = path.join(BENCH_DIR, 'env');
 
@@ -45,7 +46,8 @@ async function main(cmd: string | undefined, args: string[]): Promise<void> {
         return;
       }
       await stopStackFromState(state);
-      rmSync(BENCH_DIR, { recursive: true, force: true });
+      rmSync(STATE_FILE, { force: true });
+      rmSync(ENV_FILE, { force: true });
       console.log(`stopped ${Object.keys(state.pids).join(', ')}`);
       return;
     }

@@ -134,7 +134,10 @@ export const DEFAULT_PROMETHEUS_CONFIG = `global:
 scrape_configs: []
 `;
 
-export async function startPrometheus(dir: string, opts: { config?: string; name?: string } = {}): Promise<PrometheusService> {
+export async function startPrometheus(
+  dir: string,
+  opts: { config?: string; name?: string; /** More command-line flags. */ args?: string[] } = {},
+): Promise<PrometheusService> {
   const base = path.join(dir, opts.name ?? 'prometheus');
   mkdirSync(path.join(base, 'data'), { recursive: true });
   const configFile = path.join(base, 'prometheus.yml');
@@ -150,6 +153,7 @@ export async function startPrometheus(dir: string, opts: { config?: string; name
       '--web.enable-lifecycle',
       '--web.enable-admin-api',
       '--log.level=warn',
+      ...(opts.args ?? []),
     ],
     { logFile, cwd: base },
   );
@@ -190,7 +194,12 @@ receivers:
 
 export async function startAlertmanager(
   dir: string,
-  opts: { config?: string; name?: string; cluster?: { listen: boolean; peers?: string[] } } = {},
+  opts: {
+    config?: string;
+    name?: string;
+    cluster?: { listen: boolean; peers?: string[] };
+    /** More command-line flags. */ args?: string[];
+  } = {},
 ): Promise<AlertmanagerService> {
   const name = opts.name ?? 'alertmanager';
   const base = path.join(dir, name);
@@ -211,6 +220,7 @@ export async function startAlertmanager(
   } else {
     args.push('--cluster.listen-address=');
   }
+  args.push(...(opts.args ?? []));
   const logFile = path.join(base, 'alertmanager.log');
   const pid = spawnDaemon('prometheus-alertmanager', args, { logFile, cwd: base });
   const url = `http://127.0.0.1:${port}`;
@@ -360,7 +370,6 @@ export async function startS3(dir: string, opts: { bucket?: string; name?: strin
   const port = await freePort();
   const endpoint = `http://127.0.0.1:${port}`;
   const logFile = path.join(base, 's3rver.log');
-  const bin = require.resolve('s3rver/bin/s3rver.js', { paths: [ROOT] });
   const svc: S3Service = {
     name,
     pid: 0,
@@ -376,10 +385,11 @@ export async function startS3(dir: string, opts: { bucket?: string; name?: strin
       S3_FORCE_PATH_STYLE: 'true',
     },
     async start() {
+      // s3rver plus ListMultipartUploads/AbortMultipartUpload (see sinks/s3rver.ts).
       svc.pid = spawnDaemon(
         process.execPath,
-        [bin, '-d', path.join(base, 'data'), '-a', '127.0.0.1', '-p', String(port), '--configure-bucket', bucket, '--silent'],
-        { logFile, cwd: base },
+        ['--import', 'tsx', path.join(__dirname, 'sinks', 's3rver.ts'), path.join(base, 'data'), String(port), bucket],
+        { logFile, cwd: ROOT },
       );
       await waitFor(name, async () => (await httpStatus(`${endpoint}/${bucket}`)) === 200, { timeoutMs: 20_000, logFile, pid: svc.pid });
     },

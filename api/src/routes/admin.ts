@@ -113,7 +113,11 @@ export function adminRoutes(r: ApiRouter, d: RouteDeps): void {
         throw new HttpError(501, 'not_implemented', 'backups are not configured in this API process: no backup module is wired in');
       }
       try {
-        const { run, alreadyRunning } = await d.forceBackup({ actor: auditBase(req).actor, requestId: req.id });
+        const { run, alreadyRunning } = await d.forceBackup({
+          actor: auditBase(req).actor,
+          actorType: auditBase(req).actorType,
+          requestId: req.id,
+        });
         await withTransaction(pool, (tx) =>
           audit(tx, req, {
             action: 'backup.force',

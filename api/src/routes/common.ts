@@ -27,7 +27,11 @@ export interface BackupRunInfo {
  * Starts a backup now; when one is already running, returns it with alreadyRunning: true.
  * Provided by the backup module; without it the route answers 501.
  */
-export type ForceBackup = (ctx: { actor: string; requestId: string }) => Promise<{ run: BackupRunInfo; alreadyRunning: boolean }>;
+export type ForceBackup = (ctx: {
+  actor: string;
+  actorType: AuditEntry['actorType'];
+  requestId: string;
+}) => Promise<{ run: BackupRunInfo; alreadyRunning: boolean }>;
 
 export interface ApiSettingsForRoutes {
   jwtSecret: string;

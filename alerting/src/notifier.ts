@@ -1,0 +1,153 @@
+import { createHash } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { createLogger, listen, metricsHandler, safeEqual, type Logger, type RunningServer } from '@ct/lib';
+import type { NotifierConfig } from './config';
+import { Deduplicator } from './dedupe';
+import { smsText, voiceTwiml } from './format';
+import { createNotifierMetrics, type Channel, type NotifierMetrics } from './metrics';
+import { ProviderError, TwilioClient } from './twilio';
+import { describeIssue, webhookPayload, type WebhookPayload } from './webhook';
+
+/**
+ * The notifier: receives Alertmanager webhooks (version 4) and calls or texts through Twilio.
+ *
+ *   POST /alerts/call   the call tier: a voice call to each NOTIFIER_CALL_TO number when firing;
+ *                       on resolution a text (NOTIFIER_CALL_RESOLVED=sms, default), a call, or nothing
+ *   POST /alerts/sms    the text tier: an SMS to each NOTIFIER_SMS_TO number, firing and resolved
+ *   GET  /metrics, GET /healthz
+ *
+ * It answers 200 only once Twilio accepted every message, and 502 when any failed after its
+ * retries, so Alertmanager tries again later; recipients already served are not messaged again
+ * (deduplication by group key, status, alerts and recipient).
+ */
+
+export interface NotifierOptions {
+  config: NotifierConfig;
+  logger?: Logger;
+}
+
+export interface Notifier {
+  app: express.Express;
+  metrics: NotifierMetrics;
+}
+
+interface Delivery {
+  channel: Channel;
+  to: string;
+  send(): Promise<{ sid: string }>;
+}
+
+export function createNotifier({ config, logger: given }: NotifierOptions): Notifier {
+  const logger = given ?? createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT, name: 'notifier' });
+  const metrics = createNotifierMetrics();
+  const dedupe = new Deduplicator(config.NOTIFIER_DEDUPE_WINDOW * 1000);
+  const twilio = new TwilioClient({
+    baseUrl: config.TWILIO_API_URL,
+    accountSid: config.TWILIO_ACCOUNT_SID,
+    authToken: config.TWILIO_AUTH_TOKEN,
+    from: config.TWILIO_FROM,
+    timeoutMs: config.TWILIO_TIMEOUT * 1000,
+    attempts: config.NOTIFIER_PROVIDER_ATTEMPTS,
+    backoffMs: config.NOTIFIER_RETRY_BACKOFF * 1000,
+    onAttempt: (channel, outcome, seconds) => metrics.providerRequests.observe({ channel, outcome }, seconds),
+  });
+
+  const deliveriesFor = (receiver: 'call' | 'sms', payload: WebhookPayload): Delivery[] => {
+    const sms = (to: string): Delivery => ({ channel: 'sms', to, send: () => twilio.sms(to, smsText(payload)) });
+    const call = (to: string): Delivery => ({ channel: 'call', to, send: () => twilio.call(to, voiceTwiml(payload)) });
+    if (receiver === 'sms') return config.NOTIFIER_SMS_TO.map(sms);
+    if (payload.status === 'firing' || config.NOTIFIER_CALL_RESOLVED === 'call') return config.NOTIFIER_CALL_TO.map(call);
+    if (config.NOTIFIER_CALL_RESOLVED === 'sms') return config.NOTIFIER_CALL_TO.map(sms);
+    return [];
+  };
+
+  const dedupeKey = (payload: WebhookPayload, d: Delivery) => {
+    const fingerprints = payload.alerts
+      .map((a) => `${a.fingerprint}@${a.startsAt}`)
+      .sort()
+      .join(',');
+    return createHash('sha256').update([d.channel, payload.groupKey, payload.status, fingerprints, d.to].join('\n')).digest('hex');
+  };
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/metrics', metricsHandler(metrics.registry));
+
+  const authenticate = (req: Request, res: Response, next: NextFunction) => {
+    const header = req.get('authorization') ?? '';
+    const token = header.startsWith('Bearer ') ? header.slice(7) : '';
+    if (!token || !safeEqual(token, config.NOTIFIER_AUTH_TOKEN)) {
+      metrics.rejected.inc({ reason: 'unauthorized' });
+      res.set('WWW-Authenticate', 'Bearer').status(401).json({ error: 'missing or wrong bearer token' });
+      return;
+    }
+    next();
+  };
+
+  app.post('/alerts/:receiver', authenticate, express.json({ limit: '1mb' }), async (req: Request, res: Response) => {
+    const receiver = req.params.receiver;
+    if (receiver !== 'call' && receiver !== 'sms') {
+      metrics.rejected.inc({ reason: 'unknown_receiver' });
+      res.status(404).json({ error: `unknown receiver ${String(receiver)}; use /alerts/call or /alerts/sms` });
+      return;
+    }
+    const parsed = webhookPayload.safeParse(req.body);
+    if (!parsed.success) {
+      metrics.rejected.inc({ reason: 'invalid_payload' });
+      res.status(400).json({ error: `invalid Alertmanager webhook payload: ${describeIssue(parsed.error)}` });
+      return;
+    }
+    const payload = parsed.data;
+    metrics.received.inc({ receiver, status: payload.status });
+    const log = logger.child({ receiver, groupKey: payload.groupKey, status: payload.status, alerts: payload.alerts.length });
+
+    const results = await Promise.all(
+      deliveriesFor(receiver, payload).map(async (d) => {
+        try {
+          let sid = '';
+          const ran = await dedupe.once(dedupeKey(payload, d), async () => {
+            sid = (await d.send()).sid;
+          });
+          if (ran) {
+            metrics.sent.inc({ channel: d.channel });
+            log.info({ channel: d.channel, sid }, 'provider accepted the notification');
+          } else {
+            metrics.deduplicated.inc({ channel: d.channel });
+          }
+          return { channel: d.channel, outcome: ran ? 'sent' : 'duplicate', sid };
+        } catch (err) {
+          const e = err instanceof ProviderError ? err : new ProviderError(String(err), 'network', true);
+          metrics.failed.inc({ channel: d.channel, reason: e.reason });
+          log.warn({ channel: d.channel, reason: e.reason, status: e.status, err: e.message }, 'notification failed');
+          return { channel: d.channel, outcome: 'failed', reason: e.reason, error: e.message };
+        }
+      }),
+    );
+    const failed = results.filter((r) => r.outcome === 'failed');
+    // 5xx makes Alertmanager retry; the recipients already served are deduplicated then.
+    res.status(failed.length > 0 ? 502 : 200).json({ results });
+  });
+
+  app.use((_req: Request, res: Response) => {
+    res.status(404).json({ error: 'not found' });
+  });
+  // Malformed JSON and other body errors: a clear 400, never a stack trace.
+  app.use((err: Error & { status?: number; type?: string }, _req: Request, res: Response, _next: NextFunction) => {
+    const status = err.status && err.status >= 400 && err.status < 500 ? err.status : 500;
+    if (status === 400) metrics.rejected.inc({ reason: 'invalid_payload' });
+    if (status === 500) logger.error({ err: err.message }, 'notifier request failed');
+    res.status(status).json({ error: status === 500 ? 'internal error' : `invalid request: ${err.message}` });
+  });
+
+  return { app, metrics };
+}
+
+/** Starts the notifier on its configured (or the given) port. */
+export async function startNotifier(opts: NotifierOptions & { port?: number }): Promise<RunningServer & Notifier> {
+  const notifier = createNotifier(opts);
+  const server = await listen(notifier.app, { port: opts.port ?? opts.config.NOTIFIER_PORT, host: opts.config.NOTIFIER_HOST });
+  return { ...server, ...notifier };
+}

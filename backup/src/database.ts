@@ -1,0 +1,176 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import type { Client } from 'pg';
+import { errorMessage } from '@ct/lib';
+import type { BackupConfig } from './config';
+import { keyringFrom } from './envelope';
+import { manifestKeyOf, toolVersion, type Manifest } from './manifest';
+import { connect, rowCounts, spawnPgDump } from './pgtools';
+import { RunFailure, startRun, type RunnerDeps, type StartedRun } from './runs';
+import { abortIncompleteUploads, createBucket, deleteKeys, exists, kindPrefix, objectKeyFor, putJson, type Bucket } from './storage';
+import { spawnTool } from './streams';
+import { encryptAndUpload } from './upload';
+
+export interface BackupProgress {
+  /** Encrypted bytes handed to the uploader so far. */
+  encryptedBytes: number;
+}
+
+export interface BackupDeps extends RunnerDeps {
+  config: BackupConfig & { DATABASE_URL: string };
+  /** Defaults to a client built from the config. */
+  bucket?: Bucket;
+  onProgress?: (p: BackupProgress) => void;
+  /** The clock, for the object's name (tests date backups in the past). */
+  now?: () => Date;
+}
+
+/** Picks the object name; a second backup within the same second gets the run id appended. */
+export async function chooseKey(bucket: Bucket, kind: 'database' | 'n8n', at: Date, runId: string): Promise<string> {
+  const key = objectKeyFor(bucket, kind, at);
+  if (!(await exists(bucket, manifestKeyOf(key))) && !(await exists(bucket, key))) return key;
+  return objectKeyFor(bucket, kind, at, `-${runId.slice(0, 8)}`);
+}
+
+/** Aborts multipart uploads left under a kind's prefix: we hold the kind's lock, so they are stale. */
+export async function sweepStaleUploads(deps: { log?: RunnerDeps['log'] }, bucket: Bucket, kind: 'database' | 'n8n'): Promise<void> {
+  try {
+    const aborted = await abortIncompleteUploads(bucket, kindPrefix(bucket, kind));
+    if (aborted.length > 0) deps.log?.warn({ uploads: aborted.map((u) => u.key) }, 'aborted incomplete multipart uploads of earlier runs');
+  } catch (err) {
+    deps.log?.warn({ err: errorMessage(err) }, 'could not list incomplete multipart uploads');
+  }
+}
+
+async function pgDumpVersion(binDir?: string): Promise<string> {
+  const { stdout } = await promisify(execFile)(binDir ? path.join(binDir, 'pg_dump') : 'pg_dump', ['--version']);
+  return stdout.trim();
+}
+
+/**
+ * Starts a database backup, or returns the one already running (what `ct backup run --now`, the
+ * scheduler and the API's force-backup call). `done` settles when the run is recorded.
+ *
+ * pg_dump (custom format, uncompressed) | zstd | AES-256-GCM chunks | S3 multipart upload, all
+ * streamed: nothing is held whole in memory and nothing unencrypted touches the disk. The dump and
+ * the manifest's row counts read the same exported snapshot, so the drill can compare them exactly.
+ */
+export function startDatabaseBackup(deps: BackupDeps): Promise<StartedRun> {
+  return startRun(deps, 'database', async ({ run }) => {
+    const cfg = deps.config;
+    const bucket = deps.bucket ?? createBucket(cfg);
+    const keyring = keyringFrom(cfg);
+    const startedAt = deps.now?.() ?? new Date();
+    const t0 = process.hrtime.bigint();
+    await sweepStaleUploads(deps, bucket, 'database');
+    const key = await chooseKey(bucket, 'database', startedAt, run.id);
+    const dumpUrl = cfg.BACKUP_DATABASE_URL ?? cfg.DATABASE_URL;
+
+    const snap: Client = await connect(dumpUrl, 'the database to back up');
+    try {
+      await snap.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const info = await snap.query<{ snapshot: string; version: string; name: string; size: string }>(
+        `SELECT pg_export_snapshot() AS snapshot, current_setting('server_version') AS version,
+                current_database() AS name, pg_database_size(current_database())::text AS size`,
+      );
+      const { snapshot, version, name, size } = info.rows[0]!;
+
+      // pg_dump writes straight into zstd (a pipe between the two processes): the uncompressed
+      // dump never passes through this process, which only encrypts and uploads zstd's output.
+      const dump = spawnPgDump(dumpUrl, { snapshot, binDir: cfg.PG_BIN_DIR });
+      const zstd = spawnTool('zstd', [`-${cfg.BACKUP_ZSTD_LEVEL}`, '-vv', '-c', '-'], { stdinFrom: dump.stdout });
+      let encrypted = 0;
+      const describe = async () => {
+        const migrations = await snap
+          .query<{ name: string; sha256: string }>('SELECT name, sha256 FROM schema_migrations ORDER BY name')
+          .then((r) => r.rows)
+          .catch(() => [] as { name: string; sha256: string }[]);
+        return { migrations, counts: await rowCounts(snap), pgDump: await pgDumpVersion(cfg.PG_BIN_DIR) };
+      };
+      // Read beside the dump; a failure here is reported only if the dump itself succeeded.
+      const described = describe();
+      described.catch(() => undefined);
+      let uploaded;
+      try {
+        uploaded = await encryptAndUpload({
+          bucket,
+          key,
+          keyring,
+          config: cfg,
+          content: 'pg_dump custom format, zstd',
+          input: zstd.stdout,
+          producers: [dump.done, zstd.done],
+          stopProducers: () => {
+            dump.kill('SIGKILL');
+            zstd.kill('SIGKILL');
+          },
+          onCipherBytes: (n) => {
+            encrypted = n;
+            deps.onProgress?.({ encryptedBytes: encrypted });
+          },
+          log: deps.log,
+        });
+      } catch (err) {
+        throw new RunFailure(errorMessage(err), { details: { encryptedBytes: encrypted } });
+      }
+      // zstd -vv ends with "(<in> B => <out> B, …)": the size of the dump itself.
+      const sizes = /\((\d+) B => (\d+) B/.exec(zstd.stderrTail());
+      const dumpBytes = sizes ? Number(sizes[1]) : null;
+      let facts: Awaited<typeof described>;
+      try {
+        facts = await described;
+      } catch (err) {
+        await deleteKeys(bucket, [key]).catch(() => undefined);
+        throw new RunFailure(`reading the row counts for the manifest failed: ${errorMessage(err)}`);
+      }
+      const { migrations, counts, pgDump } = facts;
+      await snap.query('COMMIT');
+
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      const manifest: Manifest = {
+        format: 'ct-backup-manifest/1',
+        kind: 'database',
+        runId: run.id,
+        objectKey: key,
+        createdAt: startedAt.toISOString(),
+        finishedAt: new Date().toISOString(),
+        durationSeconds: seconds,
+        tool: { name: '@ct/backup', version: toolVersion() },
+        encryption: { algorithm: 'AES-256-GCM-STREAM', keyId: uploaded.keyId, chunkSize: uploaded.chunkSize },
+        compression: { algorithm: 'zstd', level: cfg.BACKUP_ZSTD_LEVEL },
+        sizes: { dumpBytes, plaintextBytes: uploaded.plaintextBytes, ciphertextBytes: uploaded.ciphertextBytes },
+        sha256: { plaintext: uploaded.plaintextSha256, ciphertext: uploaded.ciphertextSha256 },
+        database: {
+          name,
+          serverVersion: version,
+          pgDumpVersion: pgDump,
+          sizeBytes: Number(size),
+          schemaVersion: migrations.at(-1)?.name ?? null,
+          migrations,
+          rowCounts: counts,
+        },
+      };
+      try {
+        await putJson(bucket, manifestKeyOf(key), manifest);
+      } catch (err) {
+        await deleteKeys(bucket, [key]).catch(() => undefined);
+        throw new RunFailure(`writing the manifest failed: ${errorMessage(err)}`);
+      }
+      return {
+        bytes: uploaded.ciphertextBytes,
+        objectKey: key,
+        details: {
+          manifestKey: manifestKeyOf(key),
+          databaseSizeBytes: Number(size),
+          dumpBytes,
+          compressedBytes: uploaded.plaintextBytes,
+          durationSeconds: seconds,
+          keyId: uploaded.keyId,
+        },
+      };
+    } finally {
+      await snap.end().catch(() => undefined);
+    }
+  });
+}

@@ -1,0 +1,134 @@
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { errorMessage, N8nClient, UserError, type N8nWorkflow } from '@ct/lib';
+import { chooseKey, sweepStaleUploads } from './database';
+import { keyringFrom, type Keyring } from './envelope';
+import { manifestKeyOf, resolveBackup, toolVersion, type Manifest } from './manifest';
+import { readVerified } from './restore';
+import { RunFailure, startRun, type RunnerDeps, type StartedRun } from './runs';
+import { createBucket, deleteKeys, putJson, type Bucket } from './storage';
+import { encryptAndUpload } from './upload';
+import type { BackupConfig } from './config';
+
+/** What an n8n export holds: every workflow as the public API returns it. Credentials are not exported. */
+export interface WorkflowExport {
+  format: 'ct-n8n-workflows/1';
+  exportedAt: string;
+  n8nUrl: string;
+  workflows: N8nWorkflow[];
+}
+
+export interface N8nBackupDeps extends RunnerDeps {
+  config: BackupConfig;
+  n8n: N8nClient;
+  n8nUrl: string;
+  bucket?: Bucket;
+  now?: () => Date;
+}
+
+/** Exports all workflows (JSON, encrypted like the database dump) to `n8n/…workflows.json.enc`. */
+export function startN8nBackup(deps: N8nBackupDeps): Promise<StartedRun> {
+  return startRun(deps, 'n8n', async ({ run }) => {
+    const cfg = deps.config;
+    const bucket = deps.bucket ?? createBucket(cfg);
+    const startedAt = deps.now?.() ?? new Date();
+    const t0 = Date.now();
+    let workflows: N8nWorkflow[];
+    try {
+      workflows = await deps.n8n.listWorkflows();
+    } catch (err) {
+      throw new RunFailure(`reading the workflows from n8n failed: ${errorMessage(err)}`);
+    }
+    const doc: WorkflowExport = { format: 'ct-n8n-workflows/1', exportedAt: startedAt.toISOString(), n8nUrl: deps.n8nUrl, workflows };
+    const plain = Buffer.from(JSON.stringify(doc), 'utf8');
+    await sweepStaleUploads(deps, bucket, 'n8n');
+    const key = await chooseKey(bucket, 'n8n', startedAt, run.id);
+    const uploaded = await encryptAndUpload({
+      bucket,
+      key,
+      keyring: keyringFrom(cfg),
+      config: cfg,
+      content: 'n8n workflows, JSON',
+      input: Readable.from([plain]),
+      log: deps.log,
+    });
+    const manifest: Manifest = {
+      format: 'ct-backup-manifest/1',
+      kind: 'n8n',
+      runId: run.id,
+      objectKey: key,
+      createdAt: startedAt.toISOString(),
+      finishedAt: new Date().toISOString(),
+      durationSeconds: (Date.now() - t0) / 1000,
+      tool: { name: '@ct/backup', version: toolVersion() },
+      encryption: { algorithm: 'AES-256-GCM-STREAM', keyId: uploaded.keyId, chunkSize: uploaded.chunkSize },
+      compression: { algorithm: 'none' },
+      sizes: { plaintextBytes: plain.length, ciphertextBytes: uploaded.ciphertextBytes },
+      sha256: { plaintext: createHash('sha256').update(plain).digest('hex'), ciphertext: uploaded.ciphertextSha256 },
+      n8n: { url: deps.n8nUrl, workflows: workflows.length },
+    };
+    try {
+      await putJson(bucket, manifestKeyOf(key), manifest);
+    } catch (err) {
+      await deleteKeys(bucket, [key]).catch(() => undefined);
+      throw new RunFailure(`writing the manifest failed: ${errorMessage(err)}`);
+    }
+    return { bytes: uploaded.ciphertextBytes, objectKey: key, details: { manifestKey: manifestKeyOf(key), workflows: workflows.length } };
+  });
+}
+
+export interface N8nRestoreResult {
+  objectKey: string;
+  created: string[];
+  updated: string[];
+  skipped: string[];
+}
+
+/** The fields n8n's public API accepts when creating or updating a workflow. */
+function payloadOf(wf: N8nWorkflow): Pick<N8nWorkflow, 'name' | 'nodes' | 'connections' | 'settings'> {
+  const settings = { ...(wf.settings ?? {}) };
+  return { name: wf.name, nodes: wf.nodes ?? [], connections: wf.connections ?? {}, settings };
+}
+
+/**
+ * Re-imports an export into an n8n instance. Workflows are matched by name (ids differ between
+ * instances): an existing one is skipped, or replaced with `overwrite`. The object is verified
+ * whole before the first call to n8n.
+ */
+export async function restoreN8n(opts: {
+  bucket: Bucket;
+  keyring: Keyring;
+  ref: string;
+  n8n: N8nClient;
+  overwrite?: boolean;
+}): Promise<N8nRestoreResult> {
+  const { backup, manifest } = await resolveBackup(opts.bucket, 'n8n', opts.ref);
+  const plain = await readVerified(opts.bucket, opts.keyring, backup, manifest);
+  const doc = JSON.parse(plain.toString('utf8')) as WorkflowExport;
+  if (doc.format !== 'ct-n8n-workflows/1' || !Array.isArray(doc.workflows))
+    throw new UserError(`${backup.key} is not an n8n workflow export`);
+  const existing = new Map((await opts.n8n.listWorkflows()).map((w) => [w.name, w]));
+  const result: N8nRestoreResult = { objectKey: backup.key, created: [], updated: [], skipped: [] };
+  for (const wf of doc.workflows) {
+    const current = existing.get(wf.name);
+    try {
+      if (!current) {
+        await opts.n8n.createWorkflow(payloadOf(wf));
+        result.created.push(wf.name);
+      } else if (opts.overwrite) {
+        await opts.n8n.updateWorkflow(current.id, payloadOf(wf));
+        result.updated.push(wf.name);
+      } else {
+        result.skipped.push(wf.name);
+      }
+    } catch (err) {
+      throw new UserError(
+        `importing workflow "${wf.name}" failed after ${result.created.length} created and ${result.updated.length} updated: ${errorMessage(err)}`,
+      );
+    }
+  }
+  result.created.sort();
+  result.updated.sort();
+  result.skipped.sort();
+  return result;
+}

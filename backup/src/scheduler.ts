@@ -1,0 +1,81 @@
+import cron, { type ScheduledTask } from 'node-cron';
+import { assertReachable, createLogger, createPool, errorMessage, loadConfig, N8nClient, verifyAndRecordAuditChain } from '@ct/lib';
+import { schedulerSchema } from './config';
+import { startDatabaseBackup } from './database';
+import { startRestoreDrill } from './drill';
+import { startN8nBackup } from './n8n';
+import { applyRetention } from './retention';
+import { createBucket } from './storage';
+
+export interface ScheduledJob {
+  name: 'database-backup' | 'n8n-backup' | 'restore-drill' | 'retention' | 'audit-verify';
+  schedule: string;
+  run(): Promise<unknown>;
+}
+
+/**
+ * `ct serve scheduler`: the platform's periodic jobs on node-cron. A job never overlaps itself, and
+ * the backup kinds also take their advisory lock, so a second scheduler (or a manual run) cannot
+ * start the same kind twice.
+ */
+export async function startScheduler(_opts: { port?: number } = {}): Promise<{ stop(): Promise<void>; jobs: ScheduledJob[] }> {
+  const cfg = loadConfig(['database', 'logging', 'n8n'], schedulerSchema);
+  const log = createLogger({ level: cfg.LOG_LEVEL, format: cfg.LOG_FORMAT, name: 'scheduler' });
+  const pool = createPool({
+    url: cfg.DATABASE_URL,
+    connectTimeoutSeconds: cfg.DATABASE_CONNECT_TIMEOUT,
+    max: 5,
+    applicationName: 'ct-scheduler',
+  });
+  try {
+    await assertReachable(pool, cfg.DATABASE_URL);
+  } catch (err) {
+    await pool.end();
+    throw err;
+  }
+  const bucket = createBucket(cfg);
+  const n8n = new N8nClient({ url: cfg.N8N_URL, apiKey: cfg.N8N_API_KEY, timeoutSeconds: cfg.N8N_TIMEOUT });
+  const deps = { pool, log, actor: 'scheduler', config: cfg, bucket };
+  const finished = async (p: ReturnType<typeof startDatabaseBackup>) => {
+    const started = await p;
+    return started.done;
+  };
+  const jobs: ScheduledJob[] = [
+    { name: 'database-backup', schedule: cfg.SCHEDULE_DATABASE_BACKUP, run: () => finished(startDatabaseBackup(deps)) },
+    { name: 'n8n-backup', schedule: cfg.SCHEDULE_N8N_BACKUP, run: () => finished(startN8nBackup({ ...deps, n8n, n8nUrl: cfg.N8N_URL })) },
+    { name: 'restore-drill', schedule: cfg.SCHEDULE_RESTORE_DRILL, run: () => finished(startRestoreDrill(deps)) },
+    {
+      name: 'retention',
+      schedule: cfg.SCHEDULE_RETENTION,
+      run: () => applyRetention({ bucket, retentionDays: cfg.BACKUP_RETENTION_DAYS, pool, actor: 'scheduler', log }),
+    },
+    { name: 'audit-verify', schedule: cfg.SCHEDULE_AUDIT_VERIFY, run: () => verifyAndRecordAuditChain(pool) },
+  ];
+  const tasks: ScheduledTask[] = jobs.map((job) =>
+    cron.schedule(
+      job.schedule,
+      async () => {
+        const t0 = Date.now();
+        try {
+          const result = await job.run();
+          const failed = (result as { status?: string } | undefined)?.status === 'failed';
+          log[failed ? 'error' : 'info'](
+            { job: job.name, seconds: (Date.now() - t0) / 1000, result },
+            `${job.name} ${failed ? 'failed' : 'done'}`,
+          );
+        } catch (err) {
+          log.error({ job: job.name, err: errorMessage(err) }, `${job.name} failed`);
+        }
+      },
+      { name: job.name, noOverlap: true, timezone: cfg.SCHEDULE_TIMEZONE },
+    ),
+  );
+  log.info({ jobs: jobs.map((j) => `${j.name}=${j.schedule}`) }, 'scheduler started');
+  return {
+    jobs,
+    async stop() {
+      await Promise.all(tasks.map((t) => t.destroy()));
+      await pool.end();
+    },
+  };
+}

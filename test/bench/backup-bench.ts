@@ -1,0 +1,169 @@
+/**
+ * `npm run bench:backup`: throughput and memory of `ct backup run` against the shell pipelines an
+ * administrator would write, on a database grown with generate_series to each size in
+ * BENCH_BACKUP_SIZES_MB (default "100,1024"). At the largest size it also times the two pipelines
+ * and the restore drill. Private PostgreSQL and S3 in a temporary folder; everything is removed
+ * at the end. Prints a markdown table (and JSON with --json).
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createPool, migrate } from '@ct/lib';
+import { CT_BIN } from '../helpers/cli';
+import { startPostgres, startS3 } from './services';
+
+const MB = 1_000_000;
+const sizes = (process.env.BENCH_BACKUP_SIZES_MB ?? '100,1024').split(',').map(Number);
+
+function sh(script: string, env: NodeJS.ProcessEnv): { seconds: number } {
+  const t0 = process.hrtime.bigint();
+  execFileSync('bash', ['-o', 'pipefail', '-c', script], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  return { seconds: Number(process.hrtime.bigint() - t0) / 1e9 };
+}
+
+/** Runs the ct CLI, sampling the node process's RSS; returns its output, time and peak RSS. */
+function ct(args: string[], env: NodeJS.ProcessEnv): Promise<{ stdout: string; seconds: number; peakRssBytes: number }> {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const child = spawn(process.execPath, [CT_BIN, ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    let stdout = '';
+    let peak = 0;
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    const timer = setInterval(() => {
+      try {
+        const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+        if (hwm) peak = Math.max(peak, Number(hwm[1]) * 1024);
+      } catch {
+        /* exited */
+      }
+    }, 50);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearInterval(timer);
+      if (code !== 0) return reject(new Error(`ct ${args.join(' ')} exited ${code}: ${stdout}`));
+      resolve({ stdout, seconds: Number(process.hrtime.bigint() - t0) / 1e9, peakRssBytes: peak });
+    });
+  });
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ct-backup-bench-'));
+  const pg = await startPostgres(dir, { database: 'ct' });
+  const s3 = await startS3(dir, { name: 's3-bench' });
+  const pool = createPool({ url: pg.url, max: 2 });
+  const results: Record<string, unknown>[] = [];
+  const key = 'bench-only-backup-master-key-0123456789abcdef';
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    ...pg.env,
+    ...s3.env,
+    PATH: `${pg.env.PG_BIN_DIR}:${process.env.PATH}`,
+    BACKUP_MASTER_KEY: key,
+    KEY: key,
+    LOG_LEVEL: 'warn',
+    LOG_FORMAT: 'json',
+  };
+  try {
+    await migrate(pool);
+    await pool.query(`CREATE TABLE bench_events (id bigint, at timestamptz, client text, kind text, body text, amount numeric(10,2))`);
+    let next = 1;
+    const dbSize = async () => Number((await pool.query(`SELECT pg_database_size(current_database())::text AS n`)).rows[0].n);
+    for (const target of sizes) {
+      // Grow in batches of 200k rows (about 28 MB) until the database reaches the target size.
+      while ((await dbSize()) < target * MB) {
+        await pool.query(
+          `INSERT INTO bench_events SELECT g, now() - (g || ' seconds')::interval, 'client-' || (g % 50), 'lead.captured',
+             md5(g::text) || ' ' || repeat('event payload ', ((g % 7) + 1)::int) || md5((g * 13)::text), (g % 100000) / 100.0
+           FROM generate_series($1::bigint, $1::bigint + 199999) g`,
+          [next],
+        );
+        next += 200_000;
+      }
+      await pool.query('VACUUM ANALYZE bench_events');
+      const size = await dbSize();
+      process.stderr.write(`database: ${(size / MB).toFixed(0)} MB, backing up with ct\n`);
+      const run = await ct(['backup', 'run', '--json'], env);
+      const details = JSON.parse(run.stdout) as { bytes: number; details: { durationSeconds: number; dumpBytes: number } };
+      const row: Record<string, unknown> = {
+        databaseMB: Math.round(size / MB),
+        ctSeconds: run.seconds,
+        ctMBps: size / MB / run.seconds,
+        ctPeakRssMB: run.peakRssBytes / 2 ** 20,
+        ctObjectMB: details.bytes / MB,
+        dumpMB: details.details.dumpBytes / MB,
+      };
+      if (target === Math.max(...sizes)) {
+        process.stderr.write('admin pipeline: pg_dump -Fc | openssl enc\n');
+        const adminFile = path.join(dir, 'admin.dump.enc');
+        const admin = sh(`pg_dump -Fc -d "${pg.url}" | openssl enc -aes-256-cbc -pbkdf2 -pass env:KEY > ${adminFile}`, env);
+        process.stderr.write('fast pipeline: pg_dump -Fc -Z0 | zstd -1 | openssl enc\n');
+        const fastFile = path.join(dir, 'fast.dump.enc');
+        const fast = sh(`pg_dump -Fc -Z0 -d "${pg.url}" | zstd -1 -q | openssl enc -aes-256-cbc -pbkdf2 -pass env:KEY > ${fastFile}`, env);
+        // Like for like: the fast pipeline also sending its output to the same S3 (one streamed PUT).
+        process.stderr.write('fast pipeline into S3: … | openssl enc | curl -T - (s3rver)\n');
+        const fastS3 = sh(
+          `pg_dump -Fc -Z0 -d "${pg.url}" | zstd -1 -q | openssl enc -aes-256-cbc -pbkdf2 -pass env:KEY | ` +
+            `curl -sSf -T - ${s3.endpoint}/${s3.bucket}/bench/fast.dump.enc`,
+          env,
+        );
+        Object.assign(row, {
+          fastS3Seconds: fastS3.seconds,
+          fastS3MBps: size / MB / fastS3.seconds,
+          ctVsFastS3: fastS3.seconds / run.seconds,
+          adminSeconds: admin.seconds,
+          adminMBps: size / MB / admin.seconds,
+          adminFileMB: statSync(adminFile).size / MB,
+          fastSeconds: fast.seconds,
+          fastMBps: size / MB / fast.seconds,
+          fastFileMB: statSync(fastFile).size / MB,
+          ctVsFast: fast.seconds / run.seconds,
+          ctVsAdmin: admin.seconds / run.seconds,
+        });
+        rmSync(adminFile);
+        rmSync(fastFile);
+        process.stderr.write('restore drill\n');
+        const drill = await ct(['backup', 'drill', '--json'], env);
+        const d = JSON.parse(drill.stdout) as {
+          status: string;
+          details: { verifySeconds: number; restoreSeconds: number; totalRestoreSeconds: number };
+        };
+        Object.assign(row, {
+          drillStatus: d.status,
+          drillVerifySeconds: d.details.verifySeconds,
+          drillRestoreSeconds: d.details.restoreSeconds,
+          drillTotalRestoreSeconds: d.details.totalRestoreSeconds,
+          drillPeakRssMB: drill.peakRssBytes / 2 ** 20,
+        });
+      }
+      results.push(row);
+      process.stderr.write(`${JSON.stringify(row)}\n`);
+    }
+  } finally {
+    await pool.end();
+    await s3.stop();
+    await pg.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const f = (v: unknown, d = 1) => (typeof v === 'number' ? v.toFixed(d) : String(v ?? '—'));
+  const lines = [
+    '| database | ct backup run | MB/s | peak RSS | object | pg_dump -Fc \\| openssl | MB/s | file | -Z0 \\| zstd -1 \\| openssl | MB/s | file | ct vs fast | ct vs admin | fast + upload to S3 | ct vs it | drill restore |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...results.map(
+      (r) =>
+        `| ${r.databaseMB} MB | ${f(r.ctSeconds)} s | ${f(r.ctMBps)} | ${f(r.ctPeakRssMB, 0)} MB | ${f(r.ctObjectMB)} MB | ` +
+        `${r.adminSeconds ? `${f(r.adminSeconds)} s` : '—'} | ${f(r.adminMBps)} | ${r.adminFileMB ? `${f(r.adminFileMB)} MB` : '—'} | ` +
+        `${r.fastSeconds ? `${f(r.fastSeconds)} s` : '—'} | ${f(r.fastMBps)} | ${r.fastFileMB ? `${f(r.fastFileMB)} MB` : '—'} | ` +
+        `${r.ctVsFast ? `${f(r.ctVsFast, 2)}×` : '—'} | ${r.ctVsAdmin ? `${f(r.ctVsAdmin, 2)}×` : '—'} | ` +
+        `${r.fastS3Seconds ? `${f(r.fastS3Seconds)} s` : '—'} | ${r.ctVsFastS3 ? `${f(r.ctVsFastS3, 2)}×` : '—'} | ` +
+        `${r.drillTotalRestoreSeconds ? `${f(r.drillTotalRestoreSeconds)} s (verify ${f(r.drillVerifySeconds)} + pg_restore ${f(r.drillRestoreSeconds)})` : '—'} |`,
+    ),
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+  if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

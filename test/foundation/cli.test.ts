@@ -1,0 +1,93 @@
+import net from 'node:net';
+import { runCt } from '../helpers/cli';
+
+/** Environment without any platform variable, so each case sets exactly what it tests. */
+function bareEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME };
+  return { ...env, ...extra };
+}
+
+const noStack = (s: string) => expect(s).not.toMatch(/\n\s+at .+:\d+:\d+/);
+
+describe('ct: bad input exits non-zero with a message, not a stack trace', () => {
+  it('names a missing DATABASE_URL', async () => {
+    const r = await runCt(['migrate'], { env: bareEnv() });
+    expect(r.code).toBe(78);
+    expect(r.stderr).toContain('DATABASE_URL: is required but not set');
+    expect(r.stderr).toContain('See .env.example');
+    noStack(r.stderr);
+  });
+
+  it('names a malformed DATABASE_URL and a malformed timeout together', async () => {
+    const r = await runCt(['audit', 'verify'], { env: bareEnv({ DATABASE_URL: 'mysql://db/x', DATABASE_CONNECT_TIMEOUT: 'soon' }) });
+    expect(r.code).toBe(78);
+    expect(r.stderr).toContain('DATABASE_URL: must start with postgres:// or postgresql://');
+    expect(r.stderr).toContain('DATABASE_CONNECT_TIMEOUT: must be a duration like 30s, 15m, 24h or 7d');
+    noStack(r.stderr);
+  });
+
+  it('never echoes a secret from a malformed URL', async () => {
+    const r = await runCt(['migrate'], { env: bareEnv({ DATABASE_URL: 'postgres://ct:Sup3rS3cret@127.0.0.1:1/ct' }) });
+    expect(r.code).toBe(1);
+    expect(r.stderr).not.toContain('Sup3rS3cret');
+    expect(r.stderr).toContain('postgres://ct:***@127.0.0.1:1/ct');
+  });
+
+  it('rejects an unknown command and an unknown option with usage (exit 2)', async () => {
+    const a = await runCt(['frobnicate'], { env: bareEnv() });
+    expect(a.code).toBe(2);
+    expect(a.stderr).toContain("unknown command 'frobnicate'");
+    const b = await runCt(['migrate', '--bogus'], { env: bareEnv() });
+    expect(b.code).toBe(2);
+    expect(b.stderr).toContain("unknown option '--bogus'");
+    noStack(a.stderr + b.stderr);
+  });
+
+  it('rejects a bad --port for ct serve', async () => {
+    const r = await runCt(['serve', 'all', '--port', 'eighty'], { env: bareEnv() });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('--port must be an integer from 0 to 65535, got eighty');
+    noStack(r.stderr);
+  });
+});
+
+describe('an unreachable database fails fast with a clear message', () => {
+  it('connection refused', async () => {
+    // Take a free port and close it again: nothing listens there.
+    const port = await new Promise<number>((resolve) => {
+      const s = net.createServer().listen(0, '127.0.0.1', () => {
+        const p = (s.address() as net.AddressInfo).port;
+        s.close(() => resolve(p));
+      });
+    });
+    const started = Date.now();
+    const r = await runCt(['migrate'], { env: bareEnv({ DATABASE_URL: `postgres://ct@127.0.0.1:${port}/ct` }) });
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      `ct: cannot reach the database at postgres://ct@127.0.0.1:${port}/ct: connection refused (is PostgreSQL running on that host and port?)\n`,
+    );
+  });
+
+  it('a server that accepts the connection and never answers (the case that hangs naive clients)', async () => {
+    const sockets: net.Socket[] = [];
+    const silent = net.createServer((s) => sockets.push(s));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as net.AddressInfo).port;
+    try {
+      const started = Date.now();
+      const r = await runCt(['audit', 'verify'], {
+        env: bareEnv({ DATABASE_URL: `postgres://ct@127.0.0.1:${port}/ct` }),
+        timeoutMs: 20_000,
+      });
+      const elapsed = Date.now() - started;
+      expect(elapsed).toBeLessThan(10_000);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('connection timed out');
+      noStack(r.stderr);
+    } finally {
+      sockets.forEach((s) => s.destroy());
+      silent.close();
+    }
+  });
+});

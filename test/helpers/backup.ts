@@ -1,0 +1,48 @@
+import { randomBytes } from 'node:crypto';
+import type { Pool } from 'pg';
+import { backupSchema, createBucket, type BackupConfig, type Bucket } from '@ct/backup';
+import { benchEnv } from './db';
+
+export const TEST_MASTER_KEY = 'bench-only-backup-master-key-0123456789abcdef';
+
+/**
+ * Backup settings for one suite: the bench's S3 (or a private one) under a prefix of its own, so
+ * suites never see each other's backups.
+ */
+export function backupConfig(databaseUrl: string, overrides: Record<string, string> = {}): BackupConfig & { DATABASE_URL: string } {
+  const env = {
+    S3_ENDPOINT: benchEnv('S3_ENDPOINT'),
+    S3_BUCKET: benchEnv('S3_BUCKET'),
+    S3_REGION: 'us-east-1',
+    S3_ACCESS_KEY_ID: benchEnv('S3_ACCESS_KEY_ID'),
+    S3_SECRET_ACCESS_KEY: benchEnv('S3_SECRET_ACCESS_KEY'),
+    S3_FORCE_PATH_STYLE: 'true',
+    BACKUP_PREFIX: `test-${randomBytes(4).toString('hex')}/`,
+    BACKUP_MASTER_KEY: TEST_MASTER_KEY,
+    BACKUP_MASTER_KEY_ID: 'k1',
+    BACKUP_ABORT_RETRY_SECONDS: '30',
+    PG_BIN_DIR: benchEnv('PG_BIN_DIR'),
+    ...overrides,
+  };
+  return { ...backupSchema.parse(env), DATABASE_URL: databaseUrl };
+}
+
+export function bucketOf(cfg: BackupConfig): Bucket {
+  return createBucket(cfg);
+}
+
+/** md5 of every row of every table (sorted), by "schema.table": equal maps mean equal data. */
+export async function tableChecksums(pool: Pool): Promise<Record<string, string>> {
+  const { rows } = await pool.query<{ s: string; t: string }>(
+    `SELECT table_schema AS s, table_name AS t FROM information_schema.tables
+     WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2`,
+  );
+  const out: Record<string, string> = {};
+  for (const r of rows) {
+    const { rows: c } = await pool.query<{ sum: string; n: string }>(
+      `SELECT md5(coalesce(string_agg(x::text, E'\\n' ORDER BY x::text), '')) AS sum, count(*)::text AS n FROM "${r.s}"."${r.t}" x`,
+    );
+    out[`${r.s}.${r.t}`] = `${c[0]!.n}:${c[0]!.sum}`;
+  }
+  return out;
+}
