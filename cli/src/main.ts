@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { UserError } from '@ct/lib';
+import { registerApiCommands } from './commands/api';
 import { registerAuditCommands } from './commands/audit';
 import { registerBackupCommands } from './commands/backup';
 import { registerMigrateCommand } from './commands/migrate';
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
   registerStatusCommand(program);
   registerBackupCommands(program);
   registerServeCommand(program);
+  registerApiCommands(program);
   return program;
 }
 

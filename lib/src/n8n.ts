@@ -72,7 +72,9 @@ export class N8nClient {
   private async request<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, body?: unknown, params?: object): Promise<T> {
     let res;
     try {
-      res = await this.http.request<T>({ method, url, data: body, params });
+      // n8n answers 415 to a bodiless POST (axios then sends a form content type): send {} instead.
+      const data = body === undefined && (method === 'POST' || method === 'PUT') ? {} : body;
+      res = await this.http.request<T>({ method, url, data, params });
     } catch (err) {
       throw new N8nError(`n8n ${method} ${url} failed: ${describeNetworkError(err)}`);
     }

@@ -35,6 +35,8 @@ const BENCH_SETTINGS: Record<string, string> = {
   // Fixed, documented bench-only keys: never use these outside the bench.
   SECRETS_KEY: 'bench-only-secrets-key-0123456789abcdef',
   SECRETS_KEY_ID: 'bench1',
+  API_JWT_SECRET: 'bench-only-jwt-secret-0123456789abcdef',
+  API_GRAFANA_PROXY_SECRET: 'bench-only-grafana-proxy-secret-0123456789',
   LOG_LEVEL: 'warn',
 };
 

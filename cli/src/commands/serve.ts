@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
-import { startScheduler } from '@ct/backup';
-import { UserError, untilSignal } from '@ct/lib';
+import { startApi, type ForceBackup } from '@ct/api';
+import { loadBackupConfig, startDatabaseBackup, startScheduler } from '@ct/backup';
+import { createPool, UserError, untilSignal, type Pool } from '@ct/lib';
 import { startNotifierService } from '@ct/alerting';
 
 /**
@@ -16,6 +17,32 @@ export type ServiceStarter = (opts: ServeOptions) => Promise<{ stop(): Promise<v
 export const SERVICES: Record<string, ServiceStarter> = {};
 SERVICES.scheduler = startScheduler;
 SERVICES.notifier = startNotifierService;
+SERVICES.api = (opts) => startApi(opts, { forceBackup: backupForApi() });
+
+/**
+ * The API's "force a backup": a database backup through the backup module, answered as soon as
+ * the run is recorded. Without a valid backup configuration (S3, BACKUP_MASTER_KEY) the API
+ * answers 501 instead, and says so at start.
+ */
+export function backupForApi(env: NodeJS.ProcessEnv = process.env): ForceBackup | undefined {
+  let cfg: ReturnType<typeof loadBackupConfig>;
+  try {
+    cfg = loadBackupConfig(env);
+  } catch {
+    return undefined;
+  }
+  let pool: Pool | undefined;
+  return async ({ actor, actorType }) => {
+    pool ??= createPool({
+      url: cfg.DATABASE_URL,
+      connectTimeoutSeconds: cfg.DATABASE_CONNECT_TIMEOUT,
+      max: 2,
+      applicationName: 'ct-api-backup',
+    });
+    const { run, alreadyRunning } = await startDatabaseBackup({ config: cfg, pool, actor, actorType });
+    return { run: { ...run }, alreadyRunning };
+  };
+}
 
 export function registerServeCommand(program: Command): void {
   program

@@ -1,0 +1,107 @@
+import cors from 'cors';
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import helmet from 'helmet';
+import { metricsHandler, type Logger, type N8nClient, type Pool, type SecretKeyring } from '@ct/lib';
+import { authenticate } from './auth';
+import { errorHandler, HttpError } from './errors';
+import { createApiMetrics, type ApiMetrics } from './metrics';
+import { rateLimits, requestId, requestLogging } from './middleware';
+import { buildOpenApi } from './openapi';
+import { ApiRouter, type RegisteredRoute } from './route';
+import { adminRoutes } from './routes/admin';
+import { authRoutes } from './routes/auth';
+import { automationRoutes } from './routes/automations';
+import { billingRoutes } from './routes/billing';
+import { clientRoutes } from './routes/clients';
+import type { ApiSettingsForRoutes, ForceBackup, RouteDeps } from './routes/common';
+import { usageRoutes } from './routes/usage';
+import { WebhookSecretCache, webhookRouter } from './webhooks';
+
+export interface AppOptions {
+  pool: Pool;
+  n8n: N8nClient;
+  keyring: SecretKeyring;
+  logger: Logger;
+  settings: ApiSettingsForRoutes & {
+    corsOrigins: string[];
+    rateLimitPerIp: number;
+    rateLimitPerKey: number;
+    webhookRateLimit: number;
+    trustProxy: boolean | number | string;
+    grafanaProxySecret?: string;
+  };
+  /** The backup module's "start a backup now"; absent → POST /api/admin/backups answers 501. */
+  forceBackup?: ForceBackup;
+}
+
+export interface ApiApp {
+  app: Express;
+  metrics: ApiMetrics;
+  routes: RegisteredRoute[];
+  openapi: Record<string, unknown>;
+}
+
+const VERSION = '0.1.0';
+
+export function createApp(o: AppOptions): ApiApp {
+  const metrics = createApiMetrics();
+  const registry: RegisteredRoute[] = [];
+  const webhookCache = new WebhookSecretCache(o.pool, o.keyring);
+  const deps: RouteDeps = { ...o, metrics, webhookCache, registry };
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', o.settings.trustProxy);
+  app.set('query parser', 'simple');
+
+  // The security stack, in order: request id + logging, headers, CORS, rate limits, authentication.
+  app.use(requestId());
+  app.use(requestLogging(o.logger, metrics));
+  app.use(helmet());
+  app.use(cors({ origin: o.settings.corsOrigins.length ? o.settings.corsOrigins : false }));
+  app.use(
+    rateLimits(metrics, {
+      perIp: o.settings.rateLimitPerIp,
+      perKey: o.settings.rateLimitPerKey,
+      perWebhookClient: o.settings.webhookRateLimit,
+    }),
+  );
+
+  app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
+  app.get('/readyz', async (_req, res) => {
+    try {
+      await o.pool.query({ text: 'SELECT 1', query_timeout: 2000 } as never);
+      res.json({ status: 'ready', database: 'reachable' });
+    } catch {
+      res.status(503).set('Retry-After', '5').json({ status: 'not ready', database: 'unreachable' });
+    }
+  });
+  app.get('/metrics', metricsHandler(metrics.registry));
+
+  // Webhooks authenticate by signature, before any JSON parsing (the signature covers raw bytes).
+  app.use('/api/webhooks', webhookRouter({ pool: o.pool, metrics, cache: webhookCache }));
+
+  app.use(authenticate(o.pool, { ...o.settings, grafanaProxySecret: o.settings.grafanaProxySecret }, metrics));
+  app.use(express.json({ limit: '100kb', strict: false, type: ['application/json', 'application/*+json'] }));
+
+  const mount = (prefix: string, tag: string, register: (r: ApiRouter, d: RouteDeps) => void) => {
+    const r = new ApiRouter(prefix, tag, registry, metrics);
+    register(r, deps);
+    app.use(prefix, r.router);
+  };
+  mount('/api/auth', 'auth', authRoutes);
+  mount('/api/clients', 'clients', clientRoutes);
+  mount('/api/automations', 'automations', automationRoutes);
+  mount('/api/metrics', 'metrics', usageRoutes);
+  mount('/api/billing', 'billing', billingRoutes);
+  mount('/api/admin', 'admin', adminRoutes);
+
+  const openapi = buildOpenApi(registry, { version: VERSION });
+  app.get('/api/openapi.json', (_req, res) => void res.json(openapi));
+
+  app.use((req: Request, _res: Response, next: NextFunction) =>
+    next(new HttpError(404, 'not_found', `no route ${req.method} ${req.path.slice(0, 200)}`)),
+  );
+  app.use(errorHandler(o.logger));
+  return { app, metrics, routes: registry, openapi };
+}

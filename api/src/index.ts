@@ -1,0 +1,15 @@
+export * from './app';
+export * from './auth';
+export * from './config';
+export * from './errors';
+export * from './exports';
+export * from './metrics';
+export * from './openapi';
+export * from './passwords';
+export * from './restart-stuck';
+export * from './route';
+export * from './secrets';
+export * from './server';
+export * from './types';
+export * from './webhooks';
+export type { ForceBackup, BackupRunInfo } from './routes/common';

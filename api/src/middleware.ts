@@ -1,0 +1,89 @@
+import { randomUUID } from 'node:crypto';
+import type { NextFunction, Request, Response } from 'express';
+import { rateLimit, type RateLimitRequestHandler } from 'express-rate-limit';
+import type { Logger } from '@ct/lib';
+import { credentialFingerprint } from './auth';
+import type { ApiMetrics } from './metrics';
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+const METHODS = new Set(['GET', 'POST', 'PATCH', 'PUT', 'DELETE', 'HEAD', 'OPTIONS']);
+
+/** Request id (kept from X-Request-Id when it is sane), echoed back for support. */
+export function requestId() {
+  return (req: Request, res: Response, next: NextFunction) => {
+    const given = req.get('x-request-id');
+    req.id = given && REQUEST_ID.test(given) ? given : randomUUID();
+    res.set('X-Request-Id', req.id);
+    next();
+  };
+}
+
+/** The route template, never the raw path (bounded metric labels, no ids or slugs in logs' route field). */
+export function routeTemplate(req: Request): string {
+  const path = (req.route as { path?: string } | undefined)?.path;
+  if (typeof path !== 'string') return 'unmatched';
+  return `${req.baseUrl}${path === '/' && req.baseUrl ? '' : path}`;
+}
+
+/**
+ * One log line and one histogram observation per request, when it ends. Logged: id, method,
+ * route template, status, duration, actor. Never bodies, query strings, headers or tokens.
+ */
+export function requestLogging(logger: Logger, metrics: ApiMetrics) {
+  return (req: Request, res: Response, next: NextFunction) => {
+    const start = process.hrtime.bigint();
+    res.once('close', () => {
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      const route = routeTemplate(req);
+      const status = res.headersSent ? res.statusCode : 499;
+      metrics.requestDuration.observe({ method: METHODS.has(req.method) ? req.method : 'OTHER', route, status: String(status) }, seconds);
+      const line = { reqId: req.id, method: req.method, route, status, ms: Math.round(seconds * 1000), actor: req.principal?.actor };
+      if (status >= 500) logger.error(line, 'request failed');
+      else logger.info(line, 'request');
+    });
+    next();
+  };
+}
+
+function limited(metrics: ApiMetrics, what: string) {
+  return (_req: Request, res: Response) => {
+    metrics.rateLimited.inc();
+    res
+      .status(429)
+      .json({ error: 'rate_limited', message: `too many requests ${what}; retry after the Retry-After seconds`, requestId: _req.id });
+  };
+}
+
+const unlimited = (req: Request) => req.path === '/healthz' || req.path === '/readyz' || req.path === '/metrics';
+const isWebhook = (req: Request) => req.path.startsWith('/api/webhooks/');
+
+/**
+ * Rate limits, before authentication so floods of bad credentials are limited too:
+ * per IP for everything but webhooks; per credential (a digest of it, or the Grafana user) for
+ * authenticated calls; per client slug for webhooks (one n8n server posts for every client).
+ */
+export function rateLimits(metrics: ApiMetrics, o: { perIp: number; perKey: number; perWebhookClient: number }): RateLimitRequestHandler[] {
+  const common = { windowMs: 60_000, standardHeaders: 'draft-7' as const, legacyHeaders: false };
+  return [
+    rateLimit({
+      ...common,
+      limit: o.perIp,
+      skip: (req) => unlimited(req) || isWebhook(req),
+      handler: limited(metrics, 'from this address'),
+    }),
+    rateLimit({
+      ...common,
+      limit: o.perKey,
+      skip: (req) => unlimited(req) || isWebhook(req) || credentialFingerprint(req) === undefined,
+      keyGenerator: (req) => `cred:${credentialFingerprint(req)}`,
+      handler: limited(metrics, 'for these credentials'),
+    }),
+    rateLimit({
+      ...common,
+      limit: o.perWebhookClient,
+      skip: (req) => !isWebhook(req),
+      keyGenerator: (req) => `webhook:${req.path.slice(0, 120)}`,
+      handler: limited(metrics, 'for this client webhook'),
+    }),
+  ];
+}

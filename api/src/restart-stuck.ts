@@ -1,0 +1,124 @@
+import type { N8nClient, N8nExecution, Pool } from '@ct/lib';
+import { errorMessage } from '@ct/lib';
+
+/**
+ * Restart stuck workflows: executions running longer than a threshold are stopped and retried.
+ * n8n 2.8 has no public stop route; N8nClient.stopExecution falls back to the session route.
+ */
+
+export interface StuckExecution {
+  executionId: string;
+  workflowId: string;
+  client: string | null;
+  automation: string | null;
+  startedAt: string;
+  runningSeconds: number;
+}
+
+export type RestartResult =
+  | (StuckExecution & {
+      result: 'restarted';
+      stoppedVia: 'public' | 'session';
+      newExecutionId: string;
+      newExecutionStatus: string;
+      /** Nodes the retry itself ran (not the runs it copied from the stopped execution). */
+      rerunNodes: string[];
+      /** Set when the retry resumed from saved state without running anything again (see docs/api.md). */
+      warning?: string;
+    })
+  | (StuckExecution & { result: 'failed'; stage: 'stop' | 'retry'; reason: string; stopped: boolean });
+
+export async function findStuckExecutions(
+  pool: Pool,
+  n8n: N8nClient,
+  opts: { clientId?: string; olderThanSeconds: number; limit?: number },
+): Promise<StuckExecution[]> {
+  const { rows } = await pool.query<{ n8n_workflow_id: string; name: string; slug: string; client_id: string }>(
+    `SELECT a.n8n_workflow_id, a.name, c.slug, c.id AS client_id FROM automations a JOIN clients c ON c.id = a.client_id
+      WHERE $1::uuid IS NULL OR a.client_id = $1::uuid`,
+    [opts.clientId ?? null],
+  );
+  const byWorkflow = new Map(rows.map((r) => [r.n8n_workflow_id, r]));
+  if (opts.clientId && byWorkflow.size === 0) return [];
+  const now = Date.now();
+  const out: StuckExecution[] = [];
+  const consider = (e: N8nExecution) => {
+    if (!e.startedAt || e.stoppedAt) return;
+    const running = (now - Date.parse(e.startedAt)) / 1000;
+    const mapped = byWorkflow.get(String(e.workflowId));
+    if (running < opts.olderThanSeconds || (opts.clientId && !mapped)) return;
+    out.push({
+      executionId: String(e.id),
+      workflowId: String(e.workflowId),
+      client: mapped?.slug ?? null,
+      automation: mapped?.name ?? null,
+      startedAt: e.startedAt,
+      runningSeconds: Math.round(running),
+    });
+  };
+  if (opts.clientId) {
+    for (const wf of byWorkflow.keys()) for await (const e of n8n.executions({ status: 'running', workflowId: wf })) consider(e);
+  } else {
+    for await (const e of n8n.executions({ status: 'running' })) consider(e);
+  }
+  out.sort((a, b) => b.runningSeconds - a.runningSeconds);
+  return out.slice(0, opts.limit ?? 100);
+}
+
+/** Stops then retries each execution, reporting per execution; never throws for one failure. */
+export async function restartExecutions(n8n: N8nClient, stuck: StuckExecution[]): Promise<RestartResult[]> {
+  const results: RestartResult[] = [];
+  for (const s of stuck) {
+    let via: 'public' | 'session';
+    try {
+      via = (await n8n.stopExecution(s.executionId)).via;
+    } catch (err) {
+      results.push({ ...s, result: 'failed', stage: 'stop', reason: errorMessage(err), stopped: false });
+      continue;
+    }
+    try {
+      await waitUntilStopped(n8n, s.executionId);
+      const retried = await n8n.retryExecution(s.executionId);
+      const rerunNodes = nodesRunSince(retried, Date.parse(retried.startedAt ?? '') || 0);
+      results.push({
+        ...s,
+        result: 'restarted',
+        stoppedVia: via,
+        newExecutionId: String(retried.id),
+        newExecutionStatus: retried.status,
+        rerunNodes,
+        ...(rerunNodes.length === 0
+          ? {
+              warning:
+                'n8n resumed the stopped execution from its saved state and ran no node again; re-trigger the workflow if its work must be redone',
+            }
+          : {}),
+      });
+    } catch (err) {
+      results.push({ ...s, result: 'failed', stage: 'retry', reason: errorMessage(err), stopped: true });
+    }
+  }
+  return results;
+}
+
+/** A stop is asynchronous in n8n: wait (briefly) until the execution is no longer running. */
+async function waitUntilStopped(n8n: N8nClient, id: string): Promise<N8nExecution> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const e = await n8n.getExecution(id);
+    if (e.stoppedAt || !['running', 'new'].includes(e.status) || Date.now() > deadline) return e;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/**
+ * Nodes that ran during the retried execution itself: its run data also holds the runs copied from
+ * the stopped execution, which keep their original start times.
+ */
+function nodesRunSince(e: N8nExecution, sinceMs: number): string[] {
+  const runData =
+    (e.data as { resultData?: { runData?: Record<string, { startTime?: number }[]> } } | undefined)?.resultData?.runData ?? {};
+  return Object.entries(runData)
+    .filter(([, runs]) => Array.isArray(runs) && runs.some((r) => typeof r.startTime === 'number' && r.startTime >= sinceMs))
+    .map(([name]) => name);
+}

@@ -1,0 +1,122 @@
+import type { Request } from 'express';
+import {
+  writeAudit,
+  type AuditEntry,
+  type AuditOutcome,
+  type N8nClient,
+  type Pool,
+  type PoolClient,
+  type Logger,
+  type SecretKeyring,
+} from '@ct/lib';
+import { conflict, notFound, type HttpError } from '../errors';
+import type { ApiMetrics } from '../metrics';
+import type { WebhookSecretCache } from '../webhooks';
+import type { RegisteredRoute } from '../route';
+
+type Db = Pick<Pool | PoolClient, 'query'>;
+
+/** A started or already-running backup, as the backup module reports it. */
+export interface BackupRunInfo {
+  id: string;
+  status: string;
+  startedAt: string | Date;
+  [extra: string]: unknown;
+}
+/**
+ * Starts a backup now; when one is already running, returns it with alreadyRunning: true.
+ * Provided by the backup module; without it the route answers 501.
+ */
+export type ForceBackup = (ctx: {
+  actor: string;
+  actorType: AuditEntry['actorType'];
+  requestId: string;
+}) => Promise<{ run: BackupRunInfo; alreadyRunning: boolean }>;
+
+export interface ApiSettingsForRoutes {
+  jwtSecret: string;
+  accessTtlSeconds: number;
+  refreshTtlSeconds: number;
+  secretGraceSeconds: number;
+  stuckThresholdSeconds: number;
+  prometheusUrl?: string;
+}
+
+export interface RouteDeps {
+  pool: Pool;
+  n8n: N8nClient;
+  keyring: SecretKeyring;
+  logger: Logger;
+  metrics: ApiMetrics;
+  settings: ApiSettingsForRoutes;
+  webhookCache: WebhookSecretCache;
+  forceBackup?: ForceBackup;
+  registry: RegisteredRoute[];
+}
+
+/** Who did it, from where, for the audit row of an action. */
+export function auditBase(req: Request): Pick<AuditEntry, 'actor' | 'actorType' | 'sourceIp' | 'requestId'> {
+  const p = req.principal;
+  return {
+    actor: (p?.actor ?? 'anonymous').slice(0, 200),
+    actorType: p?.actorType ?? 'system',
+    sourceIp: req.ip?.replace(/^::ffff:/, '') || null,
+    requestId: req.id,
+  };
+}
+
+/** The audit row of a request's action, in the caller's transaction; outcome success unless said. */
+export function audit(
+  tx: Db,
+  req: Request,
+  e: Omit<AuditEntry, 'actor' | 'actorType' | 'sourceIp' | 'requestId' | 'outcome'> & { outcome?: AuditOutcome },
+) {
+  return writeAudit(tx, { ...auditBase(req), outcome: 'success', ...e });
+}
+
+/** For `.catch()` on an insert: a unique violation becomes `make()`, anything else goes on. */
+export function onDuplicate(make: () => HttpError = () => conflict('already exists')) {
+  return (err: { code?: string }): never => {
+    throw err.code === '23505' ? make() : err;
+  };
+}
+
+export interface ClientRow {
+  id: string;
+  slug: string;
+  name: string;
+  status: 'active' | 'paused' | 'churned';
+  plan: string | null;
+  contact_email: string | null;
+  contact_phone: string | null;
+  timezone: string;
+  created_at: Date;
+  last_activity_at: Date | null;
+}
+
+export const CLIENT_COLUMNS = 'id, slug, name, status, plan, contact_email, contact_phone, timezone, created_at, last_activity_at';
+
+export function clientJson(c: ClientRow) {
+  return {
+    id: c.id,
+    slug: c.slug,
+    name: c.name,
+    status: c.status,
+    plan: c.plan,
+    contactEmail: c.contact_email,
+    contactPhone: c.contact_phone,
+    timezone: c.timezone,
+    createdAt: c.created_at,
+    lastActivityAt: c.last_activity_at,
+  };
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A client by slug or id (404 when absent); `lock` takes its row lock for the transaction. */
+export async function findClient(db: Db, ref: string, lock = false): Promise<ClientRow> {
+  const col = UUID.test(ref) ? 'id' : 'slug';
+  const { rows } = await db.query<ClientRow>(`SELECT ${CLIENT_COLUMNS} FROM clients WHERE ${col} = $1${lock ? ' FOR UPDATE' : ''}`, [ref]);
+  if (!rows[0]) throw notFound(`client ${ref}`);
+  return rows[0];
+}

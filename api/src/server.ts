@@ -1,0 +1,73 @@
+import { createLogger, createPool, errorMessage, keyringFromConfig, listen, N8nClient, UserError, type RunningServer } from '@ct/lib';
+import { createApp, type AppOptions } from './app';
+import { loadApiConfig, type ApiConfig } from './config';
+import type { ForceBackup } from './routes/common';
+
+/** Turns the validated environment into the app's settings. */
+export function settingsFromConfig(cfg: ApiConfig): AppOptions['settings'] {
+  return {
+    jwtSecret: cfg.API_JWT_SECRET,
+    accessTtlSeconds: cfg.API_ACCESS_TOKEN_TTL,
+    refreshTtlSeconds: cfg.API_REFRESH_TOKEN_TTL,
+    secretGraceSeconds: cfg.API_SECRET_GRACE,
+    stuckThresholdSeconds: cfg.API_STUCK_THRESHOLD,
+    prometheusUrl: cfg.PROMETHEUS_URL,
+    corsOrigins: cfg.API_CORS_ORIGINS,
+    rateLimitPerIp: cfg.API_RATE_LIMIT_PER_IP,
+    rateLimitPerKey: cfg.API_RATE_LIMIT_PER_KEY,
+    webhookRateLimit: cfg.API_WEBHOOK_RATE_LIMIT,
+    trustProxy: cfg.API_TRUST_PROXY,
+    grafanaProxySecret: cfg.API_GRAFANA_PROXY_SECRET,
+  };
+}
+
+export interface StartApiDeps {
+  forceBackup?: ForceBackup;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** `ct serve api`: validates the config, starts listening, returns stop(). */
+export async function startApi(
+  opts: { port?: number } = {},
+  deps: StartApiDeps = {},
+): Promise<{ stop(): Promise<void>; server: RunningServer }> {
+  const cfg = loadApiConfig(deps.env);
+  const logger = createLogger({ level: cfg.LOG_LEVEL, format: cfg.LOG_FORMAT, name: 'api' });
+  const pool = createPool({
+    url: cfg.DATABASE_URL,
+    connectTimeoutSeconds: cfg.DATABASE_CONNECT_TIMEOUT,
+    max: cfg.DATABASE_POOL_MAX,
+    applicationName: 'ct-api',
+    statementTimeoutMs: 30_000,
+  });
+  const n8n = new N8nClient({
+    url: cfg.N8N_URL,
+    apiKey: cfg.N8N_API_KEY,
+    ownerEmail: cfg.N8N_OWNER_EMAIL,
+    ownerPassword: cfg.N8N_OWNER_PASSWORD,
+    timeoutSeconds: cfg.N8N_TIMEOUT,
+  });
+  const { app } = createApp({
+    pool,
+    n8n,
+    keyring: keyringFromConfig(cfg),
+    logger,
+    settings: settingsFromConfig(cfg),
+    forceBackup: deps.forceBackup,
+  });
+  let server: RunningServer;
+  try {
+    server = await listen(app, { port: opts.port ?? cfg.API_PORT, host: cfg.API_HOST });
+  } catch (err) {
+    await pool.end();
+    throw new UserError(`cannot listen on ${cfg.API_HOST}:${opts.port ?? cfg.API_PORT}: ${errorMessage(err)}`);
+  }
+  logger.info({ url: server.url, backups: deps.forceBackup ? 'wired' : 'not configured' }, 'api listening');
+  return {
+    server,
+    async stop() {
+      await server.close();
+      await pool.end();
+    },
+  };
+}

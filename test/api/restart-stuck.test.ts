@@ -1,0 +1,157 @@
+import { randomBytes } from 'node:crypto';
+import { verifyAuditChain } from '@ct/lib';
+import { restartExecutions } from '@ct/api';
+import { n8nFromBench, startTestApi, type TestApi } from './harness';
+
+/**
+ * Restart stuck workflows against the bench's real n8n: a webhook-triggered workflow whose Code
+ * node sleeps is detected as stuck, stopped (session route on n8n 2.8) and retried.
+ */
+const n8n = n8nFromBench();
+let api: TestApi;
+let workflowId: string;
+let path: string;
+
+beforeAll(async () => {
+  api = await startTestApi();
+  path = `stuck-${randomBytes(4).toString('hex')}`;
+  const wf = await n8n.createWorkflow({
+    name: `sleepy-${path}`,
+    nodes: [
+      {
+        id: 'w',
+        name: 'Webhook',
+        type: 'n8n-nodes-base.webhook',
+        typeVersion: 2,
+        position: [0, 0],
+        parameters: { path, httpMethod: 'POST', responseMode: 'onReceived' },
+        webhookId: path,
+      },
+      {
+        id: 's',
+        name: 'Sleep',
+        type: 'n8n-nodes-base.code',
+        typeVersion: 2,
+        position: [200, 0],
+        parameters: { jsCode: 'await new Promise((r) => setTimeout(r, 120000));\nreturn [{ json: { done: true } }];' },
+      },
+    ] as never,
+    connections: { Webhook: { main: [[{ node: 'Sleep', type: 'main', index: 0 }]] } },
+    settings: { executionOrder: 'v1' } as never,
+  });
+  workflowId = wf.id;
+  await n8n.activateWorkflow(workflowId);
+  await api.call('POST', '/api/clients', { body: { slug: 'slow-bakery', name: 'Slow Bakery' } });
+  const a = await api.call('POST', '/api/automations', {
+    body: { client: 'slow-bakery', n8nWorkflowId: workflowId, minutesSavedPerRun: 3, hourlyValueCents: 2000 },
+  });
+  expect(a.status).toBe(201);
+});
+
+afterAll(async () => {
+  // Stop anything this suite left running, then remove the workflow.
+  for (const e of await n8n.listExecutions({ status: 'running', workflowId }).catch(() => []))
+    await n8n.stopExecution(String(e.id)).catch(() => undefined);
+  await n8n.deactivateWorkflow(workflowId).catch(() => undefined);
+  await n8n.deleteWorkflow(workflowId).catch(() => undefined);
+  await api.close();
+});
+
+it('detects a sleeping execution, stops and retries it, and audits the result', async () => {
+  const trigger = await fetch(`${process.env.N8N_URL}/webhook/${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: '{"order":1}',
+  });
+  expect(trigger.status).toBe(200);
+  // Wait until n8n lists it as running.
+  let running: unknown[] = [];
+  for (let i = 0; i < 50 && running.length === 0; i++) {
+    running = await n8n.listExecutions({ status: 'running', workflowId });
+    if (!running.length) await new Promise((r) => setTimeout(r, 200));
+  }
+  expect(running).toHaveLength(1);
+  await new Promise((r) => setTimeout(r, 1500));
+
+  // A threshold above its age finds nothing; below it, the dry run lists it and changes nothing.
+  const notYet = await api.call('POST', '/api/admin/executions/restart-stuck', { body: { client: 'slow-bakery', olderThan: '10m' } });
+  expect(notYet.body.stuck).toEqual([]);
+  const dry = await api.call('POST', '/api/admin/executions/restart-stuck', { body: { client: 'slow-bakery', olderThan: '1s' } });
+  expect(dry.status).toBe(200);
+  expect(dry.body.dryRun).toBe(true);
+  expect(dry.body.stuck).toHaveLength(1);
+  const stuck = dry.body.stuck[0];
+  expect(stuck).toMatchObject({ workflowId, client: 'slow-bakery' });
+  expect(stuck.runningSeconds).toBeGreaterThanOrEqual(1);
+  expect((await n8n.getExecution(stuck.executionId)).status).toBe('running');
+  expect((await api.pool.query("SELECT 1 FROM audit_logs WHERE action = 'workflows.restart_stuck'")).rowCount).toBe(0);
+
+  const run = await api.call('POST', '/api/admin/executions/restart-stuck', {
+    body: { client: 'slow-bakery', olderThan: '1s', dryRun: false },
+  });
+  expect(run.status).toBe(200);
+  expect(run.body.outcome).toBe('success');
+  expect(run.body.results).toHaveLength(1);
+  const result = run.body.results[0];
+  expect(result).toMatchObject({ executionId: stuck.executionId, result: 'restarted', stoppedVia: 'session' });
+  expect(result.newExecutionId).not.toBe(stuck.executionId);
+
+  const original = await n8n.getExecution(stuck.executionId);
+  expect(original.status).toBe('canceled');
+  const retried = await n8n.getExecution(result.newExecutionId);
+  expect(String(retried.retryOf)).toBe(stuck.executionId);
+  // What n8n 2.8.4 does: the retry resumes from the saved state of the canceled execution, in
+  // which the interrupted Code node never completed and the stack is empty; the retry therefore
+  // finishes at once as success without running the Code node again. The action reports it.
+  expect(result.rerunNodes).toEqual([]);
+  expect(result.warning).toMatch(/ran no node again/);
+
+  const { rows } = await api.pool.query(
+    "SELECT actor, outcome, target_id, details FROM audit_logs WHERE action = 'workflows.restart_stuck'",
+  );
+  expect(rows).toHaveLength(1);
+  expect(rows[0]).toMatchObject({ actor: expect.stringContaining('api_key:admin'), outcome: 'success', target_id: 'slow-bakery' });
+  expect(rows[0].details.results[0]).toMatchObject({
+    executionId: stuck.executionId,
+    result: 'restarted',
+    newExecutionId: result.newExecutionId,
+  });
+
+  // Safe to repeat: nothing is stuck any more.
+  const again = await api.call('POST', '/api/admin/executions/restart-stuck', {
+    body: { client: 'slow-bakery', olderThan: '1s', dryRun: false },
+  });
+  expect(again.body).toMatchObject({ outcome: 'success', results: [] });
+  expect((await verifyAuditChain(api.pool)).ok).toBe(true);
+  expect((await api.call('GET', '/metrics', { key: null })).text).toMatch(
+    /ct_quick_actions_total\{action="restart_stuck",outcome="success"\} 2/,
+  );
+});
+
+it('acts only on listed executions that are still stuck', async () => {
+  const res = await api.call('POST', '/api/admin/executions/restart-stuck', {
+    body: { client: 'slow-bakery', olderThan: '1s', dryRun: false, executionIds: ['999999999'] },
+  });
+  expect(res.body).toMatchObject({ dryRun: false, results: [] });
+});
+
+it('reports a failure per execution (with the reason) instead of failing the whole batch', async () => {
+  const ghost = {
+    executionId: '999999999',
+    workflowId,
+    client: 'slow-bakery',
+    automation: null,
+    startedAt: new Date().toISOString(),
+    runningSeconds: 1,
+  };
+  const results = await restartExecutions(n8n, [ghost]);
+  expect(results).toEqual([
+    expect.objectContaining({
+      executionId: '999999999',
+      result: 'failed',
+      stage: 'stop',
+      stopped: false,
+      reason: expect.stringMatching(/n8n/),
+    }),
+  ]);
+});
