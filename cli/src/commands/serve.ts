@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { startExportersService } from '@ct/exporters';
 import { UserError, untilSignal } from '@ct/lib';
 
 /**
@@ -12,6 +13,7 @@ export interface ServeOptions {
 export type ServiceStarter = (opts: ServeOptions) => Promise<{ stop(): Promise<void> }>;
 
 export const SERVICES: Record<string, ServiceStarter> = {};
+SERVICES.exporters = startExportersService;
 
 export function registerServeCommand(program: Command): void {
   program
