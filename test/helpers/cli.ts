@@ -23,6 +23,6 @@ export function runCt(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: s
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
-    child.end(opts.input ?? '');
+    child.stdin.end(opts.input ?? '');
   });
 }
