@@ -72,7 +72,9 @@ export class N8nClient {
   private async request<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, body?: unknown, params?: object): Promise<T> {
     let res;
     try {
-      res = await this.http.request<T>({ method, url, data: body, params });
+      // A bodiless POST would go out as form data, which n8n answers with 415: send JSON.
+      const data = body ?? (method === 'POST' || method === 'PUT' ? {} : undefined);
+      res = await this.http.request<T>({ method, url, data, params });
     } catch (err) {
       throw new N8nError(`n8n ${method} ${url} failed: ${describeNetworkError(err)}`);
     }
