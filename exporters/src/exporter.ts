@@ -1,6 +1,14 @@
 import express, { type Express } from 'express';
 import { Gauge, Registry } from 'prom-client';
-import { listen, metricsHandler, renderMetrics, type Logger, type Pool, type RunningServer } from '@ct/lib';
+import {
+  OPENMETRICS_CONTENT_TYPE,
+  PROMETHEUS_TEXT_CONTENT_TYPE,
+  listen,
+  renderMetrics,
+  type Logger,
+  type Pool,
+  type RunningServer,
+} from '@ct/lib';
 import { CollectorRunner, type CollectorOutcome } from './collector';
 import { ActivityCollector } from './collectors/activity';
 import { BackupsCollector } from './collectors/backups';
@@ -57,7 +65,7 @@ export function createExporter(opts: ExporterOptions): Exporter {
   const runner = new CollectorRunner(
     registry,
     [
-      new N8nCollector(registry, opts.pool, poller, interval),
+      new N8nCollector(registry, poller, interval),
       new BillingCollector(registry, opts.pool),
       new ActivityCollector(registry, opts.pool),
       new BackupsCollector(registry, opts.pool),
@@ -69,9 +77,21 @@ export function createExporter(opts: ExporterOptions): Exporter {
   const before = async () => {
     outcomes = await runner.run();
   };
+  /** The registry's metrics, then the per-workflow families cached by the last n8n poll. */
+  const scrape = async (openMetrics = false): Promise<string> => {
+    const body = await renderMetrics(registry, openMetrics, before);
+    const block = poller.workflowBlock;
+    if (!openMetrics) return body + block.text;
+    return body.replace(/# EOF\n$/, `${block.openMetrics}# EOF\n`);
+  };
   const app = express();
   app.disable('x-powered-by');
-  app.get('/metrics', metricsHandler(registry, { before }));
+  app.get('/metrics', async (req, res) => {
+    const openMetrics = (req.get('accept') ?? '').includes('application/openmetrics-text');
+    const body = await scrape(openMetrics);
+    res.set('Content-Type', openMetrics ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_TEXT_CONTENT_TYPE);
+    res.end(body);
+  });
   // Liveness of the exporter itself: sources that are down show in /metrics, not here.
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok', n8n: poller.fresh() ? 'up' : 'down' });
@@ -84,7 +104,7 @@ export function createExporter(opts: ExporterOptions): Exporter {
       await renderMetrics(registry, false, before);
       return outcomes;
     },
-    scrape: (openMetrics = false) => renderMetrics(registry, openMetrics, before),
+    scrape,
   };
 }
 

@@ -162,7 +162,17 @@ test('client activity: events, last activity, hours saved, ROI, webhook failures
 });
 
 test('workflow counters come from the database, mapped to clients; unmapped ones are unassigned', async () => {
-  const s = await scrape();
+  // The per-workflow families are rendered by the n8n poll, right after ingestion.
+  const polled = createExporter({ pool: db.pool, n8n: emptyN8n });
+  expect(
+    valueOf(parseMetrics(await polled.scrape()), 'ct_workflow_executions_total', {
+      client: 'unassigned',
+      workflow: 'wf-x',
+      status: 'success',
+    }),
+  ).toBeUndefined();
+  await polled.poller.pollOnce();
+  const s = parseMetrics(await polled.scrape());
   expect(seriesOf(s, 'ct_workflow_executions_total')).toEqual({
     'client=pizza-shop,status=success,workflow=wf-p1': 10,
     'client=pizza-shop,status=error,workflow=wf-p1': 4,

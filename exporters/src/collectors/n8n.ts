@@ -1,6 +1,7 @@
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
 import { N8nError, errorMessage, type Logger, type Pool } from '@ct/lib';
-import { clear, epochSeconds, setCounter, setGauge, setOrClear, type Collector } from '../collector';
+import { clear, epochSeconds, setOrClear, type Collector } from '../collector';
+import { renderFamilies, type Family, type Labels } from '../exposition';
 import { FINAL_STATUSES, ingestExecutions, readN8nState, type ExecutionSource, type N8nState } from '../ingest';
 
 export const UNASSIGNED = 'unassigned';
@@ -31,6 +32,8 @@ export class N8nPoller {
     lastIngestAt: null,
     ingestError: null,
   };
+  /** The per-workflow families, rendered after each poll (see exposition.ts). */
+  workflowBlock: WorkflowBlock = { text: '', openMetrics: '', error: 'not polled yet' };
   private inFlight: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private stopped = true;
@@ -48,6 +51,16 @@ export class N8nPoller {
   }
 
   private async poll(): Promise<void> {
+    await this.pollN8n();
+    try {
+      this.workflowBlock = await renderWorkflowFamilies(this.pool, this.snapshot, this.fresh(), this.opts.intervalSeconds);
+    } catch (err) {
+      // Without the database the workflows cannot be mapped to clients: leave them out.
+      this.workflowBlock = { text: '', openMetrics: '', error: errorMessage(err) };
+    }
+  }
+
+  private async pollN8n(): Promise<void> {
     const log = this.opts.logger;
     try {
       const r = await ingestExecutions(this.pool, this.n8n, this.opts.instance);
@@ -104,6 +117,13 @@ export class N8nPoller {
   }
 }
 
+export interface WorkflowBlock {
+  text: string;
+  openMetrics: string;
+  /** Why the block is empty, when it is. */
+  error: string | null;
+}
+
 interface CountRow {
   workflow: string;
   status: string;
@@ -116,29 +136,131 @@ interface AutomationRow {
   name: string;
 }
 
+/**
+ * The per-workflow families, from the counters in Postgres and n8n's live state. Every workflow
+ * with counts or a mapping gets all four statuses, so increase() sees its first failure; running
+ * executions are reported for the workflows that have some (absent means none).
+ */
+export async function renderWorkflowFamilies(
+  pool: Pool,
+  snapshot: N8nState,
+  live: boolean,
+  intervalSeconds: number,
+  now = Date.now(),
+): Promise<WorkflowBlock> {
+  const [counts, automations] = await Promise.all([
+    pool.query<CountRow>(
+      `SELECT n8n_workflow_id AS workflow, status, sum(executions)::text AS executions, max(last_stopped_at) AS last_stopped_at
+         FROM workflow_execution_counts GROUP BY 1, 2`,
+    ),
+    pool.query<AutomationRow>(
+      'SELECT a.n8n_workflow_id AS workflow, c.slug AS client, a.name FROM automations a JOIN clients c ON c.id = a.client_id',
+    ),
+  ]);
+  const clientOf = new Map<string, string>();
+  const names = new Map<string, string>();
+  for (const a of automations.rows) {
+    clientOf.set(a.workflow, a.client);
+    names.set(a.workflow, a.name);
+  }
+  if (live) for (const w of snapshot.workflows) if (!names.has(w.id)) names.set(w.id, w.name);
+  const cw = (workflow: string): Labels => [
+    ['client', clientOf.get(workflow) ?? UNASSIGNED],
+    ['workflow', workflow],
+  ];
+
+  const totals = new Map<string, Map<string, number>>();
+  for (const w of [...clientOf.keys(), ...counts.rows.map((r) => r.workflow)]) {
+    if (!totals.has(w)) totals.set(w, new Map(FINAL_STATUSES.map((st) => [st, 0])));
+  }
+  const lastSuccess = new Map<string, number>();
+  const lastFailure = new Map<string, number>();
+  for (const r of counts.rows) {
+    totals.get(r.workflow)!.set(r.status, Number(r.executions));
+    const t = epochSeconds(r.last_stopped_at);
+    if (t === null) continue;
+    if (r.status === 'success') lastSuccess.set(r.workflow, t);
+    if (r.status === 'error' || r.status === 'crashed') lastFailure.set(r.workflow, Math.max(t, lastFailure.get(r.workflow) ?? 0));
+  }
+  const polled = `refreshed every ${intervalSeconds}s by the exporter's n8n poll`;
+  const families: Family[] = [
+    {
+      name: 'ct_workflow_executions_total',
+      type: 'counter',
+      help: `Finished executions by final status (success, error, canceled, crashed), counted once each in the platform database; survives exporter and n8n restarts (${polled}).`,
+      samples: [...totals].flatMap(([w, byStatus]) => [...byStatus].map(([status, n]) => [[...cw(w), ['status', status]], n] as const)),
+    },
+    {
+      name: 'ct_workflow_last_success_timestamp_seconds',
+      type: 'gauge',
+      help: `When the last successful execution finished (${polled}).`,
+      samples: [...lastSuccess].map(([w, t]) => [cw(w), t] as const),
+    },
+    {
+      name: 'ct_workflow_last_failure_timestamp_seconds',
+      type: 'gauge',
+      help: `When the last failed (error or crashed) execution finished (${polled}).`,
+      samples: [...lastFailure].map(([w, t]) => [cw(w), t] as const),
+    },
+    {
+      name: 'ct_workflow_info',
+      type: 'gauge',
+      help: 'Always 1: the display name of each workflow (the automation name when mapped, else the n8n name), for joins on workflow.',
+      samples: [...names].map(([w, name]) => [[...cw(w), ['name', name]], 1] as const),
+    },
+  ];
+  if (live) {
+    // Live state only when n8n answered recently: stale values would hide a stuck workflow.
+    const running = new Map<string, { count: number; oldest: number }>();
+    for (const e of snapshot.running) {
+      const r = running.get(e.workflowId) ?? { count: 0, oldest: 0 };
+      const started = e.startedAt ? Date.parse(e.startedAt) : NaN;
+      r.count += 1;
+      if (Number.isFinite(started)) r.oldest = Math.max(r.oldest, (now - started) / 1000);
+      running.set(e.workflowId, r);
+    }
+    families.push(
+      {
+        name: 'ct_workflow_active',
+        type: 'gauge',
+        help: `1 when the workflow is active in n8n, else 0 (${polled}).`,
+        samples: snapshot.workflows.map((w) => [cw(w.id), w.active ? 1 : 0] as const),
+      },
+      {
+        name: 'ct_workflow_running_executions',
+        type: 'gauge',
+        help: `Executions running now, for the workflows that have any (${polled}).`,
+        samples: [...running].map(([w, r]) => [cw(w), r.count] as const),
+      },
+      {
+        name: 'ct_workflow_oldest_running_execution_age_seconds',
+        type: 'gauge',
+        help: `Age of the oldest running execution, for the workflows that have any, as of the last poll (${polled}).`,
+        samples: [...running].map(([w, r]) => [cw(w), r.oldest] as const),
+      },
+    );
+  }
+  return { ...renderFamilies(families), error: null };
+}
+
+/** n8n's reachability at scrape time; the per-workflow families come from the poll (above). */
 export class N8nCollector implements Collector {
   readonly name = 'n8n';
   private readonly up: Gauge;
   private readonly lastPoll: Gauge;
   private readonly lastIngest: Gauge;
-  private readonly info: Gauge<'client' | 'workflow' | 'name'>;
-  private readonly active: Gauge<'client' | 'workflow'>;
-  private readonly executions: Counter<'client' | 'workflow' | 'status'>;
-  private readonly running: Gauge<'client' | 'workflow'>;
-  private readonly oldest: Gauge<'client' | 'workflow'>;
-  private readonly lastSuccess: Gauge<'client' | 'workflow'>;
-  private readonly lastFailure: Gauge<'client' | 'workflow'>;
 
   constructor(
     registry: Registry,
-    private readonly pool: Pool,
     private readonly poller: N8nPoller,
     intervalSeconds: number,
   ) {
     const registers = [registry];
-    const cw = ['client', 'workflow'] as const;
-    const polled = `refreshed every ${intervalSeconds}s by the exporter's n8n poll`;
-    this.up = new Gauge({ name: 'ct_n8n_up', help: `1 when the last poll of n8n's API succeeded and is recent (${polled}).`, registers });
+    this.up = new Gauge({
+      name: 'ct_n8n_up',
+      help: `1 when the last poll of n8n's API succeeded and is recent (polled every ${intervalSeconds}s).`,
+      registers,
+    });
     this.lastPoll = new Gauge({
       name: 'ct_n8n_last_poll_success_timestamp_seconds',
       help: "When the exporter last reached n8n's API.",
@@ -149,148 +271,24 @@ export class N8nCollector implements Collector {
       help: 'When finished n8n executions were last ingested into the platform database.',
       registers,
     });
-    this.info = new Gauge({
-      name: 'ct_workflow_info',
-      help: 'Always 1: the display name of each workflow (the automation name when mapped, else the n8n name), for joins on workflow.',
-      labelNames: ['client', 'workflow', 'name'],
-      registers,
-    });
-    this.active = new Gauge({
-      name: 'ct_workflow_active',
-      help: `1 when the workflow is active in n8n, else 0 (${polled}).`,
-      labelNames: cw,
-      registers,
-    });
-    this.executions = new Counter({
-      name: 'ct_workflow_executions_total',
-      help: 'Finished executions by final status (success, error, canceled, crashed), counted once each in the platform database; survives exporter and n8n restarts.',
-      labelNames: ['client', 'workflow', 'status'],
-      registers,
-    });
-    this.running = new Gauge({
-      name: 'ct_workflow_running_executions',
-      help: `Executions running now (${polled}).`,
-      labelNames: cw,
-      registers,
-    });
-    this.oldest = new Gauge({
-      name: 'ct_workflow_oldest_running_execution_age_seconds',
-      help: `Age of the oldest running execution, 0 when none runs (${polled}).`,
-      labelNames: cw,
-      registers,
-    });
-    this.lastSuccess = new Gauge({
-      name: 'ct_workflow_last_success_timestamp_seconds',
-      help: 'When the last successful execution finished.',
-      labelNames: cw,
-      registers,
-    });
-    this.lastFailure = new Gauge({
-      name: 'ct_workflow_last_failure_timestamp_seconds',
-      help: 'When the last failed (error or crashed) execution finished.',
-      labelNames: cw,
-      registers,
-    });
     clear(this.lastPoll);
     clear(this.lastIngest);
   }
 
   async read(): Promise<() => string | void> {
-    const [counts, automations] = await Promise.all([
-      this.pool.query<CountRow>(
-        `SELECT n8n_workflow_id AS workflow, status, sum(executions)::text AS executions, max(last_stopped_at) AS last_stopped_at
-           FROM workflow_execution_counts GROUP BY 1, 2`,
-      ),
-      this.pool.query<AutomationRow>(
-        'SELECT a.n8n_workflow_id AS workflow, c.slug AS client, a.name FROM automations a JOIN clients c ON c.id = a.client_id',
-      ),
-    ]);
     const snapshot = this.poller.snapshot;
     const live = this.poller.fresh();
+    const block = this.poller.workflowBlock;
     return () => {
-      const clientOf = new Map<string, string>();
-      const names = new Map<string, string>();
-      for (const a of automations.rows) {
-        clientOf.set(a.workflow, a.client);
-        names.set(a.workflow, a.name);
-      }
-      if (live) for (const w of snapshot.workflows) if (!names.has(w.id)) names.set(w.id, w.name);
-      const cw = (workflow: string) => ({ client: clientOf.get(workflow) ?? UNASSIGNED, workflow });
-
-      // Every known workflow gets all four statuses, so increase() sees the first failure.
-      const totals = new Map<string, number>();
-      for (const w of new Set([...clientOf.keys(), ...counts.rows.map((r) => r.workflow)])) {
-        for (const s of FINAL_STATUSES) totals.set(`${w}\u0000${s}`, 0);
-      }
-      const lastSuccess = new Map<string, number>();
-      const lastFailure = new Map<string, number>();
-      for (const r of counts.rows) {
-        totals.set(`${r.workflow}\u0000${r.status}`, Number(r.executions));
-        const t = epochSeconds(r.last_stopped_at);
-        if (t === null) continue;
-        if (r.status === 'success') lastSuccess.set(r.workflow, t);
-        if (r.status === 'error' || r.status === 'crashed') lastFailure.set(r.workflow, Math.max(t, lastFailure.get(r.workflow) ?? 0));
-      }
-      setCounter(
-        this.executions,
-        [...totals].map(([k, v]) => {
-          const [workflow, status] = k.split('\u0000') as [string, string];
-          return [{ ...cw(workflow), status }, v];
-        }),
-      );
-      setGauge(
-        this.lastSuccess,
-        [...lastSuccess].map(([w, t]) => [cw(w), t]),
-      );
-      setGauge(
-        this.lastFailure,
-        [...lastFailure].map(([w, t]) => [cw(w), t]),
-      );
-      setGauge(
-        this.info,
-        [...names].map(([w, name]) => [{ ...cw(w), name }, 1]),
-      );
-      this.setLive(live, snapshot, cw);
+      this.up.set(live ? 1 : 0);
+      if (snapshot.ok && snapshot.at !== null) this.lastPoll.set(snapshot.at / 1000);
+      setOrClear(this.lastIngest, snapshot.lastIngestAt === null ? null : snapshot.lastIngestAt / 1000);
       if (!live) return `n8n unreachable: ${snapshot.error ?? 'no recent poll'}`;
+      if (block.error) return `workflow metrics unavailable: ${block.error}`;
     };
   }
 
-  private setLive(live: boolean, snapshot: N8nSnapshot, cw: (w: string) => { client: string; workflow: string }): void {
-    this.up.set(live ? 1 : 0);
-    if (snapshot.ok && snapshot.at !== null) this.lastPoll.set(snapshot.at / 1000);
-    setOrClear(this.lastIngest, snapshot.lastIngestAt === null ? null : snapshot.lastIngestAt / 1000);
-    if (!live) {
-      // Stale live values would hide a stuck workflow: leave them out until n8n answers again.
-      for (const g of [this.active, this.running, this.oldest]) g.reset();
-      return;
-    }
-    const now = Date.now();
-    const running = new Map<string, { count: number; oldest: number }>();
-    for (const w of snapshot.workflows) running.set(w.id, { count: 0, oldest: 0 });
-    for (const e of snapshot.running) {
-      const r = running.get(e.workflowId) ?? { count: 0, oldest: 0 };
-      const started = e.startedAt ? Date.parse(e.startedAt) : NaN;
-      r.count += 1;
-      if (Number.isFinite(started)) r.oldest = Math.max(r.oldest, (now - started) / 1000);
-      running.set(e.workflowId, r);
-    }
-    setGauge(
-      this.active,
-      snapshot.workflows.map((w) => [cw(w.id), w.active ? 1 : 0]),
-    );
-    setGauge(
-      this.running,
-      [...running].map(([w, r]) => [cw(w), r.count]),
-    );
-    setGauge(
-      this.oldest,
-      [...running].map(([w, r]) => [cw(w), r.oldest]),
-    );
-  }
-
   reset(): void {
-    // Without the database the workflows cannot be mapped to clients: only ct_n8n_up is served.
-    for (const m of [this.info, this.active, this.executions, this.running, this.oldest, this.lastSuccess, this.lastFailure]) m.reset();
     this.up.set(this.poller.fresh() ? 1 : 0);
   }
 }
