@@ -32,17 +32,25 @@ CREATE TABLE workflow_execution_counts (
   PRIMARY KEY (n8n_instance, n8n_workflow_id, status)
 );
 
--- Time and money saved by successful executions, valued with the automation's settings at the
--- time each execution was ingested (a later change of minutes_saved_per_run does not rewrite history).
-CREATE TABLE workflow_savings (
-  n8n_instance    text NOT NULL,
-  n8n_workflow_id text NOT NULL,
-  currency        char(3) NOT NULL CONSTRAINT workflow_savings_currency_format CHECK (currency ~ '^[A-Z]{3}$'),
-  runs            bigint NOT NULL DEFAULT 0 CONSTRAINT workflow_savings_runs_nonnegative CHECK (runs >= 0),
-  minutes_saved   numeric(20, 2) NOT NULL DEFAULT 0 CONSTRAINT workflow_savings_minutes_nonnegative CHECK (minutes_saved >= 0),
-  value_cents     numeric(24, 4) NOT NULL DEFAULT 0 CONSTRAINT workflow_savings_value_nonnegative CHECK (value_cents >= 0),
-  updated_at      timestamptz NOT NULL DEFAULT now(),
-  PRIMARY KEY (n8n_instance, n8n_workflow_id, currency)
+-- Time and money saved by each client's successful executions, valued with the automation's
+-- settings when each execution was ingested (a later change of minutes_saved_per_run does not
+-- rewrite history), and attributed to the client that owned the workflow then.
+CREATE TABLE client_savings (
+  client_id     uuid NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+  currency      char(3) NOT NULL CONSTRAINT client_savings_currency_format CHECK (currency ~ '^[A-Z]{3}$'),
+  runs          bigint NOT NULL DEFAULT 0 CONSTRAINT client_savings_runs_nonnegative CHECK (runs >= 0),
+  minutes_saved numeric(20, 2) NOT NULL DEFAULT 0 CONSTRAINT client_savings_minutes_nonnegative CHECK (minutes_saved >= 0),
+  value_cents   numeric(24, 4) NOT NULL DEFAULT 0 CONSTRAINT client_savings_value_nonnegative CHECK (value_cents >= 0),
+  updated_at    timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (client_id, currency)
+);
+
+-- Failed deliveries of each client's n8n webhooks: executions of its Webhook-triggered workflows
+-- that ended in error or crashed.
+CREATE TABLE client_webhook_failures (
+  client_id  uuid PRIMARY KEY REFERENCES clients (id) ON DELETE CASCADE,
+  failures   bigint NOT NULL DEFAULT 0 CONSTRAINT client_webhook_failures_nonnegative CHECK (failures >= 0),
+  updated_at timestamptz NOT NULL DEFAULT now()
 );
 
 -- Activity events per client and kind, maintained by a trigger on activity_events so a scrape

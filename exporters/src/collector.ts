@@ -1,5 +1,6 @@
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Gauge, type Counter, type Registry } from 'prom-client';
 import { errorMessage, type Logger } from '@ct/lib';
+import type { RenderedFamily } from './exposition';
 
 /**
  * A collector reads one source and returns a function that writes what it read into its metrics.
@@ -16,6 +17,11 @@ export interface Collector {
   read(): Promise<() => string | void>;
   /** Called instead of the apply function when reading failed: clears what would be stale. */
   reset(): void;
+  /**
+   * Families that grow with the number of clients, rendered directly (see exposition.ts) by the
+   * last apply, appended after the registry's metrics; emptied by reset().
+   */
+  readonly families?: readonly RenderedFamily[];
 }
 
 export interface CollectorOutcome {
@@ -47,6 +53,11 @@ export class CollectorRunner {
       labelNames: ['collector'],
       registers: [registry],
     });
+  }
+
+  /** The directly rendered families of every collector, after the last run. */
+  families(): RenderedFamily[] {
+    return this.collectors.flatMap((c) => c.families ?? []);
   }
 
   async run(): Promise<CollectorOutcome[]> {
@@ -88,15 +99,6 @@ export class CollectorRunner {
 export function setGauge<L extends string>(gauge: Gauge<L>, rows: Iterable<[Partial<Record<L, string>>, number]>): void {
   gauge.reset();
   for (const [labels, value] of rows) gauge.set(labels, value);
-}
-
-/**
- * Replaces every series of a counter with absolute values read from the database, where the
- * counting happens (so the values survive restarts). prom-client counters only go up: reset, add.
- */
-export function setCounter<L extends string>(counter: Counter<L>, rows: Iterable<[Partial<Record<L, string>>, number]>): void {
-  counter.reset();
-  for (const [labels, value] of rows) counter.inc(labels, value);
 }
 
 /** Seconds since the epoch, for *_timestamp_seconds gauges. */

@@ -15,6 +15,7 @@ import { BackupsCollector } from './collectors/backups';
 import { BillingCollector } from './collectors/billing';
 import { DatabaseCollector } from './collectors/database';
 import { N8nCollector, N8nPoller } from './collectors/n8n';
+import { encodedParts, familyParts, gzipBytes, type EncodedFamily, type RenderedFamily } from './exposition';
 import type { ExecutionSource } from './ingest';
 
 export interface ExporterOptions {
@@ -67,30 +68,44 @@ export function createExporter(opts: ExporterOptions): Exporter {
     [
       new N8nCollector(registry, poller, interval),
       new BillingCollector(registry, opts.pool),
-      new ActivityCollector(registry, opts.pool),
+      new ActivityCollector(opts.pool),
       new BackupsCollector(registry, opts.pool),
       new DatabaseCollector(registry, opts.pool, opts.databaseDiskCapacityBytes),
     ],
     { timeoutSeconds: opts.collectorTimeoutSeconds ?? 5, logger: opts.logger },
   );
   let outcomes: CollectorOutcome[] = [];
-  const before = async () => {
-    outcomes = await runner.run();
+  /**
+   * One scrape: the registry's metrics and the per-client families, rendered now, then the
+   * per-workflow families encoded by the last n8n poll; all taken in the same turn.
+   */
+  const collectParts = async (openMetrics: boolean) => {
+    let perClient: RenderedFamily[] = [];
+    let perWorkflow: EncodedFamily[] = [];
+    const body = await renderMetrics(registry, openMetrics, async () => {
+      outcomes = await runner.run();
+      perClient = runner.families();
+      perWorkflow = poller.workflowBlock.families;
+    });
+    const head = [openMetrics ? body.replace(/# EOF\n$/, '') : body, ...familyParts(perClient, openMetrics)].join('');
+    return { head, perWorkflow };
   };
-  /** The registry's metrics, then the per-workflow families cached by the last n8n poll. */
-  const scrape = async (openMetrics = false): Promise<string> => {
-    const body = await renderMetrics(registry, openMetrics, before);
-    const block = poller.workflowBlock;
-    if (!openMetrics) return body + block.text;
-    return body.replace(/# EOF\n$/, `${block.openMetrics}# EOF\n`);
-  };
+  const EOF = '# EOF\n';
+  const eofGzip = gzipBytes(EOF);
   const app = express();
   app.disable('x-powered-by');
   app.get('/metrics', async (req, res) => {
     const openMetrics = (req.get('accept') ?? '').includes('application/openmetrics-text');
-    const body = await scrape(openMetrics);
+    const compressed = /\bgzip\b/.test(req.get('accept-encoding') ?? '');
+    const { head, perWorkflow } = await collectParts(openMetrics);
     res.set('Content-Type', openMetrics ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_TEXT_CONTENT_TYPE);
-    res.end(body);
+    res.set('Vary', 'Accept-Encoding');
+    if (compressed) res.set('Content-Encoding', 'gzip');
+    const chunks: (Buffer | string)[] = [compressed ? await gzipBytes(head) : head, ...encodedParts(perWorkflow, openMetrics, compressed)];
+    if (openMetrics) chunks.push(compressed ? await eofGzip : EOF);
+    // Written piece by piece: the cached families are sent as they are, not copied per scrape.
+    for (const c of chunks) res.write(c);
+    res.end();
   });
   // Liveness of the exporter itself: sources that are down show in /metrics, not here.
   app.get('/healthz', (_req, res) => {
@@ -101,10 +116,13 @@ export function createExporter(opts: ExporterOptions): Exporter {
     registry,
     poller,
     async collect() {
-      await renderMetrics(registry, false, before);
+      await collectParts(false);
       return outcomes;
     },
-    scrape,
+    async scrape(openMetrics = false) {
+      const { head, perWorkflow } = await collectParts(openMetrics);
+      return head + Buffer.concat(encodedParts(perWorkflow, openMetrics, false)).toString() + (openMetrics ? EOF : '');
+    },
   };
 }
 

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { renderFamilies } from './exposition';
+import { familyParts, renderFamilies } from './exposition';
 
 const families = [
   {
@@ -27,7 +27,9 @@ const families = [
 ];
 
 test('both formats escape labels and help, and name counters as each format wants', () => {
-  const { text, openMetrics } = renderFamilies(families);
+  const rendered = renderFamilies(families);
+  const text = familyParts(rendered, false).join('');
+  const openMetrics = familyParts(rendered, true).join('');
   expect(text).toBe(
     '# HELP demo_runs_total Runs.\\nSecond line with a \\\\ backslash.\n# TYPE demo_runs_total counter\n' +
       'demo_runs_total{client="a\\"b\\\\c\\nd",status="ok"} 3\ndemo_runs_total{client="x",status="ok"} 0.5\n' +

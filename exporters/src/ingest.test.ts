@@ -52,17 +52,23 @@ class ScriptedN8n implements ExecutionSource {
 
 let db: TestDatabase;
 let clientId: string;
+let hvacId: string;
 
 beforeAll(async () => {
   db = await createTestDatabase({ prefix: 'ingest' });
-  const { rows } = await db.pool.query<{ id: string }>(
-    "INSERT INTO clients (slug, name, timezone) VALUES ('pizza-shop', 'Pizza Shop', 'America/New_York') RETURNING id",
-  );
+  const { rows } = await db.pool.query<{ id: string }>("INSERT INTO clients (slug, name) VALUES ('pizza-shop', 'Pizza Shop') RETURNING id");
   clientId = rows[0]!.id;
   await db.pool.query(
     `INSERT INTO automations (client_id, n8n_workflow_id, name, minutes_saved_per_run, hourly_value_cents, currency)
      VALUES ($1, 'wf-orders', 'Orders', 30, 4000, 'USD'), ($1, 'wf-hook', 'Hook', 6, 3000, 'EUR')`,
     [clientId],
+  );
+  const hvac = await db.pool.query<{ id: string }>("INSERT INTO clients (slug, name) VALUES ('hvac', 'HVAC') RETURNING id");
+  hvacId = hvac.rows[0]!.id;
+  await db.pool.query(
+    `INSERT INTO automations (client_id, n8n_workflow_id, name, minutes_saved_per_run, hourly_value_cents, currency)
+     VALUES ($1, 'wf-hvac-orders', 'Orders', 30, 4000, 'USD'), ($1, 'wf-hvac-hook', 'Hook', 6, 3000, 'EUR')`,
+    [hvacId],
   );
 });
 afterAll(() => db.drop());
@@ -149,43 +155,47 @@ test('two exporters ingesting at once count each execution once', async () => {
   expect(await counts('pair')).toEqual({ 'wf-orders:success': 15, 'wf-orders:error': 5 });
 });
 
-test('savings, daily stats and webhook failures are accumulated with the counts', async () => {
+test('savings, daily stats and webhook failures are accumulated per client with the counts', async () => {
   const n8n = new ScriptedN8n();
   n8n.workflows = [
-    { id: 'wf-hook', name: 'Hook', active: true, nodes: [{ type: 'n8n-nodes-base.webhook', name: 'Webhook' }] },
-    { id: 'wf-orders', name: 'Orders', active: true, nodes: [{ type: 'n8n-nodes-base.scheduleTrigger', name: 'Every hour' }] },
+    { id: 'wf-hvac-hook', name: 'Hook', active: true, nodes: [{ type: 'n8n-nodes-base.webhook', name: 'Webhook' }] },
+    { id: 'wf-hvac-orders', name: 'Orders', active: true, nodes: [{ type: 'n8n-nodes-base.scheduleTrigger', name: 'Every hour' }] },
   ];
+  await db.pool.query(`UPDATE clients SET timezone = 'America/New_York' WHERE id = $1`, [hvacId]);
   // 02:30 UTC on October 1st is still September 30th in New York.
-  n8n.add(1, 'wf-orders', 'success', '2026-10-01T02:30:00Z');
-  n8n.add(2, 'wf-orders', 'success', '2026-10-01T02:40:00Z');
-  n8n.add(3, 'wf-orders', 'error', '2026-10-01T02:50:00Z');
-  n8n.add(4, 'wf-hook', 'error', '2026-10-01T12:00:00Z');
-  n8n.add(5, 'wf-hook', 'crashed', '2026-10-01T12:00:00Z');
-  n8n.add(6, 'wf-hook', 'success', '2026-10-01T12:00:00Z');
+  n8n.add(1, 'wf-hvac-orders', 'success', '2026-10-01T02:30:00Z');
+  n8n.add(2, 'wf-hvac-orders', 'success', '2026-10-01T02:40:00Z');
+  n8n.add(3, 'wf-hvac-orders', 'error', '2026-10-01T02:50:00Z');
+  n8n.add(4, 'wf-hvac-hook', 'error', '2026-10-01T12:00:00Z');
+  n8n.add(5, 'wf-hvac-hook', 'crashed', '2026-10-01T12:00:00Z');
+  n8n.add(6, 'wf-hvac-hook', 'success', '2026-10-01T12:00:00Z');
   await ingestExecutions(db.pool, n8n, 'money');
 
   const savings = await db.pool.query(
-    `SELECT n8n_workflow_id, currency, runs::int, minutes_saved::float8 AS minutes, value_cents::float8 AS cents
-       FROM workflow_savings WHERE n8n_instance = 'money' ORDER BY 1`,
+    `SELECT currency, runs::int, minutes_saved::float8 AS minutes, value_cents::float8 AS cents FROM client_savings WHERE client_id = $1 ORDER BY 1`,
+    [hvacId],
   );
   // Orders: 2 runs × 30 min = 60 min = 1 h × $40.00 = 4000 cents. Hook: 1 run × 6 min = 0.1 h × €30.00 = 300 cents.
   expect(savings.rows).toEqual([
-    { n8n_workflow_id: 'wf-hook', currency: 'EUR', runs: 1, minutes: 6, cents: 300 },
-    { n8n_workflow_id: 'wf-orders', currency: 'USD', runs: 2, minutes: 60, cents: 4000 },
+    { currency: 'EUR', runs: 1, minutes: 6, cents: 300 },
+    { currency: 'USD', runs: 2, minutes: 60, cents: 4000 },
   ]);
-  const webhook = await db.pool.query(
+  // Only the Webhook-triggered workflow's error and crash are failed webhook deliveries.
+  const webhook = await db.pool.query(`SELECT failures::int AS n FROM client_webhook_failures WHERE client_id = $1`, [hvacId]);
+  expect(webhook.rows).toEqual([{ n: 2 }]);
+  const perStatus = await db.pool.query(
     `SELECT status, webhook_executions::int AS n FROM workflow_execution_counts
-      WHERE n8n_instance = 'money' AND n8n_workflow_id = 'wf-hook' ORDER BY 1`,
+      WHERE n8n_instance = 'money' AND n8n_workflow_id = 'wf-hvac-hook' ORDER BY 1`,
   );
-  expect(webhook.rows).toEqual([
+  expect(perStatus.rows).toEqual([
     { status: 'crashed', n: 1 },
     { status: 'error', n: 1 },
     { status: 'success', n: 1 },
   ]);
   const daily = await db.pool.query(
     `SELECT to_char(day, 'YYYY-MM-DD') AS day, workflow_runs, failures, minutes_saved::float8 AS minutes
-       FROM client_daily_stats WHERE client_id = $1 AND day < '2026-11-01' ORDER BY day`,
-    [clientId],
+       FROM client_daily_stats WHERE client_id = $1 ORDER BY day`,
+    [hvacId],
   );
   expect(daily.rows).toEqual([
     { day: '2026-09-30', workflow_runs: 3, failures: 1, minutes: 60 },

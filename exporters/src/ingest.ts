@@ -29,8 +29,12 @@ export interface RunningExecution {
   startedAt: string | null;
 }
 
+/** What the metrics keep of a workflow (n8n returns every node of it). */
+export type WorkflowSummary = Pick<N8nWorkflow, 'id' | 'name' | 'active'>;
+const summary = (w: N8nWorkflow): WorkflowSummary => ({ id: w.id, name: w.name, active: w.active });
+
 export interface N8nState {
-  workflows: N8nWorkflow[];
+  workflows: WorkflowSummary[];
   running: RunningExecution[];
 }
 
@@ -57,7 +61,7 @@ const executionId = (e: Pick<N8nExecution, 'id'>): number => {
 
 /** Lists what the live metrics need from n8n, without touching the database. */
 export async function readN8nState(n8n: ExecutionSource): Promise<N8nState> {
-  const workflows = await n8n.listWorkflows();
+  const workflows = (await n8n.listWorkflows()).map(summary);
   const running: RunningExecution[] = [];
   for await (const e of n8n.executions({ status: 'running' })) running.push({ workflowId: e.workflowId, startedAt: e.startedAt });
   return { workflows, running };
@@ -84,8 +88,10 @@ export async function ingestExecutions(pool: Pool, n8n: ExecutionSource, instanc
     const lastSeen = Number(rows[0]!.last_seen);
 
     // Order matters: workflows and running executions first, then the newest-first list.
-    const workflows = await n8n.listWorkflows();
-    const webhookWorkflows = new Set(workflows.filter(isWebhookTriggered).map((w) => w.id));
+    const listed = await n8n.listWorkflows();
+    const webhookWorkflows = new Set(listed.filter(isWebhookTriggered).map((w) => w.id));
+    const workflows = listed.map(summary);
+    listed.length = 0;
     const running: RunningExecution[] = [];
     let lowestUnfinished = Infinity;
     let highestSeen = watermark;
@@ -167,19 +173,26 @@ async function countFresh(
   );
   // Savings of successful runs of mapped workflows, at the automation's current value.
   await client.query(
-    `INSERT INTO workflow_savings AS s (n8n_instance, n8n_workflow_id, currency, runs, minutes_saved, value_cents)
-     SELECT $1, a.n8n_workflow_id, a.currency, count(*), count(*) * a.minutes_saved_per_run,
-            count(*) * a.minutes_saved_per_run / 60 * a.hourly_value_cents
-       FROM (${input}) t JOIN automations a ON a.n8n_workflow_id = t.workflow_id
+    `INSERT INTO client_savings AS s (client_id, currency, runs, minutes_saved, value_cents)
+     SELECT a.client_id, a.currency, count(*), sum(a.minutes_saved_per_run), sum(a.minutes_saved_per_run / 60 * a.hourly_value_cents)
+       FROM (${inputOnly}) t JOIN automations a ON a.n8n_workflow_id = t.workflow_id
       WHERE t.status = 'success'
-      GROUP BY a.n8n_workflow_id, a.currency, a.minutes_saved_per_run, a.hourly_value_cents
-      ORDER BY 2, 3
-     ON CONFLICT (n8n_instance, n8n_workflow_id, currency) DO UPDATE
+      GROUP BY 1, 2 ORDER BY 1, 2
+     ON CONFLICT (client_id, currency) DO UPDATE
        SET runs = s.runs + EXCLUDED.runs,
            minutes_saved = s.minutes_saved + EXCLUDED.minutes_saved,
            value_cents = s.value_cents + EXCLUDED.value_cents,
            updated_at = now()`,
-    params,
+    rowsParams,
+  );
+  await client.query(
+    `INSERT INTO client_webhook_failures AS f (client_id, failures)
+     SELECT a.client_id, count(*)
+       FROM (${inputOnly}) t JOIN automations a ON a.n8n_workflow_id = t.workflow_id
+      WHERE t.webhook AND t.status IN ('error', 'crashed')
+      GROUP BY 1 ORDER BY 1
+     ON CONFLICT (client_id) DO UPDATE SET failures = f.failures + EXCLUDED.failures, updated_at = now()`,
+    rowsParams,
   );
   // Per client and day, in the client's own time zone (what the API's reports read).
   await client.query(

@@ -1,6 +1,6 @@
-import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Pool } from '@ct/lib';
-import { epochSeconds, setCounter, setGauge, type Collector } from '../collector';
+import { epochSeconds, type Collector } from '../collector';
+import { renderFamilies, type Labels, type RenderedFamily } from '../exposition';
 import { CHURN_INACTIVITY_DAYS } from './billing';
 
 /** Days of client_daily_stats the reliability part of the activity score looks at. */
@@ -20,61 +20,16 @@ export function activityScore(daysSinceActivity: number | null, runs: number, fa
 }
 
 /**
- * Per-client activity from summary tables only: client_activity_counts (kept by a trigger on
- * activity_events), workflow_execution_counts / workflow_savings (kept by execution ingestion)
- * and client_daily_stats. A scrape never scans the events themselves.
+ * Per-client activity from summary tables only, a few rows per client: client_activity_counts
+ * (kept by a trigger on activity_events), client_savings, client_webhook_failures and
+ * client_daily_stats (kept by execution ingestion). A scrape never scans events or executions.
+ * These families grow with the number of clients, so they are rendered directly.
  */
 export class ActivityCollector implements Collector {
   readonly name = 'activity';
-  private readonly lastActivity: Gauge<'client'>;
-  private readonly events: Counter<'client' | 'kind'>;
-  private readonly hoursSaved: Counter<'client'>;
-  private readonly roi: Counter<'client' | 'currency'>;
-  private readonly webhookFailures: Counter<'client'>;
-  private readonly score: Gauge<'client'>;
+  families: RenderedFamily[] = [];
 
-  constructor(
-    registry: Registry,
-    private readonly pool: Pool,
-  ) {
-    const registers = [registry];
-    this.lastActivity = new Gauge({
-      name: 'ct_client_last_activity_timestamp_seconds',
-      help: "When the client's last activity event occurred (or the API last recorded activity); absent when it never had any.",
-      labelNames: ['client'],
-      registers,
-    });
-    this.events = new Counter({
-      name: 'ct_client_activity_events_total',
-      help: 'Activity events received from the client workflows, by kind.',
-      labelNames: ['client', 'kind'],
-      registers,
-    });
-    this.hoursSaved = new Counter({
-      name: 'ct_client_hours_saved_total',
-      help: "Hours saved: successful executions × the automation's minutes saved per run / 60, valued when each execution was ingested.",
-      labelNames: ['client'],
-      registers,
-    });
-    this.roi = new Counter({
-      name: 'ct_client_roi_value_total',
-      help: "Value of the hours saved, in currency units: hours saved × the automation's hourly value.",
-      labelNames: ['client', 'currency'],
-      registers,
-    });
-    this.webhookFailures = new Counter({
-      name: 'ct_client_webhook_failures_total',
-      help: "Failed deliveries of the client's n8n webhooks: executions of Webhook-triggered workflows that ended in error or crashed.",
-      labelNames: ['client'],
-      registers,
-    });
-    this.score = new Gauge({
-      name: 'ct_client_activity_score',
-      help: `Activity score 0-1: recency × (0.5 + 0.5 × reliability); recency falls from 1 to 0 over ${CHURN_INACTIVITY_DAYS} days without activity, reliability is the success share of the last ${SCORE_WINDOW_DAYS} days of runs.`,
-      labelNames: ['client'],
-      registers,
-    });
-  }
+  constructor(private readonly pool: Pool) {}
 
   async read(): Promise<() => void> {
     const [clients, events, savings, failures, recent] = await Promise.all([
@@ -87,14 +42,9 @@ export class ActivityCollector implements Collector {
         'SELECT client_id, kind, events::text FROM client_activity_counts',
       ),
       this.pool.query<{ client_id: string; currency: string; minutes: string; value_cents: string }>(
-        `SELECT a.client_id, s.currency, sum(s.minutes_saved)::text AS minutes, sum(s.value_cents)::text AS value_cents
-           FROM workflow_savings s JOIN automations a ON a.n8n_workflow_id = s.n8n_workflow_id GROUP BY 1, 2`,
+        'SELECT client_id, currency, minutes_saved::text AS minutes, value_cents::text AS value_cents FROM client_savings',
       ),
-      this.pool.query<{ client_id: string; n: string }>(
-        `SELECT a.client_id, sum(w.webhook_executions)::text AS n
-           FROM workflow_execution_counts w JOIN automations a ON a.n8n_workflow_id = w.n8n_workflow_id
-          WHERE w.status IN ('error', 'crashed') GROUP BY 1`,
-      ),
+      this.pool.query<{ client_id: string; n: string }>('SELECT client_id, failures::text AS n FROM client_webhook_failures'),
       this.pool.query<{ client_id: string; runs: string; failures: string }>(
         `SELECT client_id, sum(workflow_runs)::text AS runs, sum(failures)::text AS failures
            FROM client_daily_stats WHERE day > current_date - $1::int GROUP BY 1`,
@@ -104,51 +54,75 @@ export class ActivityCollector implements Collector {
     return () => {
       const slug = new Map(clients.rows.map((c) => [c.id, c.slug]));
       const minutes = new Map<string, number>();
-      const roi: [{ client: string; currency: string }, number][] = [];
+      const roi: (readonly [Labels, number])[] = [];
       for (const r of savings.rows) {
         const client = slug.get(r.client_id);
         if (!client) continue;
         minutes.set(client, (minutes.get(client) ?? 0) + Number(r.minutes));
-        roi.push([{ client, currency: r.currency }, Number(r.value_cents) / 100]);
+        roi.push([
+          [
+            ['client', client],
+            ['currency', r.currency],
+          ],
+          Number(r.value_cents) / 100,
+        ]);
       }
       const webhook = new Map(failures.rows.map((r) => [slug.get(r.client_id), Number(r.n)]));
       const runs = new Map(recent.rows.map((r) => [r.client_id, r]));
+      const c = (client: string): Labels => [['client', client]];
 
-      setGauge(
-        this.lastActivity,
-        clients.rows.flatMap((c): [{ client: string }, number][] => {
-          const t = epochSeconds(c.last_at);
-          return t === null ? [] : [[{ client: c.slug }, t]];
-        }),
-      );
-      setCounter(
-        this.events,
-        events.rows.flatMap((r): [{ client: string; kind: string }, number][] => {
-          const client = slug.get(r.client_id);
-          return client ? [[{ client, kind: r.kind }, Number(r.events)]] : [];
-        }),
-      );
-      setCounter(
-        this.hoursSaved,
-        clients.rows.map((c) => [{ client: c.slug }, (minutes.get(c.slug) ?? 0) / 60]),
-      );
-      setCounter(this.roi, roi);
-      setCounter(
-        this.webhookFailures,
-        clients.rows.map((c) => [{ client: c.slug }, webhook.get(c.slug) ?? 0]),
-      );
-      setGauge(
-        this.score,
-        clients.rows.map((c) => {
-          const r = runs.get(c.id);
-          const days = c.last_at ? (c.now.getTime() - c.last_at.getTime()) / 86_400_000 : null;
-          return [{ client: c.slug }, activityScore(days, Number(r?.runs ?? 0), Number(r?.failures ?? 0))];
-        }),
-      );
+      this.families = renderFamilies([
+        {
+          name: 'ct_client_last_activity_timestamp_seconds',
+          type: 'gauge',
+          help: "When the client's last activity event occurred (or the API last recorded activity); absent when it never had any.",
+          samples: clients.rows.flatMap((r): (readonly [Labels, number])[] => {
+            const t = epochSeconds(r.last_at);
+            return t === null ? [] : [[c(r.slug), t]];
+          }),
+        },
+        {
+          name: 'ct_client_activity_events_total',
+          type: 'counter',
+          help: 'Activity events received from the client workflows, by kind.',
+          samples: events.rows.flatMap((r): (readonly [Labels, number])[] => {
+            const client = slug.get(r.client_id);
+            return client ? [[[...c(client), ['kind', r.kind]], Number(r.events)]] : [];
+          }),
+        },
+        {
+          name: 'ct_client_hours_saved_total',
+          type: 'counter',
+          help: "Hours saved: successful executions × the automation's minutes saved per run / 60, valued when each execution was ingested.",
+          samples: clients.rows.map((r) => [c(r.slug), (minutes.get(r.slug) ?? 0) / 60] as const),
+        },
+        {
+          name: 'ct_client_roi_value_total',
+          type: 'counter',
+          help: "Value of the hours saved, in currency units: hours saved × the automation's hourly value.",
+          samples: roi,
+        },
+        {
+          name: 'ct_client_webhook_failures_total',
+          type: 'counter',
+          help: "Failed deliveries of the client's n8n webhooks: executions of Webhook-triggered workflows that ended in error or crashed.",
+          samples: clients.rows.map((r) => [c(r.slug), webhook.get(r.slug) ?? 0] as const),
+        },
+        {
+          name: 'ct_client_activity_score',
+          type: 'gauge',
+          help: `Activity score 0-1: recency × (0.5 + 0.5 × reliability); recency falls from 1 to 0 over ${CHURN_INACTIVITY_DAYS} days without activity, reliability is the success share of the last ${SCORE_WINDOW_DAYS} days of runs.`,
+          samples: clients.rows.map((r) => {
+            const day = runs.get(r.id);
+            const days = r.last_at ? (r.now.getTime() - r.last_at.getTime()) / 86_400_000 : null;
+            return [c(r.slug), activityScore(days, Number(day?.runs ?? 0), Number(day?.failures ?? 0))] as const;
+          }),
+        },
+      ]);
     };
   }
 
   reset(): void {
-    for (const m of [this.lastActivity, this.events, this.hoursSaved, this.roi, this.webhookFailures, this.score]) m.reset();
+    this.families = [];
   }
 }

@@ -1,6 +1,7 @@
 import { Gauge, type Registry } from 'prom-client';
 import type { Pool } from '@ct/lib';
 import { setGauge, type Collector } from '../collector';
+import { renderFamilies, type RenderedFamily } from '../exposition';
 
 export const CLIENT_STATUSES = ['active', 'paused', 'churned'] as const;
 /** A client with no activity for this long is at risk of churning (see docs/metrics.md). */
@@ -17,8 +18,8 @@ export class BillingCollector implements Collector {
   private readonly pendingAmount: Gauge<'currency'>;
   private readonly overdue: Gauge<'currency'>;
   private readonly overdueAmount: Gauge<'currency'>;
-  private readonly clientMrr: Gauge<'client' | 'currency'>;
-  private readonly churnRisk: Gauge<'client'>;
+  /** ct_client_mrr and ct_client_churn_risk grow with the number of clients: rendered directly. */
+  families: RenderedFamily[] = [];
 
   constructor(
     registry: Registry,
@@ -59,18 +60,6 @@ export class BillingCollector implements Collector {
       name: 'ct_invoices_overdue_amount',
       help: 'Amount of the open invoices past their due date, in currency units.',
       labelNames: ['currency'],
-      registers,
-    });
-    this.clientMrr = new Gauge({
-      name: 'ct_client_mrr',
-      help: "The client's monthly recurring revenue in currency units (its active subscriptions).",
-      labelNames: ['client', 'currency'],
-      registers,
-    });
-    this.churnRisk = new Gauge({
-      name: 'ct_client_churn_risk',
-      help: `1 when a client that has not churned had no activity for ${CHURN_INACTIVITY_DAYS} days or has an overdue invoice, else 0.`,
-      labelNames: ['client'],
       registers,
     });
   }
@@ -118,10 +107,6 @@ export class BillingCollector implements Collector {
         this.mrr,
         [...currencies].map((currency) => [{ currency }, cents(total.get(currency) ?? 0)]),
       );
-      setGauge(
-        this.clientMrr,
-        mrr.rows.map((r) => [{ client: r.client, currency: r.currency }, cents(r.cents)]),
-      );
 
       const inv = (overdue: boolean, field: 'n' | 'cents') =>
         [...currencies].map((currency): [{ currency: string }, number] => {
@@ -133,25 +118,36 @@ export class BillingCollector implements Collector {
       setGauge(this.pendingAmount, inv(false, 'cents'));
       setGauge(this.overdue, inv(true, 'n'));
       setGauge(this.overdueAmount, inv(true, 'cents'));
-      setGauge(
-        this.churnRisk,
-        risk.rows.map((r) => [{ client: r.client }, r.inactive || r.overdue ? 1 : 0]),
-      );
+      this.families = renderFamilies([
+        {
+          name: 'ct_client_mrr',
+          type: 'gauge',
+          help: "The client's monthly recurring revenue in currency units (its active subscriptions).",
+          samples: mrr.rows.map(
+            (r) =>
+              [
+                [
+                  ['client', r.client],
+                  ['currency', r.currency],
+                ],
+                cents(r.cents),
+              ] as const,
+          ),
+        },
+        {
+          name: 'ct_client_churn_risk',
+          type: 'gauge',
+          help: `1 when a client that has not churned had no activity for ${CHURN_INACTIVITY_DAYS} days or has an overdue invoice, else 0.`,
+          samples: risk.rows.map((r) => [[['client', r.client]], r.inactive || r.overdue ? 1 : 0] as const),
+        },
+      ]);
     };
   }
 
   reset(): void {
-    for (const g of [
-      this.mrr,
-      this.clients,
-      this.pending,
-      this.pendingAmount,
-      this.overdue,
-      this.overdueAmount,
-      this.clientMrr,
-      this.churnRisk,
-    ]) {
+    for (const g of [this.mrr, this.clients, this.pending, this.pendingAmount, this.overdue, this.overdueAmount]) {
       g.reset();
     }
+    this.families = [];
   }
 }

@@ -1,8 +1,8 @@
 import { Gauge, type Registry } from 'prom-client';
 import { N8nError, errorMessage, type Logger, type Pool } from '@ct/lib';
 import { clear, epochSeconds, setOrClear, type Collector } from '../collector';
-import { renderFamilies, type Family, type Labels } from '../exposition';
-import { FINAL_STATUSES, ingestExecutions, readN8nState, type ExecutionSource, type N8nState } from '../ingest';
+import { encodeFamilies, renderFamiliesAsync, type EncodedFamily, type Family, type Labels } from '../exposition';
+import { FINAL_STATUSES, ingestExecutions, readN8nState, type ExecutionSource, type FinalStatus, type N8nState } from '../ingest';
 
 export const UNASSIGNED = 'unassigned';
 
@@ -33,7 +33,7 @@ export class N8nPoller {
     ingestError: null,
   };
   /** The per-workflow families, rendered after each poll (see exposition.ts). */
-  workflowBlock: WorkflowBlock = { text: '', openMetrics: '', error: 'not polled yet' };
+  workflowBlock: WorkflowBlock = { families: [], error: 'not polled yet' };
   private inFlight: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private stopped = true;
@@ -56,7 +56,7 @@ export class N8nPoller {
       this.workflowBlock = await renderWorkflowFamilies(this.pool, this.snapshot, this.fresh(), this.opts.intervalSeconds);
     } catch (err) {
       // Without the database the workflows cannot be mapped to clients: leave them out.
-      this.workflowBlock = { text: '', openMetrics: '', error: errorMessage(err) };
+      this.workflowBlock = { families: [], error: errorMessage(err) };
     }
   }
 
@@ -118,8 +118,7 @@ export class N8nPoller {
 }
 
 export interface WorkflowBlock {
-  text: string;
-  openMetrics: string;
+  families: EncodedFamily[];
   /** Why the block is empty, when it is. */
   error: string | null;
 }
@@ -163,50 +162,58 @@ export async function renderWorkflowFamilies(
     clientOf.set(a.workflow, a.client);
     names.set(a.workflow, a.name);
   }
-  if (live) for (const w of snapshot.workflows) if (!names.has(w.id)) names.set(w.id, w.name);
   const cw = (workflow: string): Labels => [
     ['client', clientOf.get(workflow) ?? UNASSIGNED],
     ['workflow', workflow],
   ];
 
-  const totals = new Map<string, Map<string, number>>();
-  for (const w of [...clientOf.keys(), ...counts.rows.map((r) => r.workflow)]) {
-    if (!totals.has(w)) totals.set(w, new Map(FINAL_STATUSES.map((st) => [st, 0])));
-  }
+  // Executions per workflow, one slot per final status. success and error start at 0 for every
+  // known workflow, so increase() sees the first failure; canceled and crashed (rare) appear
+  // when they first happen (-1 marks "not yet"), which keeps 20,000 workflows at ~2 series each.
+  const totals = new Map<string, number[]>();
+  const fresh = () => [0, 0, -1, -1];
+  for (const w of clientOf.keys()) totals.set(w, fresh());
   const lastSuccess = new Map<string, number>();
   const lastFailure = new Map<string, number>();
   for (const r of counts.rows) {
-    totals.get(r.workflow)!.set(r.status, Number(r.executions));
-    const t = epochSeconds(r.last_stopped_at);
-    if (t === null) continue;
-    if (r.status === 'success') lastSuccess.set(r.workflow, t);
-    if (r.status === 'error' || r.status === 'crashed') lastFailure.set(r.workflow, Math.max(t, lastFailure.get(r.workflow) ?? 0));
+    const slot = FINAL_STATUSES.indexOf(r.status as FinalStatus);
+    if (slot < 0) continue;
+    let t = totals.get(r.workflow);
+    if (!t) totals.set(r.workflow, (t = fresh()));
+    t[slot] = Number(r.executions);
+    const at = epochSeconds(r.last_stopped_at);
+    if (at === null) continue;
+    if (r.status === 'success') lastSuccess.set(r.workflow, at);
+    if (r.status === 'error' || r.status === 'crashed') lastFailure.set(r.workflow, Math.max(at, lastFailure.get(r.workflow) ?? 0));
   }
+  counts.rows.length = 0; // rows are no longer needed while the families render
+
   const polled = `refreshed every ${intervalSeconds}s by the exporter's n8n poll`;
   const families: Family[] = [
     {
       name: 'ct_workflow_executions_total',
       type: 'counter',
       help: `Finished executions by final status (success, error, canceled, crashed), counted once each in the platform database; survives exporter and n8n restarts (${polled}).`,
-      samples: [...totals].flatMap(([w, byStatus]) => [...byStatus].map(([status, n]) => [[...cw(w), ['status', status]], n] as const)),
+      samples: (function* () {
+        for (const [w, byStatus] of totals) {
+          const labels = cw(w);
+          for (let i = 0; i < FINAL_STATUSES.length; i++) {
+            if (byStatus[i]! >= 0) yield [[...labels, ['status', FINAL_STATUSES[i]!]], byStatus[i]!] as const;
+          }
+        }
+      })(),
     },
     {
       name: 'ct_workflow_last_success_timestamp_seconds',
       type: 'gauge',
       help: `When the last successful execution finished (${polled}).`,
-      samples: [...lastSuccess].map(([w, t]) => [cw(w), t] as const),
+      samples: mapEntries(lastSuccess, (w, t) => [cw(w), t]),
     },
     {
       name: 'ct_workflow_last_failure_timestamp_seconds',
       type: 'gauge',
       help: `When the last failed (error or crashed) execution finished (${polled}).`,
-      samples: [...lastFailure].map(([w, t]) => [cw(w), t] as const),
-    },
-    {
-      name: 'ct_workflow_info',
-      type: 'gauge',
-      help: 'Always 1: the display name of each workflow (the automation name when mapped, else the n8n name), for joins on workflow.',
-      samples: [...names].map(([w, name]) => [[...cw(w), ['name', name]], 1] as const),
+      samples: mapEntries(lastFailure, (w, t) => [cw(w), t]),
     },
   ];
   if (live) {
@@ -223,24 +230,30 @@ export async function renderWorkflowFamilies(
       {
         name: 'ct_workflow_active',
         type: 'gauge',
-        help: `1 when the workflow is active in n8n, else 0 (${polled}).`,
-        samples: snapshot.workflows.map((w) => [cw(w.id), w.active ? 1 : 0] as const),
+        help: `1 when the workflow is active in n8n, else 0; name is the automation's name when mapped, else n8n's (${polled}).`,
+        samples: (function* () {
+          for (const w of snapshot.workflows) yield [[...cw(w.id), ['name', names.get(w.id) ?? w.name]], w.active ? 1 : 0] as const;
+        })(),
       },
       {
         name: 'ct_workflow_running_executions',
         type: 'gauge',
         help: `Executions running now, for the workflows that have any (${polled}).`,
-        samples: [...running].map(([w, r]) => [cw(w), r.count] as const),
+        samples: mapEntries(running, (w, r) => [cw(w), r.count]),
       },
       {
         name: 'ct_workflow_oldest_running_execution_age_seconds',
         type: 'gauge',
         help: `Age of the oldest running execution, for the workflows that have any, as of the last poll (${polled}).`,
-        samples: [...running].map(([w, r]) => [cw(w), r.oldest] as const),
+        samples: mapEntries(running, (w, r) => [cw(w), r.oldest]),
       },
     );
   }
-  return { ...renderFamilies(families), error: null };
+  return { families: await encodeFamilies(await renderFamiliesAsync(families)), error: null };
+}
+
+function* mapEntries<K, V>(map: Map<K, V>, f: (k: K, v: V) => readonly [Labels, number]): Generator<readonly [Labels, number]> {
+  for (const [k, v] of map) yield f(k, v);
 }
 
 /** n8n's reachability at scrape time; the per-workflow families come from the poll (above). */
