@@ -35,6 +35,9 @@ const SCRAPES = num('BENCH_SCRAPES', 200);
 const PROMETHEUS_ACCEPT =
   'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
 
+/** Without a limit, V8 lets garbage grow to a large share of the machine's memory before collecting it. */
+export const EXPORTER_NODE_OPTIONS = '--max-old-space-size=96';
+
 const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 
 async function timed<T>(what: string, fn: () => Promise<T>): Promise<T> {
@@ -182,6 +185,8 @@ async function startOurs(databaseUrl: string, n8nUrl: string, logFile: string): 
       N8N_API_KEY: 'bench',
       LOG_FORMAT: 'json',
       LOG_LEVEL: 'warn',
+      // The heap limit docs/benchmarks.md recommends for the service; BENCH_EXPORTER_NODE_OPTIONS overrides it.
+      NODE_OPTIONS: process.env.BENCH_EXPORTER_NODE_OPTIONS ?? EXPORTER_NODE_OPTIONS,
     },
     stdio: ['ignore', 'ignore', 'pipe'],
     detached: true,

@@ -28,6 +28,11 @@ beforeAll(async () => {
     `INSERT INTO activity_events (client_id, kind, occurred_at, idempotency_key) VALUES ($1, 'lead.captured', now(), 'k1'), ($1, 'lead.captured', now(), 'k2')`,
     [rows[0]!.id],
   );
+  // Per-workflow families are served from the poll's cached gzip members: Prometheus must read them too.
+  await db.pool.query(
+    `INSERT INTO workflow_execution_counts (n8n_instance, n8n_workflow_id, status, executions, last_stopped_at)
+     VALUES ('default', 'wf-seeded', 'success', 3, now()), ('default', 'wf-seeded', 'crashed', 1, now())`,
+  );
   const n8n = new N8nClient({ url: benchEnv('N8N_URL'), apiKey: benchEnv('N8N_API_KEY') });
   exporter = await startExporter({ pool: db.pool, n8n, n8nIntervalSeconds: 1, port: 0 });
   const target = new URL(exporter.url).host;
@@ -78,6 +83,8 @@ test('Prometheus scrapes the exporter and answers queries with the right values'
   await untilValue('ct_client_activity_events_total{client="pizza-shop",kind="lead.captured"}', '2');
   await untilValue('sum(ct_exporter_collector_up)', '5');
   await untilValue('ct_n8n_up', '1');
+  await untilValue('ct_workflow_executions_total{client="unassigned",workflow="wf-seeded",status="success"}', '3');
+  await untilValue('ct_workflow_executions_total{client="unassigned",workflow="wf-seeded",status="crashed"}', '1');
   const targets = (await (await fetch(`${prometheus.url}/api/v1/targets`)).json()) as {
     data: { activeTargets: { health: string; lastError: string }[] };
   };
@@ -112,6 +119,24 @@ test('OpenMetrics when the scraper asks for it, the text format otherwise', asyn
   const plain = await fetch(`${exporter.url}/metrics`);
   expect(plain.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
   expect(await plain.text()).toContain('# TYPE ct_client_activity_events_total counter');
+  // gzip: the head compressed per scrape, the per-workflow families as cached members; decoded
+  // whole, the body equals the plain one apart from the figures that change between scrapes.
+  const strip = (t: string) =>
+    t
+      .split('\n')
+      .filter((l) => !/^ct_exporter_|^ct_database_|_age_seconds|_timestamp_seconds/.test(l))
+      .join('\n');
+  const [gz, id] = await Promise.all(
+    ['gzip', 'identity'].map((enc) =>
+      fetch(`${exporter.url}/metrics`, { headers: { accept: 'application/openmetrics-text;version=1.0.0', 'accept-encoding': enc } }),
+    ),
+  );
+  expect(gz!.headers.get('content-encoding')).toBe('gzip');
+  expect(id!.headers.get('content-encoding')).toBeNull();
+  const [gzText, idText] = [await gz!.text(), await id!.text()];
+  expect(gzText).toContain('ct_workflow_executions_total{client="unassigned",workflow="wf-seeded",status="success"} 3');
+  expect(gzText.endsWith('# EOF\n')).toBe(true);
+  expect(strip(gzText)).toBe(strip(idText));
   const health = await fetch(`${exporter.url}/healthz`);
   expect(health.status).toBe(200);
 });

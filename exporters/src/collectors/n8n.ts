@@ -136,9 +136,9 @@ interface AutomationRow {
 }
 
 /**
- * The per-workflow families, from the counters in Postgres and n8n's live state. Every workflow
- * with counts or a mapping gets all four statuses, so increase() sees its first failure; running
- * executions are reported for the workflows that have some (absent means none).
+ * The per-workflow families, from the counters in Postgres and n8n's live state (left out when
+ * n8n did not answer recently). Rendered and compressed once per poll, off the scrape path, giving
+ * the event loop back as it goes.
  */
 export async function renderWorkflowFamilies(
   pool: Pool,
