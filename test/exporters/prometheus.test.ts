@@ -124,7 +124,7 @@ test('OpenMetrics when the scraper asks for it, the text format otherwise', asyn
   const strip = (t: string) =>
     t
       .split('\n')
-      .filter((l) => !/^ct_exporter_|^ct_database_|_age_seconds|_timestamp_seconds/.test(l))
+      .filter((l) => !/^ct_exporter_|^ct_database_|_age_seconds|_timestamp_seconds|_activity_score/.test(l))
       .join('\n');
   const [gz, id] = await Promise.all(
     ['gzip', 'identity'].map((enc) =>
