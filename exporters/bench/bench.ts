@@ -12,7 +12,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, get as httpGet, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createPool, migrate, type Pool } from '@ct/lib';
@@ -240,28 +240,46 @@ interface Figures {
   median: number;
   p99: number;
   max: number;
+  /** Decoded body size. */
   bytes: number;
+  /** Bytes on the wire (gzip). */
+  wire: number;
   series: number;
+}
+
+/**
+ * One scrape as Prometheus makes it (its Accept and Accept-Encoding headers), timed until the
+ * last byte of the response arrives, as sent (decompressing and parsing are the scraper's work).
+ */
+function timedScrape(url: string): Promise<{ ms: number; status: number; wireBytes: number }> {
+  return new Promise((resolve, reject) => {
+    const t = process.hrtime.bigint();
+    const req = httpGet(`${url}/metrics`, { headers: { accept: PROMETHEUS_ACCEPT, 'accept-encoding': 'gzip' } }, (res) => {
+      let wireBytes = 0;
+      res.on('data', (c: Buffer) => (wireBytes += c.length));
+      res.on('end', () => resolve({ ms: Number(process.hrtime.bigint() - t) / 1e6, status: res.statusCode ?? 0, wireBytes }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+  });
 }
 
 async function scrapeMany(url: string, n: number): Promise<Figures> {
   const times: number[] = [];
-  let bytes = 0;
-  let series = 0;
+  let wire = 0;
   for (let i = 0; i < n + 5; i++) {
-    const t = process.hrtime.bigint();
-    const res = await fetch(`${url}/metrics`, { headers: { accept: PROMETHEUS_ACCEPT } });
-    const body = await res.text();
-    const ms = Number(process.hrtime.bigint() - t) / 1e6;
-    if (res.status !== 200) throw new Error(`${url}/metrics answered ${res.status}`);
+    const r = await timedScrape(url);
+    if (r.status !== 200) throw new Error(`${url}/metrics answered ${r.status}`);
     if (i < 5) continue; // warm-up
-    times.push(ms);
-    bytes = body.length;
-    series = body.split('\n').filter((l) => l && !l.startsWith('#')).length;
+    times.push(r.ms);
+    wire = r.wireBytes;
   }
+  // Size and series of the decoded body, outside the timing.
+  const body = await (await fetch(`${url}/metrics`, { headers: { accept: PROMETHEUS_ACCEPT } })).text();
+  const series = body.split('\n').filter((l) => l && !l.startsWith('#')).length;
   times.sort((a, b) => a - b);
   const at = (q: number) => times[Math.min(times.length - 1, Math.ceil(q * times.length) - 1)]!;
-  return { median: at(0.5), p99: at(0.99), max: times[times.length - 1]!, bytes, series };
+  return { median: at(0.5), p99: at(0.99), max: times[times.length - 1]!, bytes: body.length, wire, series };
 }
 
 /** Peak resident memory of a process (VmHWM), in MB. */
@@ -316,15 +334,15 @@ async function main(): Promise<void> {
     const growth = results[`ct-exporters @ ${large}`]!.p99 / results[`ct-exporters @ ${small}`]!.p99;
     const f = (v: number) => v.toFixed(1);
     const table = [
-      '| exporter @ activity events | series | body (KB) | median (ms) | p99 (ms) | max (ms) | peak RSS (MB) |',
-      '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+      '| exporter @ activity events | series | body (KB) | on the wire, gzip (KB) | median (ms) | p99 (ms) | max (ms) | peak RSS (MB) |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
       ...Object.entries(results).map(
         ([k, r]) =>
-          `| ${k} | ${r.series} | ${Math.round(r.bytes / 1024)} | ${f(r.median)} | ${f(r.p99)} | ${f(r.max)} | ${f(r.rss ?? NaN)} |`,
+          `| ${k} | ${r.series} | ${Math.round(r.bytes / 1024)} | ${Math.round(r.wire / 1024)} | ${f(r.median)} | ${f(r.p99)} | ${f(r.max)} | ${f(r.rss ?? NaN)} |`,
       ),
     ].join('\n');
     const summary = [
-      `Seed: ${CLIENTS} clients × ${WORKFLOWS} workflows, ${INVOICES.toLocaleString('en')} invoices, ${large} (database ${dbSize}); ${SCRAPES} sequential scrapes after 5 warm-up ones.`,
+      `Seed: ${CLIENTS} clients × ${WORKFLOWS} workflows, ${INVOICES.toLocaleString('en')} invoices, ${large} (database ${dbSize}); ${SCRAPES} sequential scrapes after 5 warm-up ones, each timed until its last byte arrives.`,
       '',
       table,
       '',
