@@ -189,6 +189,18 @@ test('workflow counters come from the database, mapped to clients; unmapped ones
   expect(valueOf(s, 'ct_workflow_last_failure_timestamp_seconds', { client: 'pizza-shop', workflow: 'wf-p1' })).toBe(
     Date.parse('2026-11-03T10:00:00Z') / 1000,
   );
+
+  // The counted families are rendered again when a count or the client mapping changes.
+  await db.pool.query(`INSERT INTO automations (client_id, n8n_workflow_id, name) VALUES ($1, 'wf-x', 'Newly mapped')`, [ids['plumber']]);
+  await db.pool.query(
+    `UPDATE workflow_execution_counts SET executions = executions + 1 WHERE n8n_workflow_id = 'wf-p1' AND status = 'error'`,
+  );
+  await polled.poller.pollOnce();
+  const again = parseMetrics(await polled.scrape());
+  expect(valueOf(again, 'ct_workflow_executions_total', { client: 'plumber', workflow: 'wf-x', status: 'success' })).toBe(7);
+  expect(valueOf(again, 'ct_workflow_executions_total', { client: 'unassigned', workflow: 'wf-x', status: 'success' })).toBeUndefined();
+  expect(valueOf(again, 'ct_workflow_executions_total', { client: 'pizza-shop', workflow: 'wf-p1', status: 'error' })).toBe(5);
+  await db.pool.query(`DELETE FROM automations WHERE n8n_workflow_id = 'wf-x'`);
 });
 
 test('a bulk insert of activity events moves the counters by exactly the rows inserted (duplicates ignored)', async () => {

@@ -34,6 +34,7 @@ export class N8nPoller {
   };
   /** The per-workflow families, rendered after each poll (see exposition.ts). */
   workflowBlock: WorkflowBlock = { families: [], error: 'not polled yet' };
+  private counted: CountedFamilies | null = null;
   private inFlight: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private stopped = true;
@@ -53,10 +54,13 @@ export class N8nPoller {
   private async poll(): Promise<void> {
     await this.pollN8n();
     try {
-      this.workflowBlock = await renderWorkflowFamilies(this.pool, this.snapshot, this.fresh(), this.opts.intervalSeconds);
+      const block = await renderWorkflowFamilies(this.pool, this.snapshot, this.fresh(), this.opts.intervalSeconds, this.counted);
+      this.counted = block.counted;
+      this.workflowBlock = { families: block.families, error: null };
     } catch (err) {
       // Without the database the workflows cannot be mapped to clients: leave them out.
       this.workflowBlock = { families: [], error: errorMessage(err) };
+      this.counted = null;
     }
   }
 
@@ -135,18 +139,84 @@ interface AutomationRow {
   name: string;
 }
 
+/** The families that change only when executions are counted or the client mapping changes. */
+export interface CountedFamilies {
+  /** Fingerprint of the rows they were rendered from. */
+  key: string;
+  families: EncodedFamily[];
+  clientOf: Map<string, string>;
+  names: Map<string, string>;
+}
+
 /**
  * The per-workflow families, from the counters in Postgres and n8n's live state (left out when
  * n8n did not answer recently). Rendered and compressed once per poll, off the scrape path, giving
- * the event loop back as it goes.
+ * the event loop back as it goes. The counted families are rendered again only when a cheap
+ * fingerprint of their rows changed (`previous` is the last rendering); the live ones every poll.
  */
 export async function renderWorkflowFamilies(
   pool: Pool,
   snapshot: N8nState,
   live: boolean,
   intervalSeconds: number,
+  previous: CountedFamilies | null = null,
   now = Date.now(),
-): Promise<WorkflowBlock> {
+): Promise<WorkflowBlock & { counted: CountedFamilies }> {
+  const polled = `refreshed every ${intervalSeconds}s by the exporter's n8n poll`;
+  const { rows } = await pool.query<{ key: string }>(
+    `SELECT (SELECT count(*) || ':' || coalesce(sum(executions), 0) || ':' || coalesce(max(last_stopped_at)::text, '')
+               FROM workflow_execution_counts)
+            || '|' ||
+            (SELECT count(*) || ':' || md5(coalesce(string_agg(a.n8n_workflow_id || '/' || c.slug || '/' || a.name, E'\n' ORDER BY a.n8n_workflow_id), ''))
+               FROM automations a JOIN clients c ON c.id = a.client_id) AS key`,
+  );
+  const key = rows[0]!.key;
+  const counted = previous?.key === key ? previous : await renderCounted(pool, key, polled);
+  const cw = (workflow: string): Labels => [
+    ['client', counted.clientOf.get(workflow) ?? UNASSIGNED],
+    ['workflow', workflow],
+  ];
+  const families: Family[] = [];
+  if (live) {
+    // Live state only when n8n answered recently: stale values would hide a stuck workflow.
+    const running = new Map<string, { count: number; oldest: number }>();
+    for (const e of snapshot.running) {
+      const r = running.get(e.workflowId) ?? { count: 0, oldest: 0 };
+      const started = e.startedAt ? Date.parse(e.startedAt) : NaN;
+      r.count += 1;
+      if (Number.isFinite(started)) r.oldest = Math.max(r.oldest, (now - started) / 1000);
+      running.set(e.workflowId, r);
+    }
+    families.push(
+      {
+        name: 'ct_workflow_active',
+        type: 'gauge',
+        help: `1 when the workflow is active in n8n, else 0; name is the automation's name when mapped, else n8n's (${polled}).`,
+        samples: (function* () {
+          for (const w of snapshot.workflows) {
+            yield [[...cw(w.id), ['name', counted.names.get(w.id) ?? w.name]], w.active ? 1 : 0] as const;
+          }
+        })(),
+      },
+      {
+        name: 'ct_workflow_running_executions',
+        type: 'gauge',
+        help: `Executions running now, for the workflows that have any (${polled}).`,
+        samples: mapEntries(running, (w, r) => [cw(w), r.count]),
+      },
+      {
+        name: 'ct_workflow_oldest_running_execution_age_seconds',
+        type: 'gauge',
+        help: `Age of the oldest running execution, for the workflows that have any, as of the last poll (${polled}).`,
+        samples: mapEntries(running, (w, r) => [cw(w), r.oldest]),
+      },
+    );
+  }
+  const liveFamilies = await encodeFamilies(await renderFamiliesAsync(families));
+  return { families: [...counted.families, ...liveFamilies], error: null, counted };
+}
+
+async function renderCounted(pool: Pool, key: string, polled: string): Promise<CountedFamilies> {
   const [counts, automations] = await Promise.all([
     pool.query<CountRow>(
       `SELECT n8n_workflow_id AS workflow, status, sum(executions)::text AS executions, max(last_stopped_at) AS last_stopped_at
@@ -162,11 +232,11 @@ export async function renderWorkflowFamilies(
     clientOf.set(a.workflow, a.client);
     names.set(a.workflow, a.name);
   }
+  automations.rows.length = 0;
   const cw = (workflow: string): Labels => [
     ['client', clientOf.get(workflow) ?? UNASSIGNED],
     ['workflow', workflow],
   ];
-
   // Executions per workflow, one slot per final status. success and error start at 0 for every
   // known workflow, so increase() sees the first failure; canceled and crashed (rare) appear
   // when they first happen (-1 marks "not yet"), which keeps 20,000 workflows at ~2 series each.
@@ -188,8 +258,7 @@ export async function renderWorkflowFamilies(
   }
   counts.rows.length = 0; // rows are no longer needed while the families render
 
-  const polled = `refreshed every ${intervalSeconds}s by the exporter's n8n poll`;
-  const families: Family[] = [
+  const counted: Family[] = [
     {
       name: 'ct_workflow_executions_total',
       type: 'counter',
@@ -216,40 +285,8 @@ export async function renderWorkflowFamilies(
       samples: mapEntries(lastFailure, (w, t) => [cw(w), t]),
     },
   ];
-  if (live) {
-    // Live state only when n8n answered recently: stale values would hide a stuck workflow.
-    const running = new Map<string, { count: number; oldest: number }>();
-    for (const e of snapshot.running) {
-      const r = running.get(e.workflowId) ?? { count: 0, oldest: 0 };
-      const started = e.startedAt ? Date.parse(e.startedAt) : NaN;
-      r.count += 1;
-      if (Number.isFinite(started)) r.oldest = Math.max(r.oldest, (now - started) / 1000);
-      running.set(e.workflowId, r);
-    }
-    families.push(
-      {
-        name: 'ct_workflow_active',
-        type: 'gauge',
-        help: `1 when the workflow is active in n8n, else 0; name is the automation's name when mapped, else n8n's (${polled}).`,
-        samples: (function* () {
-          for (const w of snapshot.workflows) yield [[...cw(w.id), ['name', names.get(w.id) ?? w.name]], w.active ? 1 : 0] as const;
-        })(),
-      },
-      {
-        name: 'ct_workflow_running_executions',
-        type: 'gauge',
-        help: `Executions running now, for the workflows that have any (${polled}).`,
-        samples: mapEntries(running, (w, r) => [cw(w), r.count]),
-      },
-      {
-        name: 'ct_workflow_oldest_running_execution_age_seconds',
-        type: 'gauge',
-        help: `Age of the oldest running execution, for the workflows that have any, as of the last poll (${polled}).`,
-        samples: mapEntries(running, (w, r) => [cw(w), r.oldest]),
-      },
-    );
-  }
-  return { families: await encodeFamilies(await renderFamiliesAsync(families)), error: null };
+  const families = await encodeFamilies(await renderFamiliesAsync(counted));
+  return { key, families, clientOf, names };
 }
 
 function* mapEntries<K, V>(map: Map<K, V>, f: (k: K, v: V) => readonly [Labels, number]): Generator<readonly [Labels, number]> {
