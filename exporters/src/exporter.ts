@@ -1,14 +1,6 @@
 import express, { type Express } from 'express';
 import { Gauge, Registry } from 'prom-client';
-import {
-  OPENMETRICS_CONTENT_TYPE,
-  PROMETHEUS_TEXT_CONTENT_TYPE,
-  listen,
-  renderMetrics,
-  type Logger,
-  type Pool,
-  type RunningServer,
-} from '@ct/lib';
+import { listen, type Logger, type Pool, type RunningServer } from '@ct/lib';
 import { CollectorRunner, type CollectorOutcome } from './collector';
 import { ActivityCollector } from './collectors/activity';
 import { BackupsCollector } from './collectors/backups';
@@ -17,6 +9,7 @@ import { DatabaseCollector } from './collectors/database';
 import { N8nCollector, N8nPoller } from './collectors/n8n';
 import { encodedParts, familyParts, gzipBytes, type EncodedFamily, type RenderedFamily } from './exposition';
 import type { ExecutionSource } from './ingest';
+import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_TEXT_CONTENT_TYPE, renderMetrics } from './render';
 
 export interface ExporterOptions {
   pool: Pool;

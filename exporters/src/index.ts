@@ -1,5 +1,7 @@
 export * from './config';
 export * from './collector';
+export * from './exposition';
+export * from './render';
 export * from './ingest';
 export * from './collectors/n8n';
 export * from './collectors/billing';

@@ -39,43 +39,33 @@ export function listen(app: Express, opts: { port: number; host?: string }): Pro
   });
 }
 
-export const PROMETHEUS_TEXT_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
-export const OPENMETRICS_CONTENT_TYPE = 'application/openmetrics-text; version=1.0.0; charset=utf-8';
-
-const renderQueues = new WeakMap<Registry, Promise<unknown>>();
+const OPENMETRICS = 'application/openmetrics-text; version=1.0.0; charset=utf-8';
+const TEXT = 'text/plain; version=0.0.4; charset=utf-8';
+/** Renders in progress per registry: the content type is registry state, so renders take turns. */
+const rendering = new WeakMap<Registry, Promise<unknown>>();
 
 /**
- * Renders a registry in one format. prom-client keeps the format on the registry and, for
- * OpenMetrics, renames counters in place (dropping `_total`), both across awaits; so renders of
- * one registry are queued one after the other, each sets its own format and puts the counter
- * names back afterwards. `before` (e.g. refreshing collected values) runs inside the same turn,
- * so a concurrent scrape never sees half-updated metrics.
+ * GET /metrics for a prom-client registry: OpenMetrics when the scraper asks for it (Prometheus
+ * does), the text format otherwise. prom-client keeps the format on the registry and, when it
+ * renders OpenMetrics, strips `_total` from counter names in place; so renders are serialised and
+ * the names restored, or a text scrape after an OpenMetrics one would lose every `_total`.
  */
-export function renderMetrics(registry: Registry, openMetrics: boolean, before?: () => Promise<void>): Promise<string> {
-  const previous = renderQueues.get(registry) ?? Promise.resolve();
-  const run = previous
-    .catch(() => undefined)
-    .then(async () => {
-      if (before) await before();
-      const metrics = registry.getMetricsAsArray() as unknown as { name: string }[];
-      const names = metrics.map((m) => m.name);
-      registry.setContentType((openMetrics ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_TEXT_CONTENT_TYPE) as never);
-      try {
-        return await registry.metrics();
-      } finally {
-        metrics.forEach((m, i) => (m.name = names[i]!));
-      }
-    });
-  renderQueues.set(registry, run);
-  return run;
-}
-
-/** GET /metrics for a prom-client registry: OpenMetrics when the scraper asks for it. */
-export function metricsHandler(registry: Registry, opts: { before?: () => Promise<void> } = {}) {
+export function metricsHandler(registry: Registry) {
   return async (req: Request, res: Response): Promise<void> => {
     const openMetrics = (req.get('accept') ?? '').includes('application/openmetrics-text');
-    const body = await renderMetrics(registry, openMetrics, opts.before);
-    res.set('Content-Type', openMetrics ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_TEXT_CONTENT_TYPE);
+    const render = async () => {
+      registry.setContentType((openMetrics ? OPENMETRICS : TEXT) as never);
+      const names = registry.getMetricsAsArray().map((m) => [m, m.name] as const);
+      try {
+        return { type: registry.contentType, body: await registry.metrics() };
+      } finally {
+        for (const [m, name] of names) (m as { name: string }).name = name;
+      }
+    };
+    const turn = (rendering.get(registry) ?? Promise.resolve()).catch(() => undefined).then(render);
+    rendering.set(registry, turn);
+    const { type, body } = await turn;
+    res.set('Content-Type', type);
     res.end(body);
   };
 }

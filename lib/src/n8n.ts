@@ -72,8 +72,8 @@ export class N8nClient {
   private async request<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, body?: unknown, params?: object): Promise<T> {
     let res;
     try {
-      // A bodiless POST would go out as form data, which n8n answers with 415: send JSON.
-      const data = body ?? (method === 'POST' || method === 'PUT' ? {} : undefined);
+      // n8n answers 415 to a bodiless POST (axios then sends a form content type): send {} instead.
+      const data = body === undefined && (method === 'POST' || method === 'PUT') ? {} : body;
       res = await this.http.request<T>({ method, url, data, params });
     } catch (err) {
       throw new N8nError(`n8n ${method} ${url} failed: ${describeNetworkError(err)}`);
