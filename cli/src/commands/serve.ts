@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
+import { startNotifierService } from '@ct/alerting';
 import { startApi, type ForceBackup } from '@ct/api';
 import { loadBackupConfig, startDatabaseBackup, startScheduler } from '@ct/backup';
+import { startExportersService } from '@ct/exporters';
 import { createPool, UserError, untilSignal, type Pool } from '@ct/lib';
-import { startNotifierService } from '@ct/alerting';
 
 /**
  * `ct serve <service>`: each long-running service is a function that starts it and returns a
@@ -15,9 +16,10 @@ export interface ServeOptions {
 export type ServiceStarter = (opts: ServeOptions) => Promise<{ stop(): Promise<void> }>;
 
 export const SERVICES: Record<string, ServiceStarter> = {};
+SERVICES.api = (opts) => startApi(opts, { forceBackup: backupForApi() });
+SERVICES.exporters = startExportersService;
 SERVICES.scheduler = startScheduler;
 SERVICES.notifier = startNotifierService;
-SERVICES.api = (opts) => startApi(opts, { forceBackup: backupForApi() });
 
 /**
  * The API's "force a backup": a database backup through the backup module, answered as soon as

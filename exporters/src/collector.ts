@@ -1,0 +1,124 @@
+import { Gauge, type Counter, type Registry } from 'prom-client';
+import { errorMessage, type Logger } from '@ct/lib';
+import type { RenderedFamily } from './exposition';
+
+/**
+ * A collector reads one source and returns a function that writes what it read into its metrics.
+ * Reading is asynchronous and may fail or time out; applying is synchronous, so the metrics of a
+ * collector are either all from this scrape or all cleared, never a mix.
+ */
+export interface Collector {
+  readonly name: string;
+  /**
+   * Reads the source; throws when it cannot. The returned function applies what was read; it
+   * returns an error message when only part of the source could be read (the part that could is
+   * still served, and the collector reports up 0).
+   */
+  read(): Promise<() => string | void>;
+  /** Called instead of the apply function when reading failed: clears what would be stale. */
+  reset(): void;
+  /**
+   * Families that grow with the number of clients, rendered directly (see exposition.ts) by the
+   * last apply, appended after the registry's metrics; emptied by reset().
+   */
+  readonly families?: readonly RenderedFamily[];
+}
+
+export interface CollectorOutcome {
+  name: string;
+  ok: boolean;
+  seconds: number;
+  error?: string;
+}
+
+/** Runs collectors side by side; a failing or slow one reports up 0 and never fails the scrape. */
+export class CollectorRunner {
+  private readonly up: Gauge;
+  private readonly duration: Gauge;
+
+  constructor(
+    registry: Registry,
+    private readonly collectors: readonly Collector[],
+    private readonly opts: { timeoutSeconds: number; logger?: Logger },
+  ) {
+    this.up = new Gauge({
+      name: 'ct_exporter_collector_up',
+      help: '1 when the collector read its source during this scrape, 0 when it failed or timed out (its metrics are then left out).',
+      labelNames: ['collector'],
+      registers: [registry],
+    });
+    this.duration = new Gauge({
+      name: 'ct_exporter_collector_duration_seconds',
+      help: 'Time the collector took to read its source during this scrape.',
+      labelNames: ['collector'],
+      registers: [registry],
+    });
+  }
+
+  /** The directly rendered families of every collector, after the last run. */
+  families(): RenderedFamily[] {
+    return this.collectors.flatMap((c) => c.families ?? []);
+  }
+
+  async run(): Promise<CollectorOutcome[]> {
+    const outcomes = await Promise.all(this.collectors.map((c) => this.runOne(c)));
+    for (const o of outcomes) {
+      this.up.set({ collector: o.name }, o.ok ? 1 : 0);
+      this.duration.set({ collector: o.name }, o.seconds);
+    }
+    return outcomes;
+  }
+
+  private async runOne(collector: Collector): Promise<CollectorOutcome> {
+    const started = process.hrtime.bigint();
+    const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`timed out after ${this.opts.timeoutSeconds}s`)),
+        Math.round(this.opts.timeoutSeconds * 1000),
+      );
+    });
+    try {
+      const apply = await Promise.race([collector.read(), timeout]);
+      const partial = apply();
+      if (partial) return { name: collector.name, ok: false, seconds: seconds(), error: partial };
+      return { name: collector.name, ok: true, seconds: seconds() };
+    } catch (err) {
+      collector.reset();
+      const error = errorMessage(err);
+      this.opts.logger?.warn({ collector: collector.name, err: error }, 'collector failed');
+      return { name: collector.name, ok: false, seconds: seconds(), error };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/** Replaces every series of a gauge with `rows`. */
+export function setGauge<L extends string>(gauge: Gauge<L>, rows: Iterable<[Partial<Record<L, string>>, number]>): void {
+  gauge.reset();
+  for (const [labels, value] of rows) gauge.set(labels, value);
+}
+
+/** Seconds since the epoch, for *_timestamp_seconds gauges. */
+export function epochSeconds(d: Date | string | null | undefined): number | null {
+  if (d === null || d === undefined) return null;
+  const ms = (d instanceof Date ? d : new Date(d)).getTime();
+  return Number.isFinite(ms) ? ms / 1000 : null;
+}
+
+/**
+ * Removes every series, including the 0 that prom-client keeps for a metric without labels, so
+ * an unknown value is absent rather than a misleading 0.
+ */
+export function clear(metric: Gauge | Counter): void {
+  metric.reset();
+  if ((metric as unknown as { labelNames: string[] }).labelNames.length === 0) metric.remove();
+}
+
+/** Sets a metric without labels, or leaves it absent when the value is unknown. */
+export function setOrClear(gauge: Gauge, value: number | null | undefined): void {
+  if (value === null || value === undefined) clear(gauge);
+  else gauge.set(value);
+}

@@ -1,0 +1,128 @@
+import type { Pool } from '@ct/lib';
+import { epochSeconds, type Collector } from '../collector';
+import { renderFamilies, type Labels, type RenderedFamily } from '../exposition';
+import { CHURN_INACTIVITY_DAYS } from './billing';
+
+/** Days of client_daily_stats the reliability part of the activity score looks at. */
+export const SCORE_WINDOW_DAYS = 7;
+
+/**
+ * The activity score, 0–1: recency × (0.5 + 0.5 × reliability).
+ * recency = 1 − (days since the last activity) / 14, clamped to 0–1 (0 without any activity);
+ * reliability = 1 − failures / runs over the last 7 days of client_daily_stats (1 without runs).
+ * A client active today whose runs all succeed scores 1; one silent for 14 days scores 0.
+ */
+export function activityScore(daysSinceActivity: number | null, runs: number, failures: number): number {
+  if (daysSinceActivity === null) return 0;
+  const recency = Math.min(1, Math.max(0, 1 - daysSinceActivity / CHURN_INACTIVITY_DAYS));
+  const reliability = runs > 0 ? Math.min(1, Math.max(0, 1 - failures / runs)) : 1;
+  return recency * (0.5 + 0.5 * reliability);
+}
+
+/**
+ * Per-client activity from summary tables only, a few rows per client: client_activity_counts
+ * (kept by a trigger on activity_events), client_savings, client_webhook_failures and
+ * client_daily_stats (kept by execution ingestion). A scrape never scans events or executions.
+ * These families grow with the number of clients, so they are rendered directly.
+ */
+export class ActivityCollector implements Collector {
+  readonly name = 'activity';
+  families: RenderedFamily[] = [];
+
+  constructor(private readonly pool: Pool) {}
+
+  async read(): Promise<() => void> {
+    const [clients, events, savings, failures, recent] = await Promise.all([
+      this.pool.query<{ id: string; slug: string; last_at: Date | null; now: Date }>(
+        `SELECT c.id, c.slug, greatest(c.last_activity_at, act.last_at) AS last_at, now() AS now
+           FROM clients c
+           LEFT JOIN (SELECT client_id, max(last_occurred_at) AS last_at FROM client_activity_counts GROUP BY 1) act ON act.client_id = c.id`,
+      ),
+      this.pool.query<{ client_id: string; kind: string; events: string }>(
+        'SELECT client_id, kind, events::text FROM client_activity_counts',
+      ),
+      this.pool.query<{ client_id: string; currency: string; minutes: string; value_cents: string }>(
+        'SELECT client_id, currency, minutes_saved::text AS minutes, value_cents::text AS value_cents FROM client_savings',
+      ),
+      this.pool.query<{ client_id: string; n: string }>('SELECT client_id, failures::text AS n FROM client_webhook_failures'),
+      this.pool.query<{ client_id: string; runs: string; failures: string }>(
+        `SELECT client_id, sum(workflow_runs)::text AS runs, sum(failures)::text AS failures
+           FROM client_daily_stats WHERE day > current_date - $1::int GROUP BY 1`,
+        [SCORE_WINDOW_DAYS],
+      ),
+    ]);
+    return () => {
+      const slug = new Map(clients.rows.map((c) => [c.id, c.slug]));
+      const minutes = new Map<string, number>();
+      const roi: (readonly [Labels, number])[] = [];
+      for (const r of savings.rows) {
+        const client = slug.get(r.client_id);
+        if (!client) continue;
+        minutes.set(client, (minutes.get(client) ?? 0) + Number(r.minutes));
+        roi.push([
+          [
+            ['client', client],
+            ['currency', r.currency],
+          ],
+          Number(r.value_cents) / 100,
+        ]);
+      }
+      const webhook = new Map(failures.rows.map((r) => [slug.get(r.client_id), Number(r.n)]));
+      const runs = new Map(recent.rows.map((r) => [r.client_id, r]));
+      const c = (client: string): Labels => [['client', client]];
+
+      this.families = renderFamilies([
+        {
+          name: 'ct_client_last_activity_timestamp_seconds',
+          type: 'gauge',
+          help: "When the client's last activity event occurred (or the API last recorded activity); absent when it never had any.",
+          samples: clients.rows.flatMap((r): (readonly [Labels, number])[] => {
+            const t = epochSeconds(r.last_at);
+            return t === null ? [] : [[c(r.slug), t]];
+          }),
+        },
+        {
+          name: 'ct_client_activity_events_total',
+          type: 'counter',
+          help: 'Activity events received from the client workflows, by kind.',
+          samples: events.rows.flatMap((r): (readonly [Labels, number])[] => {
+            const client = slug.get(r.client_id);
+            return client ? [[[...c(client), ['kind', r.kind]], Number(r.events)]] : [];
+          }),
+        },
+        {
+          name: 'ct_client_hours_saved_total',
+          type: 'counter',
+          help: "Hours saved: successful executions × the automation's minutes saved per run / 60, valued when each execution was ingested.",
+          samples: clients.rows.map((r) => [c(r.slug), (minutes.get(r.slug) ?? 0) / 60] as const),
+        },
+        {
+          name: 'ct_client_roi_value_total',
+          type: 'counter',
+          help: "Value of the hours saved, in currency units: hours saved × the automation's hourly value.",
+          samples: roi,
+        },
+        {
+          name: 'ct_client_webhook_failures_total',
+          type: 'counter',
+          help: "Failed deliveries of the client's n8n webhooks: executions of Webhook-triggered workflows that ended in error or crashed.",
+          samples: clients.rows.map((r) => [c(r.slug), webhook.get(r.slug) ?? 0] as const),
+        },
+        {
+          name: 'ct_client_activity_score',
+          type: 'gauge',
+          help: `Activity score 0-1: recency × (0.5 + 0.5 × reliability); recency falls from 1 to 0 over ${CHURN_INACTIVITY_DAYS} days without activity, reliability is the success share of the last ${SCORE_WINDOW_DAYS} days of runs.`,
+          samples: clients.rows.map((r) => {
+            const day = runs.get(r.id);
+            const days = r.last_at ? (r.now.getTime() - r.last_at.getTime()) / 86_400_000 : null;
+            return [c(r.slug), activityScore(days, Number(day?.runs ?? 0), Number(day?.failures ?? 0))] as const;
+          }),
+        },
+      ]);
+    };
+  }
+
+  reset(): void {
+    this.families = [];
+  }
+}

@@ -1,0 +1,153 @@
+import { Gauge, type Registry } from 'prom-client';
+import type { Pool } from '@ct/lib';
+import { setGauge, type Collector } from '../collector';
+import { renderFamilies, type RenderedFamily } from '../exposition';
+
+export const CLIENT_STATUSES = ['active', 'paused', 'churned'] as const;
+/** A client with no activity for this long is at risk of churning (see docs/metrics.md). */
+export const CHURN_INACTIVITY_DAYS = 14;
+
+const cents = (v: string | number) => Number(v) / 100;
+
+/** Revenue, invoices and churn risk from the billing tables. Money is reported in currency units. */
+export class BillingCollector implements Collector {
+  readonly name = 'billing';
+  private readonly mrr: Gauge<'currency'>;
+  private readonly clients: Gauge<'status'>;
+  private readonly pending: Gauge<'currency'>;
+  private readonly pendingAmount: Gauge<'currency'>;
+  private readonly overdue: Gauge<'currency'>;
+  private readonly overdueAmount: Gauge<'currency'>;
+  /** ct_client_mrr and ct_client_churn_risk grow with the number of clients: rendered directly. */
+  families: RenderedFamily[] = [];
+
+  constructor(
+    registry: Registry,
+    private readonly pool: Pool,
+  ) {
+    const registers = [registry];
+    this.mrr = new Gauge({
+      name: 'ct_mrr',
+      help: 'Monthly recurring revenue in currency units: the sum of active subscriptions (started, not canceled).',
+      labelNames: ['currency'],
+      registers,
+    });
+    this.clients = new Gauge({
+      name: 'ct_clients',
+      help: 'Clients by status (active, paused, churned).',
+      labelNames: ['status'],
+      registers,
+    });
+    this.pending = new Gauge({
+      name: 'ct_invoices_pending',
+      help: 'Open invoices not yet due (no due date, or due later).',
+      labelNames: ['currency'],
+      registers,
+    });
+    this.pendingAmount = new Gauge({
+      name: 'ct_invoices_pending_amount',
+      help: 'Amount of the open invoices not yet due, in currency units.',
+      labelNames: ['currency'],
+      registers,
+    });
+    this.overdue = new Gauge({
+      name: 'ct_invoices_overdue',
+      help: 'Open invoices past their due date.',
+      labelNames: ['currency'],
+      registers,
+    });
+    this.overdueAmount = new Gauge({
+      name: 'ct_invoices_overdue_amount',
+      help: 'Amount of the open invoices past their due date, in currency units.',
+      labelNames: ['currency'],
+      registers,
+    });
+  }
+
+  async read(): Promise<() => void> {
+    const [clients, mrr, invoices, risk] = await Promise.all([
+      this.pool.query<{ status: string; n: string }>('SELECT status, count(*)::text AS n FROM clients GROUP BY status'),
+      this.pool.query<{ client: string; currency: string; cents: string }>(
+        `SELECT c.slug AS client, s.currency, sum(s.monthly_amount_cents)::text AS cents
+           FROM subscriptions s JOIN clients c ON c.id = s.client_id
+          WHERE s.started_at <= now() AND (s.canceled_at IS NULL OR s.canceled_at > now())
+          GROUP BY 1, 2`,
+      ),
+      this.pool.query<{ currency: string; overdue: boolean; n: string; cents: string }>(
+        `SELECT currency, (due_at IS NOT NULL AND due_at < now()) AS overdue, count(*)::text AS n, sum(amount_cents)::text AS cents
+           FROM invoices WHERE status = 'open' GROUP BY 1, 2`,
+      ),
+      this.pool.query<{ client: string; inactive: boolean; overdue: boolean }>(
+        `SELECT c.slug AS client,
+                coalesce(greatest(c.last_activity_at, act.last_at), c.created_at) < now() - make_interval(days => $1) AS inactive,
+                od.client_id IS NOT NULL AS overdue
+           FROM clients c
+           LEFT JOIN (SELECT client_id, max(last_occurred_at) AS last_at FROM client_activity_counts GROUP BY 1) act ON act.client_id = c.id
+           LEFT JOIN (SELECT DISTINCT client_id FROM invoices WHERE status = 'open' AND due_at < now()) od ON od.client_id = c.id
+          WHERE c.status <> 'churned'`,
+        [CHURN_INACTIVITY_DAYS],
+      ),
+    ]);
+    return () => {
+      const byStatus = new Map<string, number>(CLIENT_STATUSES.map((s) => [s, 0]));
+      for (const r of clients.rows) byStatus.set(r.status, Number(r.n));
+      setGauge(
+        this.clients,
+        [...byStatus].map(([status, n]) => [{ status }, n]),
+      );
+
+      const currencies = new Set<string>();
+      const total = new Map<string, number>();
+      for (const r of mrr.rows) {
+        currencies.add(r.currency);
+        total.set(r.currency, (total.get(r.currency) ?? 0) + Number(r.cents));
+      }
+      for (const r of invoices.rows) currencies.add(r.currency);
+      setGauge(
+        this.mrr,
+        [...currencies].map((currency) => [{ currency }, cents(total.get(currency) ?? 0)]),
+      );
+
+      const inv = (overdue: boolean, field: 'n' | 'cents') =>
+        [...currencies].map((currency): [{ currency: string }, number] => {
+          const row = invoices.rows.find((r) => r.currency === currency && r.overdue === overdue);
+          const v = row ? Number(row[field]) : 0;
+          return [{ currency }, field === 'cents' ? cents(v) : v];
+        });
+      setGauge(this.pending, inv(false, 'n'));
+      setGauge(this.pendingAmount, inv(false, 'cents'));
+      setGauge(this.overdue, inv(true, 'n'));
+      setGauge(this.overdueAmount, inv(true, 'cents'));
+      this.families = renderFamilies([
+        {
+          name: 'ct_client_mrr',
+          type: 'gauge',
+          help: "The client's monthly recurring revenue in currency units (its active subscriptions).",
+          samples: mrr.rows.map(
+            (r) =>
+              [
+                [
+                  ['client', r.client],
+                  ['currency', r.currency],
+                ],
+                cents(r.cents),
+              ] as const,
+          ),
+        },
+        {
+          name: 'ct_client_churn_risk',
+          type: 'gauge',
+          help: `1 when a client that has not churned had no activity for ${CHURN_INACTIVITY_DAYS} days or has an overdue invoice, else 0.`,
+          samples: risk.rows.map((r) => [[['client', r.client]], r.inactive || r.overdue ? 1 : 0] as const),
+        },
+      ]);
+    };
+  }
+
+  reset(): void {
+    for (const g of [this.mrr, this.clients, this.pending, this.pendingAmount, this.overdue, this.overdueAmount]) {
+      g.reset();
+    }
+    this.families = [];
+  }
+}

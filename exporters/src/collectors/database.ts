@@ -1,0 +1,92 @@
+import { Gauge, type Registry } from 'prom-client';
+import type { Pool } from '@ct/lib';
+import { clear, epochSeconds, setGauge, setOrClear, type Collector } from '../collector';
+
+/** pg_stat_activity states, as label values. */
+export const CONNECTION_STATES: Record<string, string> = {
+  active: 'active',
+  idle: 'idle',
+  'idle in transaction': 'idle_in_transaction',
+  'idle in transaction (aborted)': 'idle_in_transaction_aborted',
+  'fastpath function call': 'fastpath_function_call',
+  disabled: 'disabled',
+};
+
+/**
+ * The platform database as the operator sees it (is it up, how full, how busy, is the audit log
+ * intact). Server internals are postgres_exporter's job, not this one's.
+ */
+export class DatabaseCollector implements Collector {
+  readonly name = 'database';
+  private readonly up: Gauge;
+  private readonly size: Gauge;
+  private readonly capacity: Gauge;
+  private readonly connections: Gauge<'state'>;
+  private readonly auditValid: Gauge;
+  private readonly auditAt: Gauge;
+
+  constructor(
+    registry: Registry,
+    private readonly pool: Pool,
+    private readonly capacityBytes: number | undefined,
+  ) {
+    const registers = [registry];
+    this.up = new Gauge({ name: 'ct_database_up', help: '1 when the platform database answered this scrape, else 0.', registers });
+    this.size = new Gauge({ name: 'ct_database_size_bytes', help: 'Size of the platform database on disk.', registers });
+    this.capacity = new Gauge({
+      name: 'ct_database_disk_capacity_bytes',
+      help: 'Configured capacity of the database disk (EXPORTER_DATABASE_DISK_CAPACITY), for size / capacity.',
+      registers,
+    });
+    this.connections = new Gauge({
+      name: 'ct_database_connections',
+      help: 'Client connections to the platform database by state.',
+      labelNames: ['state'],
+      registers,
+    });
+    this.auditValid = new Gauge({
+      name: 'ct_audit_chain_valid',
+      help: 'Result of the latest scheduled audit chain verification: 1 intact, 0 altered or removed rows (absent before the first one).',
+      registers,
+    });
+    this.auditAt = new Gauge({
+      name: 'ct_audit_chain_last_verification_timestamp_seconds',
+      help: 'When the audit chain was last verified; 0 when it never was.',
+      registers,
+    });
+    for (const g of [this.size, this.capacity, this.auditValid, this.auditAt]) clear(g);
+  }
+
+  async read(): Promise<() => void> {
+    const [size, conns, audit] = await Promise.all([
+      this.pool.query<{ bytes: string }>('SELECT pg_database_size(current_database())::text AS bytes'),
+      this.pool.query<{ state: string; n: string }>(
+        `SELECT state, count(*)::text AS n FROM pg_stat_activity
+          WHERE datname = current_database() AND backend_type = 'client backend' AND state IS NOT NULL GROUP BY state`,
+      ),
+      this.pool.query<{ ok: boolean; at: Date }>('SELECT ok, at FROM audit_verifications ORDER BY at DESC, id DESC LIMIT 1'),
+    ]);
+    return () => {
+      this.up.set(1);
+      this.size.set(Number(size.rows[0]!.bytes));
+      setOrClear(this.capacity, this.capacityBytes);
+      const byState = new Map(Object.values(CONNECTION_STATES).map((s) => [s, 0]));
+      for (const r of conns.rows) {
+        const state = CONNECTION_STATES[r.state];
+        if (state) byState.set(state, Number(r.n));
+      }
+      setGauge(
+        this.connections,
+        [...byState].map(([state, n]) => [{ state }, n]),
+      );
+      const last = audit.rows[0];
+      setOrClear(this.auditValid, last ? (last.ok ? 1 : 0) : null);
+      this.auditAt.set(epochSeconds(last?.at) ?? 0);
+    };
+  }
+
+  reset(): void {
+    for (const g of [this.size, this.capacity, this.connections, this.auditValid, this.auditAt]) clear(g);
+    this.up.set(0);
+  }
+}

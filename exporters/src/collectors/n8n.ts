@@ -1,0 +1,344 @@
+import { Gauge, type Registry } from 'prom-client';
+import { N8nError, errorMessage, type Logger, type Pool } from '@ct/lib';
+import { clear, epochSeconds, setOrClear, type Collector } from '../collector';
+import { encodeFamilies, renderFamiliesAsync, type EncodedFamily, type Family, type Labels } from '../exposition';
+import { FINAL_STATUSES, ingestExecutions, readN8nState, type ExecutionSource, type FinalStatus, type N8nState } from '../ingest';
+
+export const UNASSIGNED = 'unassigned';
+
+export interface N8nSnapshot extends N8nState {
+  /** n8n answered the last poll. */
+  ok: boolean;
+  /** When the last poll ended (ms since the epoch), successful or not. */
+  at: number | null;
+  error: string | null;
+  lastIngestAt: number | null;
+  ingestError: string | null;
+}
+
+/**
+ * Polls n8n on an interval: ingests finished executions into Postgres and keeps the live state
+ * (workflows, running executions) in memory for scrapes. Polling off the scrape path keeps a
+ * scrape fast and independent of n8n's latency; the counters live in Postgres, so nothing is lost
+ * between polls or across restarts.
+ */
+export class N8nPoller {
+  snapshot: N8nSnapshot = {
+    ok: false,
+    at: null,
+    error: 'not polled yet',
+    workflows: [],
+    running: [],
+    lastIngestAt: null,
+    ingestError: null,
+  };
+  /** The per-workflow families, rendered after each poll (see exposition.ts). */
+  workflowBlock: WorkflowBlock = { families: [], error: 'not polled yet' };
+  private counted: CountedFamilies | null = null;
+  private inFlight: Promise<void> | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = true;
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly n8n: ExecutionSource,
+    private readonly opts: { instance: string; intervalSeconds: number; timeoutSeconds: number; logger?: Logger },
+  ) {}
+
+  /** One poll; concurrent callers share the one in flight. */
+  pollOnce(): Promise<void> {
+    this.inFlight ??= this.poll().finally(() => (this.inFlight = null));
+    return this.inFlight;
+  }
+
+  private async poll(): Promise<void> {
+    await this.pollN8n();
+    try {
+      const block = await renderWorkflowFamilies(this.pool, this.snapshot, this.fresh(), this.opts.intervalSeconds, this.counted);
+      this.counted = block.counted;
+      this.workflowBlock = { families: block.families, error: null };
+    } catch (err) {
+      // Without the database the workflows cannot be mapped to clients: leave them out.
+      this.workflowBlock = { families: [], error: errorMessage(err) };
+      this.counted = null;
+    }
+  }
+
+  private async pollN8n(): Promise<void> {
+    const log = this.opts.logger;
+    try {
+      const r = await ingestExecutions(this.pool, this.n8n, this.opts.instance);
+      this.snapshot = {
+        ...this.snapshot,
+        ok: true,
+        at: Date.now(),
+        error: null,
+        workflows: r.workflows,
+        running: r.running,
+        ...(r.ingested ? { lastIngestAt: Date.now(), ingestError: null } : {}),
+      };
+      if (r.counted > 0) log?.debug({ counted: r.counted, watermark: r.watermark }, 'n8n executions ingested');
+      return;
+    } catch (err) {
+      if (err instanceof N8nError) {
+        this.snapshot = { ...this.snapshot, ok: false, at: Date.now(), error: errorMessage(err) };
+        log?.warn({ err: errorMessage(err) }, 'n8n poll failed');
+        return;
+      }
+      // The database (or the data) failed: keep n8n's live state fresh without it.
+      this.snapshot = { ...this.snapshot, ingestError: errorMessage(err) };
+      log?.warn({ err: errorMessage(err) }, 'n8n execution ingestion failed');
+    }
+    try {
+      const state = await readN8nState(this.n8n);
+      this.snapshot = { ...this.snapshot, ...state, ok: true, at: Date.now(), error: null };
+    } catch (err) {
+      this.snapshot = { ...this.snapshot, ok: false, at: Date.now(), error: errorMessage(err) };
+    }
+  }
+
+  /** True when the last poll reached n8n and is recent enough to be trusted. */
+  fresh(now = Date.now()): boolean {
+    const maxAge = (3 * this.opts.intervalSeconds + this.opts.timeoutSeconds) * 1000;
+    return this.snapshot.ok && this.snapshot.at !== null && now - this.snapshot.at <= maxAge;
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    const loop = async () => {
+      await this.pollOnce();
+      if (!this.stopped) this.timer = setTimeout(() => void loop(), this.opts.intervalSeconds * 1000);
+    };
+    void loop();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.inFlight;
+  }
+}
+
+export interface WorkflowBlock {
+  families: EncodedFamily[];
+  /** Why the block is empty, when it is. */
+  error: string | null;
+}
+
+interface CountRow {
+  workflow: string;
+  status: string;
+  executions: string;
+  last_stopped_at: Date | null;
+}
+interface AutomationRow {
+  workflow: string;
+  client: string;
+  name: string;
+}
+
+/** The families that change only when executions are counted or the client mapping changes. */
+export interface CountedFamilies {
+  /** Fingerprint of the rows they were rendered from. */
+  key: string;
+  families: EncodedFamily[];
+  clientOf: Map<string, string>;
+  names: Map<string, string>;
+}
+
+/**
+ * The per-workflow families, from the counters in Postgres and n8n's live state (left out when
+ * n8n did not answer recently). Rendered and compressed once per poll, off the scrape path, giving
+ * the event loop back as it goes. The counted families are rendered again only when a cheap
+ * fingerprint of their rows changed (`previous` is the last rendering); the live ones every poll.
+ */
+export async function renderWorkflowFamilies(
+  pool: Pool,
+  snapshot: N8nState,
+  live: boolean,
+  intervalSeconds: number,
+  previous: CountedFamilies | null = null,
+  now = Date.now(),
+): Promise<WorkflowBlock & { counted: CountedFamilies }> {
+  const polled = `refreshed every ${intervalSeconds}s by the exporter's n8n poll`;
+  const { rows } = await pool.query<{ key: string }>(
+    `SELECT (SELECT count(*) || ':' || coalesce(sum(executions), 0) || ':' || coalesce(max(last_stopped_at)::text, '')
+               FROM workflow_execution_counts)
+            || '|' ||
+            (SELECT count(*) || ':' || md5(coalesce(string_agg(a.n8n_workflow_id || '/' || c.slug || '/' || a.name, E'\n' ORDER BY a.n8n_workflow_id), ''))
+               FROM automations a JOIN clients c ON c.id = a.client_id) AS key`,
+  );
+  const key = rows[0]!.key;
+  const counted = previous?.key === key ? previous : await renderCounted(pool, key, polled);
+  const cw = (workflow: string): Labels => [
+    ['client', counted.clientOf.get(workflow) ?? UNASSIGNED],
+    ['workflow', workflow],
+  ];
+  const families: Family[] = [];
+  if (live) {
+    // Live state only when n8n answered recently: stale values would hide a stuck workflow.
+    const running = new Map<string, { count: number; oldest: number }>();
+    for (const e of snapshot.running) {
+      const r = running.get(e.workflowId) ?? { count: 0, oldest: 0 };
+      const started = e.startedAt ? Date.parse(e.startedAt) : NaN;
+      r.count += 1;
+      if (Number.isFinite(started)) r.oldest = Math.max(r.oldest, (now - started) / 1000);
+      running.set(e.workflowId, r);
+    }
+    families.push(
+      {
+        name: 'ct_workflow_active',
+        type: 'gauge',
+        help: `1 when the workflow is active in n8n, else 0; name is the automation's name when mapped, else n8n's (${polled}).`,
+        samples: (function* () {
+          for (const w of snapshot.workflows) {
+            yield [[...cw(w.id), ['name', counted.names.get(w.id) ?? w.name]], w.active ? 1 : 0] as const;
+          }
+        })(),
+      },
+      {
+        name: 'ct_workflow_running_executions',
+        type: 'gauge',
+        help: `Executions running now, for the workflows that have any (${polled}).`,
+        samples: mapEntries(running, (w, r) => [cw(w), r.count]),
+      },
+      {
+        name: 'ct_workflow_oldest_running_execution_age_seconds',
+        type: 'gauge',
+        help: `Age of the oldest running execution, for the workflows that have any, as of the last poll (${polled}).`,
+        samples: mapEntries(running, (w, r) => [cw(w), r.oldest]),
+      },
+    );
+  }
+  const liveFamilies = await encodeFamilies(await renderFamiliesAsync(families));
+  return { families: [...counted.families, ...liveFamilies], error: null, counted };
+}
+
+async function renderCounted(pool: Pool, key: string, polled: string): Promise<CountedFamilies> {
+  const [counts, automations] = await Promise.all([
+    pool.query<CountRow>(
+      `SELECT n8n_workflow_id AS workflow, status, sum(executions)::text AS executions, max(last_stopped_at) AS last_stopped_at
+         FROM workflow_execution_counts GROUP BY 1, 2`,
+    ),
+    pool.query<AutomationRow>(
+      'SELECT a.n8n_workflow_id AS workflow, c.slug AS client, a.name FROM automations a JOIN clients c ON c.id = a.client_id',
+    ),
+  ]);
+  const clientOf = new Map<string, string>();
+  const names = new Map<string, string>();
+  for (const a of automations.rows) {
+    clientOf.set(a.workflow, a.client);
+    names.set(a.workflow, a.name);
+  }
+  automations.rows.length = 0;
+  const cw = (workflow: string): Labels => [
+    ['client', clientOf.get(workflow) ?? UNASSIGNED],
+    ['workflow', workflow],
+  ];
+  // Executions per workflow, one slot per final status. success and error start at 0 for every
+  // known workflow, so increase() sees the first failure; canceled and crashed (rare) appear
+  // when they first happen (-1 marks "not yet"), which keeps 20,000 workflows at ~2 series each.
+  const totals = new Map<string, number[]>();
+  const fresh = () => [0, 0, -1, -1];
+  for (const w of clientOf.keys()) totals.set(w, fresh());
+  const lastSuccess = new Map<string, number>();
+  const lastFailure = new Map<string, number>();
+  for (const r of counts.rows) {
+    const slot = FINAL_STATUSES.indexOf(r.status as FinalStatus);
+    if (slot < 0) continue;
+    let t = totals.get(r.workflow);
+    if (!t) totals.set(r.workflow, (t = fresh()));
+    t[slot] = Number(r.executions);
+    const at = epochSeconds(r.last_stopped_at);
+    if (at === null) continue;
+    if (r.status === 'success') lastSuccess.set(r.workflow, at);
+    if (r.status === 'error' || r.status === 'crashed') lastFailure.set(r.workflow, Math.max(at, lastFailure.get(r.workflow) ?? 0));
+  }
+  counts.rows.length = 0; // rows are no longer needed while the families render
+
+  const counted: Family[] = [
+    {
+      name: 'ct_workflow_executions_total',
+      type: 'counter',
+      help: `Finished executions by final status (success, error, canceled, crashed), counted once each in the platform database; survives exporter and n8n restarts (${polled}).`,
+      samples: (function* () {
+        for (const [w, byStatus] of totals) {
+          const labels = cw(w);
+          for (let i = 0; i < FINAL_STATUSES.length; i++) {
+            if (byStatus[i]! >= 0) yield [[...labels, ['status', FINAL_STATUSES[i]!]], byStatus[i]!] as const;
+          }
+        }
+      })(),
+    },
+    {
+      name: 'ct_workflow_last_success_timestamp_seconds',
+      type: 'gauge',
+      help: `When the last successful execution finished (${polled}).`,
+      samples: mapEntries(lastSuccess, (w, t) => [cw(w), t]),
+    },
+    {
+      name: 'ct_workflow_last_failure_timestamp_seconds',
+      type: 'gauge',
+      help: `When the last failed (error or crashed) execution finished (${polled}).`,
+      samples: mapEntries(lastFailure, (w, t) => [cw(w), t]),
+    },
+  ];
+  const families = await encodeFamilies(await renderFamiliesAsync(counted));
+  return { key, families, clientOf, names };
+}
+
+function* mapEntries<K, V>(map: Map<K, V>, f: (k: K, v: V) => readonly [Labels, number]): Generator<readonly [Labels, number]> {
+  for (const [k, v] of map) yield f(k, v);
+}
+
+/** n8n's reachability at scrape time; the per-workflow families come from the poll (above). */
+export class N8nCollector implements Collector {
+  readonly name = 'n8n';
+  private readonly up: Gauge;
+  private readonly lastPoll: Gauge;
+  private readonly lastIngest: Gauge;
+
+  constructor(
+    registry: Registry,
+    private readonly poller: N8nPoller,
+    intervalSeconds: number,
+  ) {
+    const registers = [registry];
+    this.up = new Gauge({
+      name: 'ct_n8n_up',
+      help: `1 when the last poll of n8n's API succeeded and is recent (polled every ${intervalSeconds}s).`,
+      registers,
+    });
+    this.lastPoll = new Gauge({
+      name: 'ct_n8n_last_poll_success_timestamp_seconds',
+      help: "When the exporter last reached n8n's API.",
+      registers,
+    });
+    this.lastIngest = new Gauge({
+      name: 'ct_n8n_last_ingestion_timestamp_seconds',
+      help: 'When finished n8n executions were last ingested into the platform database.',
+      registers,
+    });
+    clear(this.lastPoll);
+    clear(this.lastIngest);
+  }
+
+  async read(): Promise<() => string | void> {
+    const snapshot = this.poller.snapshot;
+    const live = this.poller.fresh();
+    const block = this.poller.workflowBlock;
+    return () => {
+      this.up.set(live ? 1 : 0);
+      if (snapshot.ok && snapshot.at !== null) this.lastPoll.set(snapshot.at / 1000);
+      setOrClear(this.lastIngest, snapshot.lastIngestAt === null ? null : snapshot.lastIngestAt / 1000);
+      if (!live) return `n8n unreachable: ${snapshot.error ?? 'no recent poll'}`;
+      if (block.error) return `workflow metrics unavailable: ${block.error}`;
+    };
+  }
+
+  reset(): void {
+    this.up.set(this.poller.fresh() ? 1 : 0);
+  }
+}

@@ -1,0 +1,142 @@
+import express, { type Express } from 'express';
+import { Gauge, Registry } from 'prom-client';
+import { listen, type Logger, type Pool, type RunningServer } from '@ct/lib';
+import { CollectorRunner, type CollectorOutcome } from './collector';
+import { ActivityCollector } from './collectors/activity';
+import { BackupsCollector } from './collectors/backups';
+import { BillingCollector } from './collectors/billing';
+import { DatabaseCollector } from './collectors/database';
+import { N8nCollector, N8nPoller } from './collectors/n8n';
+import { encodedParts, familyParts, gzipBytes, type EncodedFamily, type RenderedFamily } from './exposition';
+import type { ExecutionSource } from './ingest';
+import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_TEXT_CONTENT_TYPE, renderMetrics } from './render';
+
+export interface ExporterOptions {
+  pool: Pool;
+  n8n: ExecutionSource;
+  /** Name of the n8n instance in the ingestion cursor. */
+  n8nInstance?: string;
+  n8nIntervalSeconds?: number;
+  /** Bound of one n8n call, used to decide when the last poll is too old to trust. */
+  n8nTimeoutSeconds?: number;
+  collectorTimeoutSeconds?: number;
+  databaseDiskCapacityBytes?: number;
+  logger?: Logger;
+}
+
+export interface Exporter {
+  app: Express;
+  registry: Registry;
+  poller: N8nPoller;
+  /** Runs every collector once (what each scrape does) and reports how each fared. */
+  collect(): Promise<CollectorOutcome[]>;
+  /** A whole scrape, as GET /metrics answers it. */
+  scrape(openMetrics?: boolean): Promise<string>;
+}
+
+export function createExporter(opts: ExporterOptions): Exporter {
+  const registry = new Registry();
+  // Only what the exporter's own targets need (the RSS budget); prom-client's default set
+  // includes gauges named *_total that promtool rejects.
+  new Gauge({
+    name: 'ct_exporter_resident_memory_bytes',
+    help: 'Resident memory of the exporter process.',
+    registers: [registry],
+    collect() {
+      this.set(process.memoryUsage.rss());
+    },
+  });
+  new Gauge({ name: 'ct_exporter_start_time_seconds', help: 'When the exporter process started.', registers: [registry] }).set(
+    Math.round(Date.now() / 1000 - process.uptime()),
+  );
+  const interval = opts.n8nIntervalSeconds ?? 15;
+  const poller = new N8nPoller(opts.pool, opts.n8n, {
+    instance: opts.n8nInstance ?? 'default',
+    intervalSeconds: interval,
+    timeoutSeconds: opts.n8nTimeoutSeconds ?? 10,
+    logger: opts.logger,
+  });
+  const runner = new CollectorRunner(
+    registry,
+    [
+      new N8nCollector(registry, poller, interval),
+      new BillingCollector(registry, opts.pool),
+      new ActivityCollector(opts.pool),
+      new BackupsCollector(registry, opts.pool),
+      new DatabaseCollector(registry, opts.pool, opts.databaseDiskCapacityBytes),
+    ],
+    { timeoutSeconds: opts.collectorTimeoutSeconds ?? 5, logger: opts.logger },
+  );
+  let outcomes: CollectorOutcome[] = [];
+  /**
+   * One scrape: the registry's metrics and the per-client families, rendered now, then the
+   * per-workflow families encoded by the last n8n poll; all taken in the same turn.
+   */
+  const collectParts = async (openMetrics: boolean) => {
+    let perClient: RenderedFamily[] = [];
+    let perWorkflow: EncodedFamily[] = [];
+    const body = await renderMetrics(registry, openMetrics, async () => {
+      outcomes = await runner.run();
+      perClient = runner.families();
+      perWorkflow = poller.workflowBlock.families;
+    });
+    const head = [openMetrics ? body.replace(/# EOF\n$/, '') : body, ...familyParts(perClient, openMetrics)].join('');
+    return { head, perWorkflow };
+  };
+  const EOF = '# EOF\n';
+  const eofGzip = gzipBytes(EOF);
+  const app = express();
+  app.disable('x-powered-by');
+  app.get('/metrics', async (req, res) => {
+    const openMetrics = (req.get('accept') ?? '').includes('application/openmetrics-text');
+    const compressed = /\bgzip\b/.test(req.get('accept-encoding') ?? '');
+    const { head, perWorkflow } = await collectParts(openMetrics);
+    res.set('Content-Type', openMetrics ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_TEXT_CONTENT_TYPE);
+    res.set('Vary', 'Accept-Encoding');
+    if (compressed) res.set('Content-Encoding', 'gzip');
+    const chunks: (Buffer | string)[] = [compressed ? await gzipBytes(head) : head, ...encodedParts(perWorkflow, openMetrics, compressed)];
+    if (openMetrics) chunks.push(compressed ? await eofGzip : EOF);
+    // Written piece by piece: the cached families are sent as they are, not copied per scrape.
+    for (const c of chunks) res.write(c);
+    res.end();
+  });
+  // Liveness of the exporter itself: sources that are down show in /metrics, not here.
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok', n8n: poller.fresh() ? 'up' : 'down' });
+  });
+  return {
+    app,
+    registry,
+    poller,
+    async collect() {
+      await collectParts(false);
+      return outcomes;
+    },
+    async scrape(openMetrics = false) {
+      const { head, perWorkflow } = await collectParts(openMetrics);
+      return head + Buffer.concat(encodedParts(perWorkflow, openMetrics, false)).toString() + (openMetrics ? EOF : '');
+    },
+  };
+}
+
+export interface RunningExporter extends Exporter {
+  server: RunningServer;
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** Starts the HTTP server and the n8n poll. */
+export async function startExporter(opts: ExporterOptions & { port: number; host?: string }): Promise<RunningExporter> {
+  const exporter = createExporter(opts);
+  const server = await listen(exporter.app, { port: opts.port, host: opts.host });
+  exporter.poller.start();
+  return {
+    ...exporter,
+    server,
+    url: server.url,
+    async stop() {
+      await exporter.poller.stop();
+      await server.close(5000);
+    },
+  };
+}

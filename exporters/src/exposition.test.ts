@@ -1,0 +1,46 @@
+import { spawnSync } from 'node:child_process';
+import { familyParts, renderFamilies } from './exposition';
+
+const families = [
+  {
+    name: 'demo_runs_total',
+    type: 'counter' as const,
+    help: 'Runs.\nSecond line with a \\ backslash.',
+    samples: [
+      [
+        [
+          ['client', 'a"b\\c\nd'],
+          ['status', 'ok'],
+        ],
+        3,
+      ],
+      [
+        [
+          ['client', 'x'],
+          ['status', 'ok'],
+        ],
+        0.5,
+      ],
+    ] as const,
+  },
+  { name: 'demo_age_seconds', type: 'gauge' as const, help: 'Age.', samples: [[[], NaN]] as const },
+];
+
+test('both formats escape labels and help, and name counters as each format wants', () => {
+  const rendered = renderFamilies(families);
+  const text = familyParts(rendered, false).join('');
+  const openMetrics = familyParts(rendered, true).join('');
+  expect(text).toBe(
+    '# HELP demo_runs_total Runs.\\nSecond line with a \\\\ backslash.\n# TYPE demo_runs_total counter\n' +
+      'demo_runs_total{client="a\\"b\\\\c\\nd",status="ok"} 3\ndemo_runs_total{client="x",status="ok"} 0.5\n' +
+      '# HELP demo_age_seconds Age.\n# TYPE demo_age_seconds gauge\ndemo_age_seconds NaN\n',
+  );
+  expect(openMetrics).toContain('# TYPE demo_runs counter\ndemo_runs_total{client="a\\"b\\\\c\\nd",status="ok"} 3\n');
+  const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+  expect({ status: check.status, out: check.stdout + check.stderr }).toEqual({ status: 0, out: '' });
+});
+
+test('a counter not named *_total and an invalid name are refused', () => {
+  expect(() => renderFamilies([{ name: 'demo_runs', type: 'counter', help: 'x', samples: [] }])).toThrow('must end in _total');
+  expect(() => renderFamilies([{ name: 'demo-runs', type: 'gauge', help: 'x', samples: [] }])).toThrow('invalid metric name');
+});
