@@ -16,6 +16,8 @@ export const DEBIAN_PACKAGES: Record<string, string> = {
   'prometheus-blackbox-exporter': '/usr/bin/prometheus-blackbox-exporter',
   'prometheus-postgres-exporter': '/usr/bin/prometheus-postgres-exporter',
   zstd: '/usr/bin/zstd',
+  // Validates docker-compose.yml (no engine needed for `config`).
+  'docker-compose': '/usr/bin/docker-compose',
   openssl: '/usr/bin/openssl',
 };
 

@@ -158,13 +158,25 @@ describe('schema constraints', () => {
     await expect(db.pool.query(sql)).rejects.toThrow(constraint);
   });
 
-  it('stores money as integer cents, never float', async () => {
+  it('stores billed money as integer cents, and no money anywhere as float', async () => {
     const { rows } = await db.pool.query(
       `SELECT table_name, column_name, data_type FROM information_schema.columns
        WHERE table_schema = 'public' AND (column_name LIKE '%cents' OR column_name LIKE '%amount%')`,
     );
-    expect(rows.length).toBeGreaterThanOrEqual(4);
-    for (const r of rows) expect(['bigint', 'integer']).toContain(r.data_type);
+    const billing = rows.filter((r) => ['plans', 'subscriptions', 'invoices', 'automations'].includes(r.table_name));
+    expect(billing.map((r) => `${r.table_name}.${r.column_name}`).sort()).toEqual([
+      'automations.hourly_value_cents',
+      'invoices.amount_cents',
+      'plans.monthly_amount_cents',
+      'subscriptions.monthly_amount_cents',
+    ]);
+    for (const r of billing) expect(['bigint', 'integer']).toContain(r.data_type);
+    // Derived estimates (ROI accrues fractions of a cent per run) may be exact decimals, never floats.
+    for (const r of rows)
+      expect([`${r.table_name}.${r.column_name}`, ['bigint', 'integer', 'numeric'].includes(r.data_type)]).toEqual([
+        `${r.table_name}.${r.column_name}`,
+        true,
+      ]);
   });
 
   it('keeps invoice status and dates consistent', async () => {
