@@ -29,7 +29,7 @@ export const EXPORT_CATALOGUE: Record<string, ExportDefinition> = {
   },
   client_hours_saved: {
     description: 'Hours of work saved per client in each step.',
-    query: 'sum by (client) (increase(ct_client_hours_saved_total[$step]))',
+    query: 'sum by (client) (increase(ct_client_time_saved_seconds_total[$step])) / 3600',
     labels: ['client'],
     unit: 'hours',
   },

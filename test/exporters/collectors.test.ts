@@ -149,8 +149,8 @@ test('client activity: events, last activity, hours saved, ROI, webhook failures
   expect(valueOf(s, 'ct_client_last_activity_timestamp_seconds', { client: 'pizza-shop' })).toBeCloseTo(rows[0]!.t, -1);
   expect(valueOf(s, 'ct_client_last_activity_timestamp_seconds', { client: 'hvac' })).toBeUndefined();
   // 90 + 30 minutes = 2 hours; $60.00 and €15.00.
-  expect(valueOf(s, 'ct_client_hours_saved_total', { client: 'pizza-shop' })).toBe(2);
-  expect(valueOf(s, 'ct_client_hours_saved_total', { client: 'plumber' })).toBe(0);
+  expect(valueOf(s, 'ct_client_time_saved_seconds_total', { client: 'pizza-shop' })).toBe(2 * 3600);
+  expect(valueOf(s, 'ct_client_time_saved_seconds_total', { client: 'plumber' })).toBe(0);
   expect(seriesOf(s, 'ct_client_roi_value_total')).toEqual({ 'client=pizza-shop,currency=USD': 60, 'client=pizza-shop,currency=EUR': 15 });
   expect(valueOf(s, 'ct_client_webhook_failures_total', { client: 'pizza-shop' })).toBe(4);
   expect(valueOf(s, 'ct_client_webhook_failures_total', { client: 'plumber' })).toBe(0);

@@ -182,7 +182,7 @@ test('the metrics show exactly the runs of each workflow, the long one as runnin
   expect(valueOf(s, 'ct_workflow_last_failure_timestamp_seconds', { client: 'pizza-shop', workflow: wf.ok.id })).toBeUndefined();
   // Two failed deliveries of the pizza shop's webhooks; 3 runs × 15 min = 0.75 h × $60 = $45.
   expect(seriesOf(s, 'ct_client_webhook_failures_total')).toEqual({ 'client=pizza-shop': 2, 'client=plumber': 0 });
-  expect(valueOf(s, 'ct_client_hours_saved_total', { client: 'pizza-shop' })).toBe(0.75);
+  expect(valueOf(s, 'ct_client_time_saved_seconds_total', { client: 'pizza-shop' })).toBe(0.75 * 3600);
   expect(valueOf(s, 'ct_client_roi_value_total', { client: 'pizza-shop', currency: 'USD' })).toBe(45);
 
   // The long run ends after the higher ids were counted: counted once, running back to 0.
@@ -192,7 +192,7 @@ test('the metrics show exactly the runs of each workflow, the long one as runnin
     'nothing running',
   );
   expect(valueOf(idle, 'ct_workflow_oldest_running_execution_age_seconds', { client: 'plumber', workflow: wf.slow.id })).toBeUndefined();
-  expect(valueOf(done, 'ct_client_hours_saved_total', { client: 'plumber' })).toBe(1);
+  expect(valueOf(done, 'ct_client_time_saved_seconds_total', { client: 'plumber' })).toBe(3600);
   await sleep(2500); // more polls: nothing is counted twice
   beforeRestarts = (await scrape()).samples;
   expect(seriesOf(beforeRestarts, 'ct_workflow_executions_total')).toEqual(seriesOf(done, 'ct_workflow_executions_total'));

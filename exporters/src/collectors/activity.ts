@@ -91,10 +91,10 @@ export class ActivityCollector implements Collector {
           }),
         },
         {
-          name: 'ct_client_hours_saved_total',
+          name: 'ct_client_time_saved_seconds_total',
           type: 'counter',
-          help: "Hours saved: successful executions × the automation's minutes saved per run / 60, valued when each execution was ingested.",
-          samples: clients.rows.map((r) => [c(r.slug), (minutes.get(r.slug) ?? 0) / 60] as const),
+          help: "Time saved, in seconds: successful executions × the automation's minutes saved per run × 60, valued when each execution was ingested.",
+          samples: clients.rows.map((r) => [c(r.slug), (minutes.get(r.slug) ?? 0) * 60] as const),
         },
         {
           name: 'ct_client_roi_value_total',
