@@ -1,11 +1,12 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { registerProcessMetrics } from '@ct/lib';
+import { Counter, Histogram, Registry } from 'prom-client';
 
 export type Channel = 'call' | 'sms';
 
 /** The notifier's own metrics, on its /metrics. */
 export function createNotifierMetrics() {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'ct_notifier_' });
+  registerProcessMetrics(registry, 'ct_notifier_');
   return {
     registry,
     received: new Counter({

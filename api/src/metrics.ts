@@ -1,3 +1,4 @@
+import { registerProcessMetrics } from '@ct/lib';
 import { Counter, Histogram, Registry } from 'prom-client';
 
 /** The API's own metrics, on its /metrics (catalogue in docs/metrics.md). */
@@ -11,9 +12,8 @@ export interface ApiMetrics {
 }
 
 export function createApiMetrics(): ApiMetrics {
-  // No prom-client default metrics: three of them (nodejs_active_*_total) are gauges with a
-  // counter suffix, which promtool check metrics rejects; the host is node_exporter's job.
   const registry = new Registry();
+  registerProcessMetrics(registry, 'ct_api_');
   return {
     registry,
     requestDuration: new Histogram({

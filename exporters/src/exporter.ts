@@ -1,6 +1,15 @@
 import express, { type Express } from 'express';
-import { Gauge, Registry } from 'prom-client';
-import { listen, type Logger, type Pool, type RunningServer } from '@ct/lib';
+import { Registry } from 'prom-client';
+import {
+  listen,
+  OPENMETRICS_CONTENT_TYPE,
+  PROMETHEUS_TEXT_CONTENT_TYPE,
+  registerProcessMetrics,
+  renderMetrics,
+  type Logger,
+  type Pool,
+  type RunningServer,
+} from '@ct/lib';
 import { CollectorRunner, type CollectorOutcome } from './collector';
 import { ActivityCollector } from './collectors/activity';
 import { BackupsCollector } from './collectors/backups';
@@ -9,7 +18,6 @@ import { DatabaseCollector } from './collectors/database';
 import { N8nCollector, N8nPoller } from './collectors/n8n';
 import { encodedParts, familyParts, gzipBytes, type EncodedFamily, type RenderedFamily } from './exposition';
 import type { ExecutionSource } from './ingest';
-import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_TEXT_CONTENT_TYPE, renderMetrics } from './render';
 
 export interface ExporterOptions {
   pool: Pool;
@@ -36,19 +44,7 @@ export interface Exporter {
 
 export function createExporter(opts: ExporterOptions): Exporter {
   const registry = new Registry();
-  // Only what the exporter's own targets need (the RSS budget); prom-client's default set
-  // includes gauges named *_total that promtool rejects.
-  new Gauge({
-    name: 'ct_exporter_resident_memory_bytes',
-    help: 'Resident memory of the exporter process.',
-    registers: [registry],
-    collect() {
-      this.set(process.memoryUsage.rss());
-    },
-  });
-  new Gauge({ name: 'ct_exporter_start_time_seconds', help: 'When the exporter process started.', registers: [registry] }).set(
-    Math.round(Date.now() / 1000 - process.uptime()),
-  );
+  registerProcessMetrics(registry, 'ct_exporter_');
   const interval = opts.n8nIntervalSeconds ?? 15;
   const poller = new N8nPoller(opts.pool, opts.n8n, {
     instance: opts.n8nInstance ?? 'default',

@@ -1,7 +1,6 @@
 export * from './config';
 export * from './collector';
 export * from './exposition';
-export * from './render';
 export * from './ingest';
 export * from './collectors/n8n';
 export * from './collectors/billing';

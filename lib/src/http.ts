@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Express, Request, Response } from 'express';
 import type { Registry } from 'prom-client';
+import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_TEXT_CONTENT_TYPE, renderMetrics } from './metrics';
 
 export interface RunningServer {
   server: Server;
@@ -39,33 +40,15 @@ export function listen(app: Express, opts: { port: number; host?: string }): Pro
   });
 }
 
-const OPENMETRICS = 'application/openmetrics-text; version=1.0.0; charset=utf-8';
-const TEXT = 'text/plain; version=0.0.4; charset=utf-8';
-/** Renders in progress per registry: the content type is registry state, so renders take turns. */
-const rendering = new WeakMap<Registry, Promise<unknown>>();
-
 /**
  * GET /metrics for a prom-client registry: OpenMetrics when the scraper asks for it (Prometheus
- * does), the text format otherwise. prom-client keeps the format on the registry and, when it
- * renders OpenMetrics, strips `_total` from counter names in place; so renders are serialised and
- * the names restored, or a text scrape after an OpenMetrics one would lose every `_total`.
+ * does), the text format otherwise (see renderMetrics for why renders take turns).
  */
 export function metricsHandler(registry: Registry) {
   return async (req: Request, res: Response): Promise<void> => {
     const openMetrics = (req.get('accept') ?? '').includes('application/openmetrics-text');
-    const render = async () => {
-      registry.setContentType((openMetrics ? OPENMETRICS : TEXT) as never);
-      const names = registry.getMetricsAsArray().map((m) => [m, m.name] as const);
-      try {
-        return { type: registry.contentType, body: await registry.metrics() };
-      } finally {
-        for (const [m, name] of names) (m as { name: string }).name = name;
-      }
-    };
-    const turn = (rendering.get(registry) ?? Promise.resolve()).catch(() => undefined).then(render);
-    rendering.set(registry, turn);
-    const { type, body } = await turn;
-    res.set('Content-Type', type);
+    const body = await renderMetrics(registry, openMetrics);
+    res.set('Content-Type', openMetrics ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_TEXT_CONTENT_TYPE);
     res.end(body);
   };
 }

@@ -7,3 +7,4 @@ export * from './crypto';
 export * from './audit';
 export * from './n8n';
 export * from './http';
+export * from './metrics';

@@ -1,5 +1,6 @@
+import { spawnSync } from 'node:child_process';
 import { Counter, Gauge, Registry } from 'prom-client';
-import { renderMetrics } from './render';
+import { registerProcessMetrics, renderMetrics } from './metrics';
 
 test('concurrent renders in different formats each get their own, intact', async () => {
   const registry = new Registry();
@@ -43,4 +44,14 @@ test('the before hook runs inside the render turn, one render at a time', async 
   expect(maxInside).toBe(1);
   // Each render shows the value its own hook set: 1..8 in order.
   expect(bodies.map((b) => Number(/demo_value (\d+)/.exec(b)![1]))).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+});
+
+test('process metrics carry the service prefix and pass promtool', async () => {
+  const registry = new Registry();
+  registerProcessMetrics(registry, 'ct_demo_');
+  const body = await renderMetrics(registry, false);
+  expect(body).toContain('ct_demo_process_resident_memory_bytes');
+  expect(body).toContain('ct_demo_nodejs_eventloop_lag_seconds');
+  const r = spawnSync('promtool', ['check', 'metrics'], { input: body, encoding: 'utf8' });
+  expect({ status: r.status, stdout: r.stdout, stderr: r.stderr }).toEqual({ status: 0, stdout: '', stderr: '' });
 });
