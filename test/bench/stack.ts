@@ -37,6 +37,14 @@ const BENCH_SETTINGS: Record<string, string> = {
   SECRETS_KEY_ID: 'bench1',
   API_JWT_SECRET: 'bench-only-jwt-secret-0123456789abcdef',
   API_GRAFANA_PROXY_SECRET: 'bench-only-grafana-proxy-secret-0123456789',
+  BACKUP_MASTER_KEY: 'bench-only-backup-master-key-0123456789abcdef',
+  BACKUP_MASTER_KEY_ID: 'bench1',
+  NOTIFIER_AUTH_TOKEN: 'bench-only-notifier-token-0123456789abcdef',
+  TWILIO_ACCOUNT_SID: 'AC00000000000000000000000000000000',
+  TWILIO_AUTH_TOKEN: 'bench-only-twilio-token',
+  TWILIO_FROM: '+15550000001',
+  NOTIFIER_CALL_TO: '+15550000002',
+  NOTIFIER_SMS_TO: '+15550000002',
   LOG_LEVEL: 'warn',
 };
 
@@ -72,6 +80,8 @@ export async function startStack(opts: { services?: readonly ServiceName[]; inst
     throw err;
   }
   const env = Object.assign({ CT_BENCH_DIR: dir }, BENCH_SETTINGS, ...started.map((s) => s.env)) as Record<string, string>;
+  // The notifier's Twilio is the HTTP sink on the bench: calls and texts are recorded, not placed.
+  if (env.SINK_URL) env.TWILIO_API_URL = env.SINK_URL;
   const state: StackState = {
     dir,
     startedAt: new Date().toISOString(),

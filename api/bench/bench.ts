@@ -16,13 +16,13 @@ import { randomUUID } from 'node:crypto';
 import autocannon from 'autocannon';
 import { createPool, migrate, withTransaction } from '@ct/lib';
 import { createApiKey, signWebhook } from '@ct/api';
-import { startPostgres } from '../test/bench/services';
-import { freePort, httpStatus, waitFor } from '../test/bench/process';
+import { startPostgres } from '../../test/bench/services';
+import { freePort, httpStatus, waitFor } from '../../test/bench/process';
 
 const CLIENTS = Number(process.env.BENCH_API_CLIENTS ?? 1000);
 const SECONDS = Number(process.env.BENCH_API_SECONDS ?? 20);
 const CONNECTIONS = Number(process.env.BENCH_API_CONNECTIONS ?? 16);
-const ROOT = path.resolve(__dirname, '..');
+const ROOT = path.resolve(__dirname, '..', '..');
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(tmpdir(), 'ct-bench-api-'));
