@@ -148,6 +148,10 @@ export function createNotifier({ config, logger: given }: NotifierOptions): Noti
 /** Starts the notifier on its configured (or the given) port. */
 export async function startNotifier(opts: NotifierOptions & { port?: number }): Promise<RunningServer & Notifier> {
   const notifier = createNotifier(opts);
-  const server = await listen(notifier.app, { port: opts.port ?? opts.config.NOTIFIER_PORT, host: opts.config.NOTIFIER_HOST });
+  const server = await listen(notifier.app, {
+    port: opts.port ?? opts.config.NOTIFIER_PORT,
+    host: opts.config.NOTIFIER_HOST,
+    setting: 'NOTIFIER_PORT',
+  });
   return { ...server, ...notifier };
 }

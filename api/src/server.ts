@@ -1,4 +1,4 @@
-import { createLogger, createPool, errorMessage, keyringFromConfig, listen, N8nClient, UserError, type RunningServer } from '@ct/lib';
+import { createLogger, poolFromConfig, errorMessage, keyringFromConfig, listen, N8nClient, UserError, type RunningServer } from '@ct/lib';
 import { createApp, type AppOptions } from './app';
 import { loadApiConfig, type ApiConfig } from './config';
 import type { ForceBackup } from './routes/common';
@@ -33,13 +33,7 @@ export async function startApi(
 ): Promise<{ stop(): Promise<void>; server: RunningServer }> {
   const cfg = loadApiConfig(deps.env);
   const logger = createLogger({ level: cfg.LOG_LEVEL, format: cfg.LOG_FORMAT, name: 'api' });
-  const pool = createPool({
-    url: cfg.DATABASE_URL,
-    connectTimeoutSeconds: cfg.DATABASE_CONNECT_TIMEOUT,
-    max: cfg.DATABASE_POOL_MAX,
-    applicationName: 'ct-api',
-    statementTimeoutMs: 30_000,
-  });
+  const pool = poolFromConfig(cfg, { applicationName: 'ct-api', statementTimeoutMs: 30_000 });
   const n8n = new N8nClient({
     url: cfg.N8N_URL,
     apiKey: cfg.N8N_API_KEY,
@@ -57,7 +51,7 @@ export async function startApi(
   });
   let server: RunningServer;
   try {
-    server = await listen(app, { port: opts.port ?? cfg.API_PORT, host: cfg.API_HOST });
+    server = await listen(app, { port: opts.port ?? cfg.API_PORT, host: cfg.API_HOST, setting: 'API_PORT' });
   } catch (err) {
     await pool.end();
     throw new UserError(`cannot listen on ${cfg.API_HOST}:${opts.port ?? cfg.API_PORT}: ${errorMessage(err)}`);

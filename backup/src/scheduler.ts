@@ -1,5 +1,5 @@
 import cron, { type ScheduledTask } from 'node-cron';
-import { assertReachable, createLogger, createPool, errorMessage, loadConfig, N8nClient, verifyAndRecordAuditChain } from '@ct/lib';
+import { assertReachable, createLogger, poolFromConfig, errorMessage, loadConfig, N8nClient, verifyAndRecordAuditChain } from '@ct/lib';
 import { schedulerSchema } from './config';
 import { startDatabaseBackup } from './database';
 import { startRestoreDrill } from './drill';
@@ -21,12 +21,7 @@ export interface ScheduledJob {
 export async function startScheduler(_opts: { port?: number } = {}): Promise<{ stop(): Promise<void>; jobs: ScheduledJob[] }> {
   const cfg = loadConfig(['database', 'logging', 'n8n'], schedulerSchema);
   const log = createLogger({ level: cfg.LOG_LEVEL, format: cfg.LOG_FORMAT, name: 'scheduler' });
-  const pool = createPool({
-    url: cfg.DATABASE_URL,
-    connectTimeoutSeconds: cfg.DATABASE_CONNECT_TIMEOUT,
-    max: 5,
-    applicationName: 'ct-scheduler',
-  });
+  const pool = poolFromConfig(cfg, { applicationName: 'ct-scheduler', max: 5 });
   try {
     await assertReachable(pool, cfg.DATABASE_URL);
   } catch (err) {

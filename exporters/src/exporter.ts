@@ -124,7 +124,7 @@ export interface RunningExporter extends Exporter {
 /** Starts the HTTP server and the n8n poll. */
 export async function startExporter(opts: ExporterOptions & { port: number; host?: string }): Promise<RunningExporter> {
   const exporter = createExporter(opts);
-  const server = await listen(exporter.app, { port: opts.port, host: opts.host });
+  const server = await listen(exporter.app, { port: opts.port, host: opts.host, setting: 'EXPORTER_PORT' });
   exporter.poller.start();
   return {
     ...exporter,

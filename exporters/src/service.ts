@@ -1,4 +1,4 @@
-import { N8nClient, UserError, assertReachable, createLogger, createPool, describePgError, redactUrl } from '@ct/lib';
+import { N8nClient, assertReachable, createLogger, poolFromConfig, describePgError, redactUrl } from '@ct/lib';
 import { loadExporterConfig } from './config';
 import { startExporter } from './exporter';
 
@@ -6,10 +6,7 @@ import { startExporter } from './exporter';
 export async function startExportersService(opts: { port?: number } = {}): Promise<{ stop(): Promise<void> }> {
   const cfg = loadExporterConfig();
   const logger = createLogger({ level: cfg.LOG_LEVEL, format: cfg.LOG_FORMAT, name: 'exporters' });
-  const pool = createPool({
-    url: cfg.DATABASE_URL,
-    connectTimeoutSeconds: cfg.DATABASE_CONNECT_TIMEOUT,
-    max: cfg.DATABASE_POOL_MAX,
+  const pool = poolFromConfig(cfg, {
     applicationName: 'ct-exporters',
     statementTimeoutMs: Math.round(cfg.EXPORTER_COLLECTOR_TIMEOUT * 1000),
   });
@@ -34,11 +31,6 @@ export async function startExportersService(opts: { port?: number } = {}): Promi
     });
   } catch (err) {
     await pool.end();
-    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-      throw new UserError(
-        `cannot listen on ${cfg.EXPORTER_HOST}:${opts.port ?? cfg.EXPORTER_PORT}: the port is in use (EXPORTER_PORT or --port)`,
-      );
-    }
     throw err;
   }
   logger.info({ url: `${running.url}/metrics` }, 'exporters listening');

@@ -35,6 +35,20 @@ export function createPool(opts: DatabaseOptions): Pool {
   return pool;
 }
 
+/** A pool from the validated `database` config section, as every service opens it. */
+export function poolFromConfig(
+  cfg: { DATABASE_URL: string; DATABASE_CONNECT_TIMEOUT: number; DATABASE_POOL_MAX: number },
+  opts: { applicationName: string; max?: number; statementTimeoutMs?: number },
+): Pool {
+  return createPool({
+    url: cfg.DATABASE_URL,
+    connectTimeoutSeconds: cfg.DATABASE_CONNECT_TIMEOUT,
+    max: opts.max ?? cfg.DATABASE_POOL_MAX,
+    applicationName: opts.applicationName,
+    statementTimeoutMs: opts.statementTimeoutMs,
+  });
+}
+
 /** Checks the database answers, turning driver errors into one clear operator-facing message. */
 export async function assertReachable(pool: Pool, url: string): Promise<void> {
   try {

@@ -1,5 +1,6 @@
 import express from 'express';
 import { Counter, Registry } from 'prom-client';
+import { UserError } from './errors';
 import { listen, metricsHandler } from './http';
 
 describe('metricsHandler', () => {
@@ -28,6 +29,19 @@ describe('metricsHandler', () => {
       }
     } finally {
       await server.close(100);
+    }
+  });
+});
+
+describe('listen', () => {
+  it('names the address and the setting when the port is taken', async () => {
+    const first = await listen(express(), { port: 0 });
+    try {
+      await expect(listen(express(), { port: first.port, setting: 'API_PORT' })).rejects.toThrow(
+        new UserError(`cannot listen on 127.0.0.1:${first.port}: the port is in use (API_PORT or --port)`),
+      );
+    } finally {
+      await first.close();
     }
   });
 });

@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Express, Request, Response } from 'express';
 import type { Registry } from 'prom-client';
+import { UserError } from './errors';
 import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_TEXT_CONTENT_TYPE, renderMetrics } from './metrics';
 
 export interface RunningServer {
@@ -13,13 +14,24 @@ export interface RunningServer {
   close(graceMs?: number): Promise<void>;
 }
 
-/** Starts an express app; resolves once it listens, rejects on a taken port. */
-export function listen(app: Express, opts: { port: number; host?: string }): Promise<RunningServer> {
+/**
+ * Starts an express app; resolves once it listens. A taken port is an operator error naming the
+ * address and the setting that chose it (`setting`, e.g. API_PORT).
+ */
+export function listen(app: Express, opts: { port: number; host?: string; setting?: string }): Promise<RunningServer> {
   return new Promise((resolve, reject) => {
     const server = app.listen(opts.port, opts.host ?? '127.0.0.1');
-    server.once('error', reject);
+    const onError = (err: NodeJS.ErrnoException) =>
+      reject(
+        err.code === 'EADDRINUSE'
+          ? new UserError(
+              `cannot listen on ${opts.host ?? '127.0.0.1'}:${opts.port}: the port is in use${opts.setting ? ` (${opts.setting} or --port)` : ''}`,
+            )
+          : err,
+      );
+    server.once('error', onError);
     server.once('listening', () => {
-      server.off('error', reject);
+      server.off('error', onError);
       const { port } = server.address() as AddressInfo;
       const host = opts.host && opts.host !== '0.0.0.0' && opts.host !== '::' ? opts.host : '127.0.0.1';
       resolve({

@@ -1,14 +1,9 @@
-import { assertReachable, createPool, loadConfig, type Pool } from '@ct/lib';
+import { assertReachable, poolFromConfig, loadConfig, type Pool } from '@ct/lib';
 
 /** Opens the platform database from DATABASE_URL, failing fast with a clear message. */
 export async function withDatabase<T>(fn: (pool: Pool) => Promise<T>): Promise<T> {
   const cfg = loadConfig(['database']);
-  const pool = createPool({
-    url: cfg.DATABASE_URL,
-    connectTimeoutSeconds: cfg.DATABASE_CONNECT_TIMEOUT,
-    max: 2,
-    applicationName: 'ct-cli',
-  });
+  const pool = poolFromConfig(cfg, { applicationName: 'ct-cli', max: 2 });
   try {
     await assertReachable(pool, cfg.DATABASE_URL);
     return await fn(pool);

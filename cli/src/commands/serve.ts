@@ -3,7 +3,7 @@ import { startNotifierService } from '@ct/alerting';
 import { startApi, type ForceBackup } from '@ct/api';
 import { loadBackupConfig, startDatabaseBackup, startScheduler } from '@ct/backup';
 import { startExportersService } from '@ct/exporters';
-import { createPool, UserError, untilSignal, type Pool } from '@ct/lib';
+import { poolFromConfig, UserError, untilSignal, type Pool } from '@ct/lib';
 
 /**
  * `ct serve <service>`: each long-running service is a function that starts it and returns a
@@ -35,12 +35,7 @@ export function backupForApi(env: NodeJS.ProcessEnv = process.env): ForceBackup 
   }
   let pool: Pool | undefined;
   return async ({ actor, actorType }) => {
-    pool ??= createPool({
-      url: cfg.DATABASE_URL,
-      connectTimeoutSeconds: cfg.DATABASE_CONNECT_TIMEOUT,
-      max: 2,
-      applicationName: 'ct-api-backup',
-    });
+    pool ??= poolFromConfig(cfg, { applicationName: 'ct-api-backup', max: 2 });
     const { run, alreadyRunning } = await startDatabaseBackup({ config: cfg, pool, actor, actorType });
     return { run: { ...run }, alreadyRunning };
   };
