@@ -18,6 +18,7 @@ describe('ct backup … and ct serve scheduler', () => {
       DATABASE_URL: db.url,
       BACKUP_PREFIX: cfg.BACKUP_PREFIX,
       BACKUP_MASTER_KEY: cfg.BACKUP_MASTER_KEY,
+      BACKUP_MASTER_KEY_ID: cfg.BACKUP_MASTER_KEY_ID,
       S3_FORCE_PATH_STYLE: 'true',
       LOG_LEVEL: 'warn',
     };
