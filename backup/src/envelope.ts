@@ -173,11 +173,19 @@ export class EncryptStream extends Transform {
     this.push(this.headerBytes);
   }
 
-  private seal(plain: Buffer, final: boolean): Buffer {
+  /**
+   * Seals one chunk and pushes its ciphertext and its tag as they are: joining them would copy
+   * every byte of the backup once more, only for the uploader to copy it again into its parts
+   * (GCM's final() adds no bytes).
+   */
+  private seal(plain: Buffer, final: boolean): void {
     if (this.counter > 0xffffffff) throw new Error('backup stream too long for one object');
     const c = createCipheriv('aes-256-gcm', this.dataKey, nonce(this.prefix, this.counter++, final));
     c.setAAD(this.aad);
-    return Buffer.concat([c.update(plain), c.final(), c.getAuthTag()]);
+    const sealed = c.update(plain);
+    c.final();
+    if (sealed.length > 0) this.push(sealed);
+    this.push(c.getAuthTag());
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -185,13 +193,13 @@ export class EncryptStream extends Transform {
     this.buf.push(chunk);
     // Full chunks are never final: the final chunk is the (possibly empty) remainder at the end,
     // so a full chunk goes out as soon as it is complete, usually without a copy.
-    while (this.buf.length >= this.header.chunkSize) this.push(this.seal(this.buf.take(this.header.chunkSize), false));
+    while (this.buf.length >= this.header.chunkSize) this.seal(this.buf.take(this.header.chunkSize), false);
     cb();
   }
 
   override _flush(cb: TransformCallback): void {
     this.start();
-    this.push(this.seal(this.buf.take(this.buf.length), true));
+    this.seal(this.buf.take(this.buf.length), true);
     cb();
   }
 }
@@ -250,7 +258,8 @@ export class DecryptStream extends Transform {
     d.setAAD(this.aad!);
     d.setAuthTag(sealed.subarray(sealed.length - TAG));
     try {
-      const out = Buffer.concat([d.update(sealed.subarray(0, sealed.length - TAG)), d.final()]);
+      const out = d.update(sealed.subarray(0, sealed.length - TAG));
+      d.final(); // checks the tag (and adds no bytes): nothing is passed on before it has passed
       this.chunks++;
       return out;
     } catch {

@@ -32,6 +32,9 @@ export interface Bucket {
   prefix: string;
 }
 
+/** The commands that carry a backup's bytes (lib-storage's parts, or its single PUT of a small one). */
+const UNSIGNED_BODY_COMMANDS = new Set(['UploadPartCommand', 'PutObjectCommand']);
+
 export function createBucket(cfg: StorageConfig): Bucket {
   // The SDK warns on every start that releases after January 2027 will need Node 22; the version
   // pinned here runs on Node 20, and the warning would land in every command's output.
@@ -52,6 +55,20 @@ export function createBucket(cfg: StorageConfig): Bucket {
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
   });
+  // For the same reason the object's bytes are not signed: by default SigV4 hashes every part
+  // (sha256 of the whole backup once more, on top of the manifest's) only to tell S3 what it
+  // received. UNSIGNED-PAYLOAD still signs the request; the transport is TLS in production, and a
+  // part damaged anyway fails the manifest's ciphertext sha256 and the GCM tags before any restore.
+  s3.middlewareStack.add(
+    (next, context) => async (args) => {
+      const request = args.request as { headers?: Record<string, string> };
+      if (UNSIGNED_BODY_COMMANDS.has(context.commandName ?? '') && request.headers) {
+        request.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+      }
+      return next(args);
+    },
+    { step: 'build', name: 'ctUnsignedPayload' },
+  );
   return { s3, bucket: cfg.S3_BUCKET, prefix: cfg.BACKUP_PREFIX };
 }
 
