@@ -10,8 +10,8 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createPool, migrate } from '@ct/lib';
-import { CT_BIN } from '../helpers/cli';
-import { startPostgres, startS3 } from './services';
+import { CT_BIN } from '../../test/helpers/cli';
+import { startPostgres, startS3 } from '../../test/bench/services';
 
 const MB = 1_000_000;
 const sizes = (process.env.BENCH_BACKUP_SIZES_MB ?? '100,1024').split(',').map(Number);
