@@ -82,7 +82,7 @@ const asText = (v: unknown) => (typeof v === 'string' ? v : (JSON.stringify(v) ?
 let api: TestApi;
 let secret: string;
 beforeAll(async () => {
-  // The lead wires the backup module in production; here a stand-in keeps "one at a time".
+  // `ct serve api` wires the backup module in production; here a stand-in keeps "one at a time".
   let running: { id: string; status: string; startedAt: string } | null = null;
   api = await startTestApi({
     forceBackup: async () => {
