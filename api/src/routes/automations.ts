@@ -3,6 +3,7 @@ import { N8nError, withTransaction } from '@ct/lib';
 import { badRequest, notFound } from '../errors';
 import type { ApiRouter } from '../route';
 import { cents, clientRef, currency, decodeCursor, encodeCursor, idParams, page, text } from '../schemas';
+import { setClause } from '../sql';
 import { audit, onDuplicate, findClient, type RouteDeps } from './common';
 
 const workflowId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be an n8n workflow id (1-64 characters of A-Z a-z 0-9 _ -)');
@@ -175,17 +176,14 @@ export function automationRoutes(r: ApiRouter, d: RouteDeps): void {
           currency: body.currency,
           enabled: body.enabled,
         };
-        const set = Object.entries(cols).filter(([, v]) => v !== undefined);
-        await tx.query(`UPDATE automations SET ${set.map(([k], i) => `${k} = $${i + 2}`).join(', ')} WHERE id = $1`, [
-          before.id,
-          ...set.map(([, v]) => v),
-        ]);
+        const set = setClause(cols);
+        await tx.query(`UPDATE automations SET ${set.sql} WHERE id = $1`, [before.id, ...set.values]);
         await audit(tx, req, {
           action: 'automation.update',
           targetType: 'automation',
           targetId: before.id,
           clientId: before.client_id,
-          details: { fields: set.map(([k]) => k) },
+          details: { fields: set.columns },
         });
         return json(await one(tx, before.id));
       }),

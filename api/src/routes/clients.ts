@@ -4,6 +4,7 @@ import { conflict } from '../errors';
 import type { ApiRouter } from '../route';
 import { clientParams, decodeCursor, email, encodeCursor, page, slug, text, timezone } from '../schemas';
 import { createWebhookSecret } from '../secrets';
+import { setClause } from '../sql';
 import { audit, onDuplicate, CLIENT_COLUMNS, clientJson, findClient, type ClientRow, type RouteDeps } from './common';
 
 const status = z.enum(['active', 'paused', 'churned']);
@@ -102,17 +103,17 @@ export function clientRoutes(r: ApiRouter, d: RouteDeps): void {
           contact_phone: body.contactPhone,
           timezone: body.timezone,
         };
-        const set = Object.entries(cols).filter(([, v]) => v !== undefined);
-        const { rows } = await tx.query<ClientRow>(
-          `UPDATE clients SET ${set.map(([k], i) => `${k} = $${i + 2}`).join(', ')} WHERE id = $1 RETURNING ${CLIENT_COLUMNS}`,
-          [before.id, ...set.map(([, v]) => v)],
-        );
+        const set = setClause(cols);
+        const { rows } = await tx.query<ClientRow>(`UPDATE clients SET ${set.sql} WHERE id = $1 RETURNING ${CLIENT_COLUMNS}`, [
+          before.id,
+          ...set.values,
+        ]);
         await audit(tx, req, {
           action: 'client.update',
           targetType: 'client',
           targetId: before.id,
           clientId: before.id,
-          details: { fields: set.map(([k]) => k) },
+          details: { fields: set.columns },
         });
         return clientJson(rows[0]!);
       }),
