@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 
 export const PROMETHEUS_TEXT_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 export const OPENMETRICS_CONTENT_TYPE = 'application/openmetrics-text; version=1.0.0; charset=utf-8';
@@ -39,6 +39,9 @@ const GAUGES_NAMED_LIKE_COUNTERS = ['nodejs_active_handles_total', 'nodejs_activ
  * GC) under `prefix` (e.g. `ct_api_`), less the three that break `promtool check metrics`.
  */
 export function registerProcessMetrics(registry: Registry, prefix: string): void {
+  // Loaded here, not with @ct/lib: most ct commands serve no metrics, and every command loads @ct/lib.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { collectDefaultMetrics } = require('prom-client') as typeof import('prom-client');
   collectDefaultMetrics({ register: registry, prefix });
   for (const name of GAUGES_NAMED_LIKE_COUNTERS) registry.removeSingleMetric(`${prefix}${name}`);
 }

@@ -1,4 +1,4 @@
-import axios, { AxiosError, type AxiosInstance } from 'axios';
+import type { AxiosInstance } from 'axios';
 import { errorMessage } from './errors';
 
 /**
@@ -51,6 +51,12 @@ export class N8nError extends Error {
   }
 }
 
+function loadAxios(): typeof import('axios') {
+  // Loaded by the first client, not with @ct/lib: most ct commands never talk to n8n, and every command loads @ct/lib.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('axios') as typeof import('axios');
+}
+
 interface Page<T> {
   data: T[];
   nextCursor?: string | null;
@@ -61,7 +67,7 @@ export class N8nClient {
   private sessionCookie: string | null = null;
 
   constructor(private readonly opts: N8nClientOptions) {
-    this.http = axios.create({
+    this.http = loadAxios().create({
       baseURL: opts.url.replace(/\/+$/, ''),
       timeout: Math.round((opts.timeoutSeconds ?? 10) * 1000),
       headers: { 'X-N8N-API-KEY': opts.apiKey, Accept: 'application/json' },
@@ -225,7 +231,7 @@ export class N8nClient {
 }
 
 function describeNetworkError(err: unknown): string {
-  if (err instanceof AxiosError) {
+  if (loadAxios().isAxiosError(err)) {
     if (err.code === 'ECONNREFUSED') return 'connection refused (is n8n running?)';
     if (err.code === 'ECONNABORTED' || err.code === 'ETIMEDOUT') return 'timed out';
     return err.code ?? err.message;
