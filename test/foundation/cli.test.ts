@@ -1,5 +1,7 @@
+import { spawnSync } from 'node:child_process';
 import net from 'node:net';
-import { runCt } from '../helpers/cli';
+import path from 'node:path';
+import { CT_MAIN, runCt } from '../helpers/cli';
 
 /** Environment without any platform variable, so each case sets exactly what it tests. */
 function bareEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
@@ -89,5 +91,40 @@ describe('an unreachable database fails fast with a clear message', () => {
       sockets.forEach((s) => s.destroy());
       silent.close();
     }
+  });
+});
+
+describe('ct loads only the command it runs', () => {
+  /** The libraries of the services (HTTP server, n8n client, metrics, JWT, S3): loaded only by the commands that use them. */
+  const HEAVY = ['express', 'axios', 'prom-client', 'jose', '@aws-sdk'];
+  const heavyIn = (files: string[]) => files.filter((f) => HEAVY.some((name) => f.includes(`/node_modules/${name}/`)));
+
+  /** The files a fresh node process has loaded after running `script` (with the built CLI's main.js as `main`). */
+  function loadedAfter(script: string): string[] {
+    const code = `const main = require(${JSON.stringify(CT_MAIN)}); ${script}; process.stdout.write(JSON.stringify(Object.keys(require.cache)));`;
+    const r = spawnSync(process.execPath, ['-e', code], { cwd: path.dirname(CT_MAIN), encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    return (JSON.parse(r.stdout) as string[]).map((f) => f.split(path.sep).join('/'));
+  }
+
+  it('building the whole program (every command and option) loads none of those libraries', () => {
+    const loaded = loadedAfter('main.buildProgram()');
+    // The list is the real one: the CLI, commander and @ct/lib are in it.
+    expect(loaded).toEqual(
+      expect.arrayContaining([
+        CT_MAIN.split(path.sep).join('/'),
+        expect.stringContaining('/node_modules/commander/'),
+        expect.stringMatching(/\/lib\/dist\/index\.js$/),
+      ]),
+    );
+    expect(heavyIn(loaded)).toEqual([]);
+  });
+
+  it('the same check sees them when a command does load its package', () => {
+    const loaded = loadedAfter(
+      "main.buildProgram(); require('@ct/api'); require('@ct/backup'); new (require('@ct/lib').N8nClient)({ url: 'http://n8n.invalid', apiKey: 'k' })",
+    );
+    expect(new Set(heavyIn(loaded).map((f) => HEAVY.find((name) => f.includes(`/node_modules/${name}/`))))).toEqual(new Set(HEAVY));
   });
 });

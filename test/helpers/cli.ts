@@ -2,6 +2,8 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 
 export const CT_BIN = path.resolve(__dirname, '..', '..', 'cli', 'bin', 'ct.js');
+/** The built module behind CT_BIN (buildProgram, run). */
+export const CT_MAIN = path.resolve(__dirname, '..', '..', 'cli', 'dist', 'main.js');
 
 export interface CliResult {
   code: number | null;

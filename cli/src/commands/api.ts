@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { createAdminUser, createApiKey, hashPassword, passwordProblem, type Scope } from '@ct/api';
+import type { Scope } from '@ct/api';
 import { UserError, withTransaction } from '@ct/lib';
 import { withDatabase } from './context';
 
@@ -61,6 +61,7 @@ export function registerApiCommands(program: Command): void {
       if (scopes.length === 0 || bad.length)
         throw new UserError(`--scopes must list some of ${SCOPES.join(', ')}${bad.length ? `; unknown: ${bad.join(', ')}` : ''}`);
       if (opts.name.trim().length === 0 || opts.name.length > 100) throw new UserError('--name must be 1-100 characters');
+      const { createApiKey } = await import('@ct/api');
       await withDatabase(async (pool) => {
         const key = await withTransaction(pool, (tx) =>
           createApiKey(tx, { name: opts.name.trim(), scopes: scopes as Scope[], owner: CLI_ACTOR.actor }, CLI_ACTOR),
@@ -80,6 +81,7 @@ export function registerApiCommands(program: Command): void {
       if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email) || email.length > 320)
         throw new UserError(`--email is not an email address: ${opts.email}`);
       const password = await readPassword();
+      const { createAdminUser, hashPassword, passwordProblem } = await import('@ct/api');
       const problem = passwordProblem(password);
       if (problem) throw new UserError(`password ${problem}`);
       const passwordHash = await hashPassword(password);

@@ -1,25 +1,5 @@
 import type { Command } from 'commander';
-import {
-  applyRetention,
-  backupSchema,
-  createBucket,
-  formatBytes,
-  getRun,
-  getJson,
-  keyringFrom,
-  listBackups,
-  listRuns,
-  progressLine,
-  restoreDatabase,
-  restoreN8n,
-  restoreSchema,
-  startDatabaseBackup,
-  startN8nBackup,
-  startRestoreDrill,
-  type BackupRun,
-  type Manifest,
-  type StartedRun,
-} from '@ct/backup';
+import type { BackupRun, Manifest, StartedRun } from '@ct/backup';
 import {
   createLogger,
   createPool,
@@ -37,11 +17,7 @@ import { withDatabase } from './context';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
-function loadBackup() {
-  return loadConfig(['database', 'logging'], backupSchema);
-}
-
-function summary(run: BackupRun): string {
+function summary(run: BackupRun, formatBytes: (n: number) => string): string {
   const seconds = run.finishedAt ? (run.finishedAt.getTime() - run.startedAt.getTime()) / 1000 : 0;
   const d = run.details as { databaseSizeBytes?: number; restoreSeconds?: number; totalRestoreSeconds?: number; workflows?: number };
   const parts = [`${run.kind} ${run.status}`, `run ${run.id}`, `${seconds.toFixed(1)} s`];
@@ -56,6 +32,7 @@ function summary(run: BackupRun): string {
 
 /** Waits for a run started by another process to finish. */
 async function waitFor(pool: Pool, id: string): Promise<BackupRun> {
+  const { getRun } = await import('@ct/backup');
   for (;;) {
     const run = await getRun(pool, id);
     if (!run || run.status !== 'running') return run!;
@@ -64,6 +41,7 @@ async function waitFor(pool: Pool, id: string): Promise<BackupRun> {
 }
 
 async function report(started: StartedRun, pool: Pool, opts: { now?: boolean; json?: boolean }): Promise<void> {
+  const { formatBytes } = await import('@ct/backup');
   let run: BackupRun;
   if (started.alreadyRunning) {
     process.stderr.write(
@@ -74,7 +52,7 @@ async function report(started: StartedRun, pool: Pool, opts: { now?: boolean; js
     run = await started.done;
   }
   if (opts.json) out(JSON.stringify(run));
-  else out(summary(run));
+  else out(summary(run, formatBytes));
   if (run.status === 'failed') throw new UserError(`${run.kind} run ${run.id} failed: ${run.error}`);
 }
 
@@ -89,7 +67,8 @@ export function registerBackupCommands(program: Command): void {
     .option('--json', 'print the finished run as JSON')
     .action(async (opts: { kind: string; now?: boolean; json?: boolean }) => {
       if (opts.kind !== 'database' && opts.kind !== 'n8n') throw new UserError(`--kind must be database or n8n, got ${opts.kind}`);
-      const cfg = opts.kind === 'n8n' ? loadConfig(['database', 'logging', 'n8n'], backupSchema) : loadBackup();
+      const { backupSchema, loadBackupConfig, progressLine, startDatabaseBackup, startN8nBackup } = await import('@ct/backup');
+      const cfg = opts.kind === 'n8n' ? loadConfig(['database', 'logging', 'n8n'], backupSchema) : loadBackupConfig();
       const log = createLogger({
         level: cfg.LOG_LEVEL,
         format: cfg.LOG_FORMAT === 'auto' ? 'json' : cfg.LOG_FORMAT,
@@ -120,6 +99,7 @@ export function registerBackupCommands(program: Command): void {
     .option('--kind <kind>', 'database or n8n (default: both)')
     .option('--json', 'print JSON')
     .action(async (opts: { kind?: string; json?: boolean }) => {
+      const { createBucket, formatBytes, getJson, listBackups, listRuns, restoreSchema } = await import('@ct/backup');
       const cfg = parseEnv(restoreSchema);
       const bucket = createBucket(cfg);
       const kinds = opts.kind ? [opts.kind] : ['database', 'n8n'];
@@ -164,6 +144,7 @@ export function registerBackupCommands(program: Command): void {
     .requiredOption('--target <url>', 'connection string of the database to restore into')
     .option('--force', 'restore into a non-empty database, replacing the objects the backup contains')
     .action(async (ref: string, opts: { target: string; force?: boolean }) => {
+      const { createBucket, formatBytes, keyringFrom, progressLine, restoreDatabase, restoreSchema } = await import('@ct/backup');
       const cfg = parseEnv(restoreSchema);
       const target = opts.target;
       if (!/^postgres(ql)?:\/\/[^/]+\/[^/?]+/.test(target)) {
@@ -201,6 +182,7 @@ export function registerBackupCommands(program: Command): void {
     .argument('<backup>', 'latest, a run id or an object key')
     .option('--overwrite', 'replace workflows that already exist')
     .action(async (ref: string, opts: { overwrite?: boolean }) => {
+      const { createBucket, keyringFrom, restoreN8n, restoreSchema } = await import('@ct/backup');
       const cfg = parseEnv(restoreSchema.extend(sections.n8n.shape));
       const n8n = new N8nClient({ url: cfg.N8N_URL, apiKey: cfg.N8N_API_KEY, timeoutSeconds: cfg.N8N_TIMEOUT });
       const result = await restoreN8n({ bucket: createBucket(cfg), keyring: keyringFrom(cfg), ref, n8n, overwrite: opts.overwrite });
@@ -220,7 +202,8 @@ export function registerBackupCommands(program: Command): void {
     .description('restore the latest backup into a scratch database, check it, time it, drop it')
     .option('--json', 'print the finished run as JSON')
     .action(async (opts: { json?: boolean }) => {
-      const cfg = loadBackup();
+      const { loadBackupConfig, startRestoreDrill } = await import('@ct/backup');
+      const cfg = loadBackupConfig();
       await withDatabase(async (pool) => {
         await report(await startRestoreDrill({ pool, actor: 'cli', config: cfg }), pool, { json: opts.json });
       });
@@ -230,7 +213,8 @@ export function registerBackupCommands(program: Command): void {
     .command('retention')
     .description('delete backups older than BACKUP_RETENTION_DAYS, keeping the newest of each kind')
     .action(async () => {
-      const cfg = loadBackup();
+      const { applyRetention, createBucket, loadBackupConfig } = await import('@ct/backup');
+      const cfg = loadBackupConfig();
       await withDatabase(async (pool) => {
         const r = await applyRetention({ bucket: createBucket(cfg), retentionDays: cfg.BACKUP_RETENTION_DAYS, pool, actor: 'cli' });
         out(

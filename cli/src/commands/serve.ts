@@ -1,13 +1,11 @@
 import type { Command } from 'commander';
-import { startNotifierService } from '@ct/alerting';
-import { startApi, type ForceBackup } from '@ct/api';
-import { loadBackupConfig, startDatabaseBackup, startScheduler } from '@ct/backup';
-import { startExportersService } from '@ct/exporters';
+import type { ForceBackup } from '@ct/api';
 import { poolFromConfig, UserError, untilSignal, type Pool } from '@ct/lib';
 
 /**
  * `ct serve <service>`: each long-running service is a function that starts it and returns a
- * stop(). Services register here with one line; `all` starts every one in this process.
+ * stop(). Services register here with one line; `all` starts every one in this process. Each one
+ * loads its package when it starts, so that no other ct command pays for loading them all.
  */
 export interface ServeOptions {
   /** Overrides the service's configured port. */
@@ -16,10 +14,10 @@ export interface ServeOptions {
 export type ServiceStarter = (opts: ServeOptions) => Promise<{ stop(): Promise<void> }>;
 
 export const SERVICES: Record<string, ServiceStarter> = {};
-SERVICES.api = (opts) => startApi(opts, { forceBackup: backupForApi() });
-SERVICES.exporters = startExportersService;
-SERVICES.scheduler = startScheduler;
-SERVICES.notifier = startNotifierService;
+SERVICES.api = async (opts) => (await import('@ct/api')).startApi(opts, { forceBackup: backupForApi() });
+SERVICES.exporters = async (opts) => (await import('@ct/exporters')).startExportersService(opts);
+SERVICES.scheduler = async (opts) => (await import('@ct/backup')).startScheduler(opts);
+SERVICES.notifier = async (opts) => (await import('@ct/alerting')).startNotifierService(opts);
 
 /**
  * The API's "force a backup": a database backup through the backup module, answered as soon as
@@ -27,6 +25,9 @@ SERVICES.notifier = startNotifierService;
  * answers 501 instead, and says so at start.
  */
 export function backupForApi(env: NodeJS.ProcessEnv = process.env): ForceBackup | undefined {
+  // Required, not imported: only `ct serve api` needs @ct/backup here, and this answers synchronously.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { loadBackupConfig, startDatabaseBackup } = require('@ct/backup') as typeof import('@ct/backup');
   let cfg: ReturnType<typeof loadBackupConfig>;
   try {
     cfg = loadBackupConfig(env);
