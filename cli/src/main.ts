@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { UserError } from '@ct/lib';
 import { registerApiCommands } from './commands/api';
@@ -7,9 +9,16 @@ import { registerMigrateCommand } from './commands/migrate';
 import { registerServeCommand } from './commands/serve';
 import { registerStatusCommand } from './commands/status';
 
+/** The platform's version, from the root package.json (the same path from src/ and from dist/). */
+function platformVersion(): string {
+  const pkg = JSON.parse(readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
 export function buildProgram(): Command {
   const program = new Command('ct')
     .description('CT Platform: one tool for migrations, services, backups, clients and the audit log.')
+    .version(platformVersion())
     .showHelpAfterError()
     .exitOverride();
   registerMigrateCommand(program);

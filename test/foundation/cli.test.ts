@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { CT_MAIN, runCt } from '../helpers/cli';
@@ -91,6 +92,15 @@ describe('an unreachable database fails fast with a clear message', () => {
       sockets.forEach((s) => s.destroy());
       silent.close();
     }
+  });
+});
+
+describe('ct --version', () => {
+  it('prints the version of the platform (the root package.json) and exits 0', async () => {
+    const { version } = JSON.parse(readFileSync(path.resolve(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
+    expect(version).toMatch(/^\d+\.\d+\.\d+/);
+    const r = await runCt(['--version'], { env: bareEnv() });
+    expect(r).toEqual({ code: 0, stdout: `${version}\n`, stderr: '' });
   });
 });
 
