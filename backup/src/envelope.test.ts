@@ -6,10 +6,10 @@ import { DecryptStream, EncryptStream, type Keyring } from './envelope';
 const keyring: Keyring = { currentId: 'k1', keys: { k1: 'unit-test-master-key-0123456789abcdef' } };
 const CHUNK = 1024;
 
-async function encrypt(plain: Buffer, ring = keyring): Promise<Buffer> {
+async function encrypt(plain: Buffer, ring = keyring, pieceSize = 777): Promise<Buffer> {
   // Feed in odd-sized pieces so chunking does not depend on how the input arrives.
   const pieces: Buffer[] = [];
-  for (let i = 0; i < plain.length; i += 777) pieces.push(plain.subarray(i, i + 777));
+  for (let i = 0; i < plain.length; i += pieceSize) pieces.push(plain.subarray(i, i + pieceSize));
   return buffer(Readable.from(pieces).pipe(new EncryptStream(ring, { content: 'test', chunkSize: CHUNK })));
 }
 
@@ -30,6 +30,17 @@ describe('chunked AES-256-GCM envelope', () => {
     expect(sealed.length).toBe(bodyStart(sealed) + size + 16 * (Math.floor(size / CHUNK) + 1));
     expect((await decrypt(sealed)).equals(plain)).toBe(true);
   });
+
+  it.each([1, 100, CHUNK, 2 * CHUNK + 3, 5 * CHUNK])(
+    'gives the same chunks whatever pieces the input arrives in (%i bytes)',
+    async (pieceSize) => {
+      // A chunk may be sealed from several pieces, and one piece may fill several chunks.
+      const plain = randomBytes(4 * CHUNK + 10);
+      const sealed = await encrypt(plain, keyring, pieceSize);
+      expect(sealed.length).toBe(bodyStart(sealed) + plain.length + 16 * 5);
+      expect((await decrypt(sealed)).equals(plain)).toBe(true);
+    },
+  );
 
   it('uses a fresh data key and nonce prefix for every stream', async () => {
     const plain = Buffer.alloc(100, 7);

@@ -145,7 +145,9 @@ export class EncryptStream extends Transform {
   private readonly aad: Buffer;
   private readonly dataKey = randomBytes(32);
   private readonly prefix = randomBytes(PREFIX);
-  private readonly buf = new Accumulator();
+  /** Input not yet encrypted: less than one chunk, kept as the pieces it arrived in. */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
   private counter = 0;
   private started = false;
 
@@ -174,32 +176,48 @@ export class EncryptStream extends Transform {
   }
 
   /**
-   * Seals one chunk and pushes its ciphertext and its tag as they are: joining them would copy
-   * every byte of the backup once more, only for the uploader to copy it again into its parts
-   * (GCM's final() adds no bytes).
+   * Seals one chunk, given as the pieces it arrived in (GCM encrypts them one after another just
+   * as well as joined), and pushes each piece's ciphertext and the tag as they are: joining them
+   * would copy every byte of the backup once more, only for the uploader to copy it again into
+   * its parts (GCM's final() adds no bytes).
    */
-  private seal(plain: Buffer, final: boolean): void {
+  private seal(pieces: Buffer[], final: boolean): void {
     if (this.counter > 0xffffffff) throw new Error('backup stream too long for one object');
     const c = createCipheriv('aes-256-gcm', this.dataKey, nonce(this.prefix, this.counter++, final));
     c.setAAD(this.aad);
-    const sealed = c.update(plain);
+    for (const piece of pieces) {
+      const sealed = c.update(piece);
+      if (sealed.length > 0) this.push(sealed);
+    }
     c.final();
-    if (sealed.length > 0) this.push(sealed);
     this.push(c.getAuthTag());
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.start();
-    this.buf.push(chunk);
+    const size = this.header.chunkSize;
+    let rest = chunk;
     // Full chunks are never final: the final chunk is the (possibly empty) remainder at the end,
-    // so a full chunk goes out as soon as it is complete, usually without a copy.
-    while (this.buf.length >= this.header.chunkSize) this.seal(this.buf.take(this.header.chunkSize), false);
+    // so a chunk is sealed as soon as it is complete — its nonce needs to know which it is.
+    while (this.pendingBytes + rest.length >= size) {
+      const need = size - this.pendingBytes;
+      this.pending.push(rest.subarray(0, need));
+      this.seal(this.pending, false);
+      this.pending = [];
+      this.pendingBytes = 0;
+      rest = rest.subarray(need);
+    }
+    if (rest.length > 0) {
+      this.pending.push(rest);
+      this.pendingBytes += rest.length;
+    }
     cb();
   }
 
   override _flush(cb: TransformCallback): void {
     this.start();
-    this.seal(this.buf.take(this.buf.length), true);
+    this.seal(this.pending, true);
+    this.pending = [];
     cb();
   }
 }
