@@ -13,6 +13,7 @@ import {
   writeAudit,
   type Pool,
 } from '@ct/lib';
+import { preferFullCollections } from '../gc';
 import { withDatabase } from './context';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -58,6 +59,7 @@ async function report(started: StartedRun, pool: Pool, opts: { now?: boolean; js
 
 export function registerBackupCommands(program: Command): void {
   const backup = program.command('backup').description('encrypted off-site backups: run, list, restore, drill, retention');
+  backup.hook('preAction', preferFullCollections);
 
   backup
     .command('run')

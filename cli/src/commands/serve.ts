@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { ForceBackup } from '@ct/api';
 import { poolFromConfig, UserError, untilSignal, type Pool } from '@ct/lib';
+import { preferFullCollections } from '../gc';
 
 /**
  * `ct serve <service>`: each long-running service is a function that starts it and returns a
@@ -58,6 +59,8 @@ export function registerServeCommand(program: Command): void {
       for (const name of names) {
         if (!SERVICES[name]) throw new UserError(`unknown service ${name}; one of: ${[...Object.keys(SERVICES), 'all'].join(', ')}`);
       }
+      // Alone, the scheduler's heavy work is streaming backups, and it answers no requests.
+      if (service === 'scheduler') preferFullCollections();
       const running: { stop(): Promise<void> }[] = [];
       try {
         for (const name of names) running.push(await SERVICES[name]!(opts));
