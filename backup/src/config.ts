@@ -44,8 +44,11 @@ export const backupSchema = storageSchema.extend({
   BACKUP_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
   /** zstd level of the dump stream (1 is the measured sweet spot, see docs/benchmarks.md). */
   BACKUP_ZSTD_LEVEL: z.coerce.number().int().min(1).max(19).default(1),
-  /** Size of one multipart part and how many upload at once: memory is about their product. */
-  BACKUP_PART_SIZE_MB: z.coerce.number().int().min(5).max(512).default(8),
+  /**
+   * Size of one multipart part and how many upload at once: memory is about their product. S3
+   * allows 10,000 parts, so the part size also caps one object (49 GiB of compressed dump at 5).
+   */
+  BACKUP_PART_SIZE_MB: z.coerce.number().int().min(5).max(512).default(5),
   BACKUP_UPLOAD_CONCURRENCY: z.coerce.number().int().min(1).max(16).default(2),
   /** How long a failed run keeps trying to abort its incomplete multipart upload. */
   BACKUP_ABORT_RETRY_SECONDS: z.coerce.number().min(0).max(3600).default(60),

@@ -63,8 +63,6 @@ export function startDatabaseBackup(deps: BackupDeps): Promise<StartedRun> {
     const keyring = keyringFrom(cfg);
     const startedAt = deps.now?.() ?? new Date();
     const t0 = process.hrtime.bigint();
-    await sweepStaleUploads(deps, bucket, 'database');
-    const key = await chooseKey(bucket, 'database', startedAt, run.id);
     const dumpUrl = cfg.BACKUP_DATABASE_URL ?? cfg.DATABASE_URL;
 
     const snap: Client = await connect(dumpUrl, 'the database to back up');
@@ -80,6 +78,10 @@ export function startDatabaseBackup(deps: BackupDeps): Promise<StartedRun> {
       // dump never passes through this process, which only encrypts and uploads zstd's output.
       const dump = spawnPgDump(dumpUrl, { snapshot, binDir: cfg.PG_BIN_DIR });
       const zstd = spawnTool('zstd', [`-${cfg.BACKUP_ZSTD_LEVEL}`, '-vv', '-c', '-'], { stdinFrom: dump.stdout });
+      const stopDump = () => {
+        dump.kill('SIGKILL');
+        zstd.kill('SIGKILL');
+      };
       let encrypted = 0;
       const describe = async () => {
         const migrations = await snap
@@ -88,9 +90,22 @@ export function startDatabaseBackup(deps: BackupDeps): Promise<StartedRun> {
           .catch(() => [] as { name: string; sha256: string }[]);
         return { migrations, counts: await rowCounts(snap), pgDump: await pgDumpVersion(cfg.PG_BIN_DIR) };
       };
-      // Read beside the dump; a failure here is reported only if the dump itself succeeded.
-      const described = describe();
+      // Read in the dump's snapshot once pg_dump has finished reading: counting scans every table
+      // again, and while the dump runs its pipeline keeps the cores busy; afterwards the scan
+      // overlaps the upload of the last parts. A failure is reported only if the dump succeeded.
+      const described = Promise.all([dump.done, zstd.done]).then(describe);
       described.catch(() => undefined);
+      // The bucket side (stale uploads of an interrupted run, the object's name) is settled while
+      // pg_dump reads the catalog: its first bytes wait in the pipe, and the run does not wait
+      // for S3's round trips before the dump starts.
+      let key: string;
+      try {
+        await sweepStaleUploads(deps, bucket, 'database');
+        key = await chooseKey(bucket, 'database', startedAt, run.id);
+      } catch (err) {
+        stopDump();
+        throw err;
+      }
       let uploaded;
       try {
         uploaded = await encryptAndUpload({
@@ -101,10 +116,7 @@ export function startDatabaseBackup(deps: BackupDeps): Promise<StartedRun> {
           content: 'pg_dump custom format, zstd',
           input: zstd.stdout,
           producers: [dump.done, zstd.done],
-          stopProducers: () => {
-            dump.kill('SIGKILL');
-            zstd.kill('SIGKILL');
-          },
+          stopProducers: stopDump,
           onCipherBytes: (n) => {
             encrypted = n;
             deps.onProgress?.({ encryptedBytes: encrypted });

@@ -78,6 +78,31 @@ describe('backup faults (private S3 and Postgres that the tests stop)', () => {
     expect(await consecutiveFailures(db.pool, 'database')).toBe(0);
   }, 180_000);
 
+  it('S3 unreachable when the run starts: failed run naming S3, and the dump it had started is stopped', async () => {
+    await s3.halt();
+    try {
+      const run = await (await startDatabaseBackup({ pool: db.pool, config: { ...cfg, BACKUP_ABORT_RETRY_SECONDS: 0 } })).done;
+      expect(run.status).toBe('failed');
+      expect(run.error).toMatch(/ECONNREFUSED|connection refused/);
+      expect(run.objectKey).toBeNull();
+      // pg_dump starts before the object is named (it reads the catalog meanwhile): it must not
+      // outlive the failed run. Its session ends once the killed process's socket is closed.
+      const dumpSessions = async () =>
+        Number(
+          (
+            await db.pool.query(
+              `SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'pg_dump' AND datname = current_database()`,
+            )
+          ).rows[0].n,
+        );
+      const deadline = Date.now() + 5000;
+      while ((await dumpSessions()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(await dumpSessions()).toBe(0);
+    } finally {
+      await s3.start();
+    }
+  }, 60_000);
+
   describe('pg_dump failing', () => {
     let pg: PostgresService;
     let pgPool: Pool;
