@@ -385,10 +385,20 @@ export async function startS3(dir: string, opts: { bucket?: string; name?: strin
       S3_FORCE_PATH_STYLE: 'true',
     },
     async start() {
-      // s3rver plus ListMultipartUploads/AbortMultipartUpload (see sinks/s3rver.ts).
+      // s3rver plus ListMultipartUploads/AbortMultipartUpload (see sinks/s3rver.ts). It shares
+      // the machine's cores with what uploads to it, so it runs with the cheaper of V8's two
+      // ways of collecting the short-lived buffers of a bulk upload (docs/benchmarks.md).
       svc.pid = spawnDaemon(
         process.execPath,
-        ['--import', 'tsx', path.join(__dirname, 'sinks', 's3rver.ts'), path.join(base, 'data'), String(port), bucket],
+        [
+          '--no-incremental-marking',
+          '--import',
+          'tsx',
+          path.join(__dirname, 'sinks', 's3rver.ts'),
+          path.join(base, 'data'),
+          String(port),
+          bucket,
+        ],
         { logFile, cwd: ROOT },
       );
       await waitFor(name, async () => (await httpStatus(`${endpoint}/${bucket}`)) === 200, { timeoutMs: 20_000, logFile, pid: svc.pid });
