@@ -1,12 +1,16 @@
 /**
  * `npm run bench:backup`: throughput and memory of `ct backup run` against the shell pipelines an
  * administrator would write, on a database grown with generate_series to each size in
- * BENCH_BACKUP_SIZES_MB (default "100,1024"). At the largest size it also times the two pipelines
- * and the restore drill. Private PostgreSQL and S3 in a temporary folder; everything is removed
- * at the end. Prints a markdown table (and JSON with --json).
+ * BENCH_BACKUP_SIZES_MB (default "100,1024"). At every size `ct backup run` runs
+ * BENCH_BACKUP_REPEAT times (default 3); at the largest, each of its runs is followed by one of
+ * the fast pipeline and one of the fast pipeline uploading to the same S3, so all three see the
+ * same machine, and the table gives medians and the ratio of the medians. The administrator's
+ * pipeline (slow) and the restore drill run once. Private PostgreSQL and S3 in a temporary folder
+ * (on tmpfs when the machine has one, see `workDir`); everything is removed at the end. Prints a
+ * markdown table (and JSON with --json).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createPool, migrate } from '@ct/lib';
@@ -15,6 +19,38 @@ import { startPostgres, startS3 } from '../../test/bench/services';
 
 const MB = 1_000_000;
 const sizes = (process.env.BENCH_BACKUP_SIZES_MB ?? '100,1024').split(',').map(Number);
+const repeat = Number(process.env.BENCH_BACKUP_REPEAT ?? 3);
+
+/**
+ * Where the bench lives: BENCH_BACKUP_DIR, else tmpfs (/dev/shm) when there is one, else the
+ * temporary folder. Every output compared here — the shell pipelines' files and the objects the
+ * S3 server stores — then goes to memory alike, and no result depends on when the disk writes
+ * back what another measurement left dirty.
+ */
+function workDir(): string {
+  const candidates = [process.env.BENCH_BACKUP_DIR, '/dev/shm', tmpdir()].filter((d): d is string => Boolean(d));
+  for (const d of candidates) {
+    try {
+      accessSync(d, constants.W_OK);
+      return d;
+    } catch {
+      /* next */
+    }
+  }
+  return tmpdir();
+}
+
+/**
+ * A pause before each measurement: what the previous one left running (s3rver finishing writing
+ * an object it has already acknowledged, collections, the page cache) must not be charged to the
+ * next one, whichever it is.
+ */
+const settle = () => new Promise((r) => setTimeout(r, Number(process.env.BENCH_BACKUP_SETTLE_MS ?? 2000)));
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
 
 function sh(script: string, env: NodeJS.ProcessEnv): { seconds: number } {
   const t0 = process.hrtime.bigint();
@@ -48,7 +84,7 @@ function ct(args: string[], env: NodeJS.ProcessEnv): Promise<{ stdout: string; s
 }
 
 async function main(): Promise<void> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'ct-backup-bench-'));
+  const dir = mkdtempSync(path.join(workDir(), 'ct-backup-bench-'));
   const pg = await startPostgres(dir, { database: 'ct' });
   const s3 = await startS3(dir, { name: 's3-bench' });
   const pool = createPool({ url: pg.url, max: 2 });
@@ -85,47 +121,72 @@ async function main(): Promise<void> {
       // written back now, not by a checkpoint during the first measurement (ct's).
       await pool.query('CHECKPOINT');
       const size = await dbSize();
-      process.stderr.write(`database: ${(size / MB).toFixed(0)} MB, backing up with ct\n`);
-      const run = await ct(['backup', 'run', '--json'], env);
-      const details = JSON.parse(run.stdout) as { bytes: number; details: { durationSeconds: number; dumpBytes: number } };
+      const largest = target === Math.max(...sizes);
+      const fastFile = path.join(dir, 'fast.dump.enc');
+      const ctRuns: { seconds: number; peakRssBytes: number; bytes: number; dumpBytes: number }[] = [];
+      const fastRuns: number[] = [];
+      const fastS3Runs: number[] = [];
+      for (let i = 1; i <= repeat; i++) {
+        process.stderr.write(`database: ${(size / MB).toFixed(0)} MB, ct backup run (${i}/${repeat})\n`);
+        await settle();
+        const run = await ct(['backup', 'run', '--json'], env);
+        const out = JSON.parse(run.stdout) as { bytes: number; details: { dumpBytes: number } };
+        ctRuns.push({ seconds: run.seconds, peakRssBytes: run.peakRssBytes, bytes: out.bytes, dumpBytes: out.details.dumpBytes });
+        if (!largest) continue;
+        process.stderr.write(`fast pipeline: pg_dump -Fc -Z0 | zstd -1 | openssl enc (${i}/${repeat})\n`);
+        await settle();
+        fastRuns.push(
+          sh(`pg_dump -Fc -Z0 -d "${pg.url}" | zstd -1 -q | openssl enc -aes-256-cbc -pbkdf2 -pass env:KEY > ${fastFile}`, env).seconds,
+        );
+        // Like for like: the fast pipeline also sending its output to the same S3 (one streamed PUT).
+        process.stderr.write(`fast pipeline into S3: … | openssl enc | curl -T - (${i}/${repeat})\n`);
+        await settle();
+        fastS3Runs.push(
+          sh(
+            `pg_dump -Fc -Z0 -d "${pg.url}" | zstd -1 -q | openssl enc -aes-256-cbc -pbkdf2 -pass env:KEY | ` +
+              `curl -sSf -T - ${s3.endpoint}/${s3.bucket}/bench/fast.dump.enc`,
+            env,
+          ).seconds,
+        );
+      }
+      const ctSeconds = median(ctRuns.map((r) => r.seconds));
       const row: Record<string, unknown> = {
         databaseMB: Math.round(size / MB),
-        ctSeconds: run.seconds,
-        ctMBps: size / MB / run.seconds,
-        ctPeakRssMB: run.peakRssBytes / 2 ** 20,
-        ctObjectMB: details.bytes / MB,
-        dumpMB: details.details.dumpBytes / MB,
+        runs: repeat,
+        ctSeconds,
+        ctSecondsAll: ctRuns.map((r) => r.seconds),
+        ctMBps: size / MB / ctSeconds,
+        ctPeakRssMB: median(ctRuns.map((r) => r.peakRssBytes)) / 2 ** 20,
+        ctPeakRssMaxMB: Math.max(...ctRuns.map((r) => r.peakRssBytes)) / 2 ** 20,
+        ctObjectMB: ctRuns[0]!.bytes / MB,
+        dumpMB: ctRuns[0]!.dumpBytes / MB,
       };
-      if (target === Math.max(...sizes)) {
+      if (largest) {
         process.stderr.write('admin pipeline: pg_dump -Fc | openssl enc\n');
         const adminFile = path.join(dir, 'admin.dump.enc');
+        await settle();
         const admin = sh(`pg_dump -Fc -d "${pg.url}" | openssl enc -aes-256-cbc -pbkdf2 -pass env:KEY > ${adminFile}`, env);
-        process.stderr.write('fast pipeline: pg_dump -Fc -Z0 | zstd -1 | openssl enc\n');
-        const fastFile = path.join(dir, 'fast.dump.enc');
-        const fast = sh(`pg_dump -Fc -Z0 -d "${pg.url}" | zstd -1 -q | openssl enc -aes-256-cbc -pbkdf2 -pass env:KEY > ${fastFile}`, env);
-        // Like for like: the fast pipeline also sending its output to the same S3 (one streamed PUT).
-        process.stderr.write('fast pipeline into S3: … | openssl enc | curl -T - (s3rver)\n');
-        const fastS3 = sh(
-          `pg_dump -Fc -Z0 -d "${pg.url}" | zstd -1 -q | openssl enc -aes-256-cbc -pbkdf2 -pass env:KEY | ` +
-            `curl -sSf -T - ${s3.endpoint}/${s3.bucket}/bench/fast.dump.enc`,
-          env,
-        );
+        const fastSeconds = median(fastRuns);
+        const fastS3Seconds = median(fastS3Runs);
         Object.assign(row, {
-          fastS3Seconds: fastS3.seconds,
-          fastS3MBps: size / MB / fastS3.seconds,
-          ctVsFastS3: fastS3.seconds / run.seconds,
+          fastS3Seconds,
+          fastS3SecondsAll: fastS3Runs,
+          fastS3MBps: size / MB / fastS3Seconds,
+          ctVsFastS3: fastS3Seconds / ctSeconds,
           adminSeconds: admin.seconds,
           adminMBps: size / MB / admin.seconds,
           adminFileMB: statSync(adminFile).size / MB,
-          fastSeconds: fast.seconds,
-          fastMBps: size / MB / fast.seconds,
+          fastSeconds,
+          fastSecondsAll: fastRuns,
+          fastMBps: size / MB / fastSeconds,
           fastFileMB: statSync(fastFile).size / MB,
-          ctVsFast: fast.seconds / run.seconds,
-          ctVsAdmin: admin.seconds / run.seconds,
+          ctVsFast: fastSeconds / ctSeconds,
+          ctVsAdmin: admin.seconds / ctSeconds,
         });
         rmSync(adminFile);
         rmSync(fastFile);
         process.stderr.write('restore drill\n');
+        await settle();
         const drill = await ct(['backup', 'drill', '--json'], env);
         const d = JSON.parse(drill.stdout) as {
           status: string;
@@ -150,11 +211,11 @@ async function main(): Promise<void> {
   }
   const f = (v: unknown, d = 1) => (typeof v === 'number' ? v.toFixed(d) : String(v ?? '—'));
   const lines = [
-    '| database | ct backup run | MB/s | peak RSS | object | pg_dump -Fc \\| openssl | MB/s | file | -Z0 \\| zstd -1 \\| openssl | MB/s | file | ct vs fast | ct vs admin | fast + upload to S3 | ct vs it | drill restore |',
+    '| database | ct backup run | MB/s | peak RSS (max) | object | pg_dump -Fc \\| openssl | MB/s | file | -Z0 \\| zstd -1 \\| openssl | MB/s | file | ct vs fast | ct vs admin | fast + upload to S3 | ct vs it | drill restore |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...results.map(
       (r) =>
-        `| ${r.databaseMB} MB | ${f(r.ctSeconds)} s | ${f(r.ctMBps)} | ${f(r.ctPeakRssMB, 0)} MB | ${f(r.ctObjectMB)} MB | ` +
+        `| ${r.databaseMB} MB | ${f(r.ctSeconds)} s | ${f(r.ctMBps)} | ${f(r.ctPeakRssMB, 0)} MB (${f(r.ctPeakRssMaxMB, 0)}) | ${f(r.ctObjectMB)} MB | ` +
         `${r.adminSeconds ? `${f(r.adminSeconds)} s` : '—'} | ${f(r.adminMBps)} | ${r.adminFileMB ? `${f(r.adminFileMB)} MB` : '—'} | ` +
         `${r.fastSeconds ? `${f(r.fastSeconds)} s` : '—'} | ${f(r.fastMBps)} | ${r.fastFileMB ? `${f(r.fastFileMB)} MB` : '—'} | ` +
         `${r.ctVsFast ? `${f(r.ctVsFast, 2)}×` : '—'} | ${r.ctVsAdmin ? `${f(r.ctVsAdmin, 2)}×` : '—'} | ` +
@@ -162,6 +223,10 @@ async function main(): Promise<void> {
         `${r.drillTotalRestoreSeconds ? `${f(r.drillTotalRestoreSeconds)} s (verify ${f(r.drillVerifySeconds)} + pg_restore ${f(r.drillRestoreSeconds)})` : '—'} |`,
     ),
   ];
+  lines.push(
+    '',
+    `Medians of ${repeat} alternated runs; peak RSS of \`ct\` is the median and (max) of its runs. Work folder: ${workDir()}.`,
+  );
   process.stdout.write(`${lines.join('\n')}\n`);
   if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
 }
