@@ -88,6 +88,10 @@ export function startDatabaseBackup(deps: BackupDeps): Promise<StartedRun> {
           .query<{ name: string; sha256: string }>('SELECT name, sha256 FROM schema_migrations ORDER BY name')
           .then((r) => r.rows)
           .catch(() => [] as { name: string; sha256: string }[]);
+        // Beside the dump the count should take spare CPU, not two parallel workers and a JIT
+        // compilation of an expression-free count(*): 0.38 -> 0.30 CPU-seconds for a 1 GB table.
+        await snap.query('SET LOCAL max_parallel_workers_per_gather = 0');
+        await snap.query('SET LOCAL jit = off');
         return { migrations, counts: await rowCounts(snap), pgDump: await pgDumpVersion(cfg.PG_BIN_DIR) };
       };
       // Read beside the dump, in its snapshot. Counting scans every table again: beside the dump
