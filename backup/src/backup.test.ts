@@ -1,5 +1,6 @@
 import { CopyObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
 import { Client } from 'pg';
 import { readMigrations, verifyAuditChain, writeAudit, type Pool } from '@ct/lib';
 import { backupConfig, bucketOf, tableChecksums } from '../../test/helpers/backup';
@@ -53,6 +54,18 @@ async function relationCount(url: string): Promise<number> {
 async function getBytes(b: Bucket, key: string): Promise<Buffer> {
   const res = await b.s3.send(new GetObjectCommand({ Bucket: b.bucket, Key: key }));
   return Buffer.from(await res.Body!.transformToByteArray());
+}
+
+/** Whether this process still has a child process named `name` (read from /proc). */
+async function hasChild(name: string): Promise<boolean> {
+  for (const pid of await readdir('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    // "pid (comm) state ppid …"
+    const m = /^\d+ \((.*)\) \S+ (\d+)/.exec(stat);
+    if (m && m[1] === name && Number(m[2]) === process.pid) return true;
+  }
+  return false;
 }
 
 describe('database backup and restore (real Postgres, s3rver)', () => {
@@ -131,6 +144,36 @@ describe('database backup and restore (real Postgres, s3rver)', () => {
     // New rows chain on from the restored head.
     await writeAudit(target.pool, { actor: 'test', action: 'client.update', outcome: 'success' });
     expect((await verifyAuditChain(target.pool)).ok).toBe(true);
+  });
+
+  it('backs up a database whose dump has ended before S3 has answered', async () => {
+    // pg_dump and zstd start before the run's first S3 request; here S3 answers only once zstd
+    // has exited, so its whole output waits to be read (Node drops unread output of a child that
+    // has exited, which once left a backup of 0 bytes recorded as a success).
+    const small = await createTestDatabase({ prefix: 'smallbackup' });
+    targets.push(small);
+    const local = backupConfig(small.url);
+    const slow = bucketOf(local);
+    let heldBack = false;
+    slow.s3.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'ListMultipartUploadsCommand' && !heldBack) {
+          heldBack = true;
+          while (await hasChild('zstd')) await new Promise((r) => setTimeout(r, 20));
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'waitForZstdToExit' },
+    );
+    const run = await (await startDatabaseBackup({ pool: small.pool, config: local, bucket: slow })).done;
+    expect(heldBack).toBe(true);
+    expect(run).toMatchObject({ status: 'succeeded', error: null });
+    const manifest = await getJson<Manifest>(slow, manifestKeyOf(run.objectKey!));
+    expect(manifest.sizes.dumpBytes).toBeGreaterThan(1000);
+    expect(manifest.sizes.plaintextBytes).toBeGreaterThan(100);
+    const target = await freshTarget();
+    await restoreDatabase({ bucket: slow, keyring, ref: run.id, target: target.url, pgBinDir: local.PG_BIN_DIR });
+    expect(Object.keys(await tableChecksums(target.pool)).sort()).toEqual(Object.keys(await tableChecksums(small.pool)).sort());
   });
 
   it('refuses a non-empty target without force and replaces its objects with force', async () => {

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
+import { PassThrough, pipeline } from 'node:stream';
 import { promisify } from 'node:util';
 import type { Client } from 'pg';
 import { errorMessage } from '@ct/lib';
@@ -82,6 +83,12 @@ export function startDatabaseBackup(deps: BackupDeps): Promise<StartedRun> {
         dump.kill('SIGKILL');
         zstd.kill('SIGKILL');
       };
+      // Node throws away a child's output nobody reads once the child has exited (it resumes the
+      // stream to free the pipe), and a small database is dumped before S3 has answered below:
+      // read zstd's output from the start into a stream that holds it — backpressure stops zstd
+      // when that is full — until the upload takes it. A failure reading it errors `compressed`.
+      const compressed = new PassThrough();
+      pipeline(zstd.stdout, compressed, () => undefined);
       let encrypted = 0;
       const describe = async () => {
         const migrations = await snap
@@ -119,7 +126,7 @@ export function startDatabaseBackup(deps: BackupDeps): Promise<StartedRun> {
           keyring,
           config: cfg,
           content: 'pg_dump custom format, zstd',
-          input: zstd.stdout,
+          input: compressed,
           producers: [dump.done, zstd.done],
           stopProducers: stopDump,
           onCipherBytes: (n) => {
@@ -131,9 +138,19 @@ export function startDatabaseBackup(deps: BackupDeps): Promise<StartedRun> {
       } catch (err) {
         throw new RunFailure(errorMessage(err), { details: { encryptedBytes: encrypted } });
       }
-      // zstd -vv ends with "(<in> B => <out> B, …)": the size of the dump itself.
-      const sizes = /\((\d+) B => (\d+) B/.exec(zstd.stderrTail());
+      // zstd -vv ends with "( <in> B =>  <out> B, …)": the size of the dump, and what zstd wrote,
+      // which must be exactly what was encrypted and uploaded.
+      const sizes = /\(\s*(\d+) B =>\s*(\d+) B/.exec(zstd.stderrTail());
       const dumpBytes = sizes ? Number(sizes[1]) : null;
+      const zstdBytes = sizes ? Number(sizes[2]) : null;
+      if (uploaded.plaintextBytes === 0 || (zstdBytes !== null && zstdBytes !== uploaded.plaintextBytes)) {
+        await deleteKeys(bucket, [key]).catch(() => undefined);
+        throw new RunFailure(
+          `the backup is incomplete: zstd wrote ${zstdBytes ?? 'an unknown number of'} bytes, ` +
+            `${uploaded.plaintextBytes} were encrypted and uploaded; the object was removed`,
+        );
+      }
+      if (zstdBytes === null) deps.log?.warn({ stderr: zstd.stderrTail().slice(-300) }, 'zstd did not report its sizes');
       let facts: Awaited<typeof described>;
       try {
         facts = await described;
