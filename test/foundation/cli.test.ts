@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { CT_MAIN, runCt } from '../helpers/cli';
+import { createTestDatabase } from '../helpers/db';
 
 /** Environment without any platform variable, so each case sets exactly what it tests. */
 function bareEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
@@ -91,6 +92,26 @@ describe('an unreachable database fails fast with a clear message', () => {
     } finally {
       sockets.forEach((s) => s.destroy());
       silent.close();
+    }
+  });
+});
+
+describe('a database the migrations have not reached', () => {
+  it('is named, with the command that fixes it, instead of a driver stack trace', async () => {
+    const db = await createTestDatabase({ migrate: false, prefix: 'unmigrated' });
+    try {
+      const env = bareEnv({ DATABASE_URL: db.url, LOG_LEVEL: 'warn' });
+      const verify = await runCt(['audit', 'verify'], { env });
+      expect({ code: verify.code, stderr: verify.stderr }).toEqual({
+        code: 1,
+        stderr: expect.stringMatching(
+          /^ct: the database at postgres:\/\/.* is not migrated \(.* does not exist\): run `ct migrate` first\n$/,
+        ),
+      });
+      const status = await runCt(['status'], { env });
+      expect(status.stdout).toMatch(/^migrations: 0\/\d+ applied \(run ct migrate\)$/m);
+    } finally {
+      await db.drop();
     }
   });
 });
