@@ -1,9 +1,8 @@
 import { CopyObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
 import { Client } from 'pg';
 import { readMigrations, verifyAuditChain, writeAudit, type Pool } from '@ct/lib';
-import { backupConfig, bucketOf, tableChecksums } from '../../test/helpers/backup';
+import { backupConfig, bucketOf, hasChild, holdBack, tableChecksums } from '../../test/helpers/backup';
 import { createTestDatabase, type TestDatabase } from '../../test/helpers/db';
 import { startDatabaseBackup } from './database';
 import { startRestoreDrill } from './drill';
@@ -54,18 +53,6 @@ async function relationCount(url: string): Promise<number> {
 async function getBytes(b: Bucket, key: string): Promise<Buffer> {
   const res = await b.s3.send(new GetObjectCommand({ Bucket: b.bucket, Key: key }));
   return Buffer.from(await res.Body!.transformToByteArray());
-}
-
-/** Whether this process still has a child process named `name` (read from /proc). */
-async function hasChild(name: string): Promise<boolean> {
-  for (const pid of await readdir('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-    // "pid (comm) state ppid …"
-    const m = /^\d+ \((.*)\) \S+ (\d+)/.exec(stat);
-    if (m && m[1] === name && Number(m[2]) === process.pid) return true;
-  }
-  return false;
 }
 
 describe('database backup and restore (real Postgres, s3rver)', () => {
@@ -154,19 +141,12 @@ describe('database backup and restore (real Postgres, s3rver)', () => {
     targets.push(small);
     const local = backupConfig(small.url);
     const slow = bucketOf(local);
-    let heldBack = false;
-    slow.s3.middlewareStack.add(
-      (next, context) => async (args) => {
-        if (context.commandName === 'ListMultipartUploadsCommand' && !heldBack) {
-          heldBack = true;
-          while (await hasChild('zstd')) await new Promise((r) => setTimeout(r, 20));
-        }
-        return next(args);
-      },
-      { step: 'initialize', name: 'waitForZstdToExit' },
-    );
-    const run = await (await startDatabaseBackup({ pool: small.pool, config: local, bucket: slow })).done;
-    expect(heldBack).toBe(true);
+    const hold = holdBack(slow, 'ListMultipartUploadsCommand', async () => {
+      while (await hasChild('zstd')) await new Promise((r) => setTimeout(r, 20));
+    });
+    const started = await startDatabaseBackup({ pool: small.pool, config: local, bucket: slow });
+    await hold.held;
+    const run = await started.done;
     expect(run).toMatchObject({ status: 'succeeded', error: null });
     const manifest = await getJson<Manifest>(slow, manifestKeyOf(run.objectKey!));
     expect(manifest.sizes.dumpBytes).toBeGreaterThan(1000);

@@ -9,7 +9,17 @@ import { keyringFrom } from './envelope';
 import { manifestKeyOf, toolVersion, type Manifest } from './manifest';
 import { connect, rowCounts, spawnPgDump } from './pgtools';
 import { RunFailure, startRun, type RunnerDeps, type StartedRun } from './runs';
-import { abortIncompleteUploads, createBucket, deleteKeys, exists, kindPrefix, objectKeyFor, putJson, type Bucket } from './storage';
+import {
+  abortIncompleteUploads,
+  createBucket,
+  deleteKeys,
+  describeS3Error,
+  exists,
+  kindPrefix,
+  objectKeyFor,
+  putJson,
+  type Bucket,
+} from './storage';
 import { spawnTool } from './streams';
 import { encryptAndUpload } from './upload';
 
@@ -32,6 +42,28 @@ export async function chooseKey(bucket: Bucket, kind: 'database' | 'n8n', at: Da
   const key = objectKeyFor(bucket, kind, at);
   if (!(await exists(bucket, manifestKeyOf(key))) && !(await exists(bucket, key))) return key;
   return objectKeyFor(bucket, kind, at, `-${runId.slice(0, 8)}`);
+}
+
+/**
+ * The sizes zstd reports at the end with -vv: "( <in> B =>  <out> B, …)" since zstd 1.5,
+ * "( <in> =>  <out> bytes, …)" before. Null when neither is there.
+ */
+export function zstdSizes(stderr: string): { input: number; output: number } | null {
+  const m = /\(\s*(\d+)(?: B)? =>\s*(\d+) (?:B|bytes),/.exec(stderr);
+  return m ? { input: Number(m[1]), output: Number(m[2]) } : null;
+}
+
+/**
+ * Removes an object whose run failed after it was uploaded, and a manifest that may have been
+ * stored although its PUT reported a failure; returns how that went, for the run's error.
+ */
+export async function discardUploaded(bucket: Bucket, key: string): Promise<string> {
+  try {
+    await deleteKeys(bucket, [key, manifestKeyOf(key)]);
+    return '; the object was removed';
+  } catch (err) {
+    return `; removing the object failed too (${describeS3Error(err)}), the next retention pass will`;
+  }
 }
 
 /** Aborts multipart uploads left under a kind's prefix: we hold the kind's lock, so they are stale. */
@@ -69,6 +101,9 @@ export function startDatabaseBackup(deps: BackupDeps): Promise<StartedRun> {
     const snap: Client = await connect(dumpUrl, 'the database to back up');
     try {
       await snap.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      // This session only holds the snapshot open while pg_dump works: a server-wide idle timeout
+      // (usual on managed PostgreSQL) must not end it half-way (pg_dump lifts it for its own).
+      await snap.query('SET LOCAL idle_in_transaction_session_timeout = 0');
       const info = await snap.query<{ snapshot: string; version: string; name: string; size: string }>(
         `SELECT pg_export_snapshot() AS snapshot, current_setting('server_version') AS version,
                 current_database() AS name, pg_database_size(current_database())::text AS size`,
@@ -138,28 +173,28 @@ export function startDatabaseBackup(deps: BackupDeps): Promise<StartedRun> {
       } catch (err) {
         throw new RunFailure(errorMessage(err), { details: { encryptedBytes: encrypted } });
       }
-      // zstd -vv ends with "( <in> B =>  <out> B, …)": the size of the dump, and what zstd wrote,
-      // which must be exactly what was encrypted and uploaded.
-      const sizes = /\(\s*(\d+) B =>\s*(\d+) B/.exec(zstd.stderrTail());
-      const dumpBytes = sizes ? Number(sizes[1]) : null;
-      const zstdBytes = sizes ? Number(sizes[2]) : null;
-      if (uploaded.plaintextBytes === 0 || (zstdBytes !== null && zstdBytes !== uploaded.plaintextBytes)) {
-        await deleteKeys(bucket, [key]).catch(() => undefined);
+      // What zstd wrote must be exactly what was encrypted and uploaded.
+      const sizes = zstdSizes(zstd.stderrTail());
+      const dumpBytes = sizes?.input ?? null;
+      if (!sizes || sizes.output !== uploaded.plaintextBytes) {
         throw new RunFailure(
-          `the backup is incomplete: zstd wrote ${zstdBytes ?? 'an unknown number of'} bytes, ` +
-            `${uploaded.plaintextBytes} were encrypted and uploaded; the object was removed`,
+          (sizes
+            ? `the backup is incomplete: zstd wrote ${sizes.output} bytes, ${uploaded.plaintextBytes} were encrypted and uploaded`
+            : `zstd did not report how much it wrote, so the upload cannot be checked against it (${zstd.stderrTail().trim().slice(-200)})`) +
+            (await discardUploaded(bucket, key)),
         );
       }
-      if (zstdBytes === null) deps.log?.warn({ stderr: zstd.stderrTail().slice(-300) }, 'zstd did not report its sizes');
       let facts: Awaited<typeof described>;
       try {
         facts = await described;
       } catch (err) {
-        await deleteKeys(bucket, [key]).catch(() => undefined);
-        throw new RunFailure(`reading the row counts for the manifest failed: ${errorMessage(err)}`);
+        throw new RunFailure(`reading the row counts for the manifest failed: ${errorMessage(err)}${await discardUploaded(bucket, key)}`);
       }
       const { migrations, counts, pgDump } = facts;
-      await snap.query('COMMIT');
+      // The transaction only read; the dump has its data whatever happens to this session now.
+      await snap
+        .query('COMMIT')
+        .catch((err: unknown) => deps.log?.warn({ err: errorMessage(err) }, 'ending the snapshot transaction failed'));
 
       const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
       const manifest: Manifest = {
@@ -188,8 +223,7 @@ export function startDatabaseBackup(deps: BackupDeps): Promise<StartedRun> {
       try {
         await putJson(bucket, manifestKeyOf(key), manifest);
       } catch (err) {
-        await deleteKeys(bucket, [key]).catch(() => undefined);
-        throw new RunFailure(`writing the manifest failed: ${errorMessage(err)}`);
+        throw new RunFailure(`writing the manifest failed: ${errorMessage(err)}${await discardUploaded(bucket, key)}`);
       }
       return {
         bytes: uploaded.ciphertextBytes,

@@ -33,7 +33,15 @@ async function readThrough(
     stopExtra?: () => void;
   },
 ): Promise<{ etag: string }> {
-  const { body, etag } = await getStream(bucket, backup.key, opts.etag);
+  let got: Awaited<ReturnType<typeof getStream>>;
+  try {
+    got = await getStream(bucket, backup.key, opts.etag);
+  } catch (err) {
+    // Whatever was started to consume the object (zstd, pg_restore) would wait for it forever.
+    opts.stopExtra?.();
+    throw err;
+  }
+  const { body, etag } = got;
   const total = manifest.sizes.ciphertextBytes;
   const cipherTap = new HashTap((n) => opts.onProgress?.({ phase: opts.phase, bytes: n, total }));
   const dec = new DecryptStream(keyring);

@@ -102,8 +102,15 @@ export async function startRun(deps: RunnerDeps, kind: RunKind, work: (ctx: RunC
       const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [lockKey(kind)]);
       if (rows[0]!.ok) {
         keep = true;
+        // The lock lives as long as this session. pg-pool listens for errors only on idle clients:
+        // without a listener, losing this connection mid-run would crash the process.
+        const lock = { lost: null as Error | null };
+        client.on('error', (err) => {
+          lock.lost = err;
+          deps.log?.warn({ kind, err: errorMessage(err) }, `lost the ${kind} run's lock connection; the run goes on`);
+        });
         const run = await begin(client, deps, kind);
-        const done = execute(client, deps, run, work);
+        const done = execute(client, lock, deps, run, work);
         return { run, alreadyRunning: false, done };
       }
       const running = await client.query<RunRow>(`SELECT ${COLUMNS} FROM backup_runs WHERE kind = $1 AND status = 'running'`, [kind]);
@@ -154,6 +161,7 @@ async function begin(client: PoolClient, deps: RunnerDeps, kind: RunKind): Promi
 
 async function execute(
   client: PoolClient,
+  lock: { lost: Error | null },
   deps: RunnerDeps,
   run: BackupRun,
   work: (ctx: RunContext) => Promise<RunOutcome>,
@@ -169,9 +177,27 @@ async function execute(
   }
   try {
     return await finish(deps.pool, deps, run, error, outcome);
+  } catch (err) {
+    // `done` resolves whatever happens (callers such as the API do not wait for it); the row stays
+    // `running` and the next run of the kind marks it abandoned.
+    const why = `recording the end of the run failed: ${errorMessage(err)}`;
+    deps.log?.error({ kind: run.kind, run: run.id, err: errorMessage(err) }, why);
+    const what = error ?? (outcome.objectKey ? `the backup was stored as ${outcome.objectKey}` : 'the run finished');
+    return {
+      ...run,
+      status: 'failed',
+      finishedAt: new Date(),
+      bytes: outcome.bytes ?? null,
+      objectKey: outcome.objectKey ?? null,
+      error: `${what}, but ${why}`,
+    };
   } finally {
-    await client.query('SELECT pg_advisory_unlock(hashtext($1))', [lockKey(run.kind)]).catch(() => undefined);
-    client.release();
+    if (lock.lost) {
+      client.release(lock.lost); // a broken client is destroyed, not returned to the pool
+    } else {
+      await client.query('SELECT pg_advisory_unlock(hashtext($1))', [lockKey(run.kind)]).catch(() => undefined);
+      client.release();
+    }
   }
 }
 

@@ -62,14 +62,15 @@ export function spawnTool(
     );
     child.on('close', (code, signal) => {
       if (code === 0) return resolve();
-      const why =
-        stderr
-          .trim()
-          .split(/[\r\n]+/)
-          .filter((l) => !/^(\*\*\*|--|Using std|Decompression will require|\/\*stdin)/.test(l))
-          .slice(-4)
-          .join(' | ') || (signal ? `killed by ${signal}` : `exit code ${code}`);
-      reject(new Error(`${label} failed: ${why}`));
+      const said = stderr
+        .trim()
+        .split(/[\r\n]+/)
+        .filter((l) => !/^(\*\*\*|--|Using std|Decompression will require|\/\*stdin)/.test(l))
+        .slice(-4)
+        .join(' | ');
+      // The signal is always named: a tool killed after a warning must not read as failing on it.
+      const how = signal ? `killed by ${signal}` : `exit code ${code}`;
+      reject(new Error(`${label} failed: ${said ? `${said} (${how})` : how}`));
     });
   });
   // Errors surface through `done`; a closed pipe must not crash the process.

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
 import type { Pool } from 'pg';
 import { backupSchema, createBucket, type BackupConfig, type Bucket } from '@ct/backup';
 import { benchEnv } from './db';
@@ -45,4 +46,39 @@ export async function tableChecksums(pool: Pool): Promise<Record<string, string>
     out[`${r.s}.${r.t}`] = `${c[0]!.n}:${c[0]!.sum}`;
   }
   return out;
+}
+
+/** Whether this process has a child process named `name` (read from /proc). */
+export async function hasChild(name: string): Promise<boolean> {
+  for (const pid of await readdir('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    // "pid (comm) state ppid …"
+    const m = /^\d+ \((.*)\) \S+ (\d+)/.exec(stat);
+    if (m && m[1] === name && Number(m[2]) === process.pid) return true;
+  }
+  return false;
+}
+
+/**
+ * Holds the first `command` (an SDK command name) sent through `bucket` until `until` resolves:
+ * the run's S3 side answers late, after whatever the test does meanwhile. Resolves `held` when
+ * the command arrives.
+ */
+export function holdBack(bucket: Bucket, command: string, until: () => Promise<unknown>): { held: Promise<void> } {
+  let arrived!: () => void;
+  const held = new Promise<void>((r) => (arrived = r));
+  let done = false;
+  bucket.s3.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (context.commandName === command && !done) {
+        done = true;
+        arrived();
+        await until();
+      }
+      return next(args);
+    },
+    { step: 'initialize', name: `holdBack${command}` },
+  );
+  return { held };
 }
