@@ -113,4 +113,24 @@ describe('n8n workflow export and re-import (a private n8n)', () => {
     ) as WorkflowExport;
     expect(doc.workflows.map((w) => w.name).sort()).toEqual(['Pizza shop: new order', 'Plumber: missed call']);
   });
+
+  it('refuses, before any change, a name that more than one workflow has', async () => {
+    for (const w of await n8n.listWorkflows()) await n8n.deleteWorkflow(w.id);
+    await n8n.createWorkflow(workflow('HVAC: service reminder', 'first'));
+    await n8n.createWorkflow(workflow('HVAC: service reminder', 'second'));
+    await n8n.createWorkflow(workflow('HVAC: quote request', 'only'));
+    const run = await (await startN8nBackup({ pool: db.pool, config: cfg, n8n, n8nUrl: n8nService.url })).done;
+    expect(run.details).toMatchObject({ workflows: 3 });
+    const before = JSON.stringify(await n8n.listWorkflows());
+    await expect(restoreN8n({ bucket, keyring: keyringFrom(cfg), ref: run.id, n8n, overwrite: true })).rejects.toThrow(
+      /^workflows are matched by name, and these names belong to more than one workflow in the export or in n8n: "HVAC: service reminder"; .*Nothing was changed$/,
+    );
+    expect(JSON.stringify(await n8n.listWorkflows())).toBe(before);
+    // Into an n8n without those names there is nothing to match: both are created.
+    for (const w of await n8n.listWorkflows()) await n8n.deleteWorkflow(w.id);
+    const r = await restoreN8n({ bucket, keyring: keyringFrom(cfg), ref: run.id, n8n });
+    expect(r.created).toEqual(['HVAC: quote request', 'HVAC: service reminder', 'HVAC: service reminder']);
+    expect(await names()).toEqual(['HVAC: quote request', 'HVAC: service reminder', 'HVAC: service reminder']);
+    for (const w of await n8n.listWorkflows()) await n8n.deleteWorkflow(w.id);
+  });
 });

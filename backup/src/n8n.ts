@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { errorMessage, N8nClient, UserError, type N8nWorkflow } from '@ct/lib';
-import { chooseKey, sweepStaleUploads } from './database';
+import { chooseKey, discardUploaded, sweepStaleUploads } from './database';
 import { keyringFrom, type Keyring } from './envelope';
 import { manifestKeyOf, resolveBackup, toolVersion, type Manifest } from './manifest';
 import { readVerified } from './restore';
 import { RunFailure, startRun, type RunnerDeps, type StartedRun } from './runs';
-import { createBucket, deleteKeys, putJson, type Bucket } from './storage';
+import { createBucket, putJson, type Bucket } from './storage';
 import { encryptAndUpload } from './upload';
 import type { BackupConfig } from './config';
 
@@ -70,8 +70,7 @@ export function startN8nBackup(deps: N8nBackupDeps): Promise<StartedRun> {
     try {
       await putJson(bucket, manifestKeyOf(key), manifest);
     } catch (err) {
-      await deleteKeys(bucket, [key]).catch(() => undefined);
-      throw new RunFailure(`writing the manifest failed: ${errorMessage(err)}`);
+      throw new RunFailure(`writing the manifest failed: ${errorMessage(err)}${await discardUploaded(bucket, key)}`);
     }
     return { bytes: uploaded.ciphertextBytes, objectKey: key, details: { manifestKey: manifestKeyOf(key), workflows: workflows.length } };
   });
@@ -107,7 +106,21 @@ export async function restoreN8n(opts: {
   const doc = JSON.parse(plain.toString('utf8')) as WorkflowExport;
   if (doc.format !== 'ct-n8n-workflows/1' || !Array.isArray(doc.workflows))
     throw new UserError(`${backup.key} is not an n8n workflow export`);
-  const existing = new Map((await opts.n8n.listWorkflows()).map((w) => [w.name, w]));
+  const current = await opts.n8n.listWorkflows();
+  // A name that two workflows share, on either side, cannot say which workflow it stands for:
+  // two exported ones would land on one existing workflow, or one on either of two. Refused
+  // before any change, rather than one of them silently replacing the other.
+  const count = (names: string[]) => names.reduce((m, n) => m.set(n, (m.get(n) ?? 0) + 1), new Map<string, number>());
+  const inExport = count(doc.workflows.map((w) => w.name));
+  const inN8n = count(current.map((w) => w.name));
+  const ambiguous = [...inExport.keys()].filter((n) => inN8n.has(n) && (inExport.get(n)! > 1 || inN8n.get(n)! > 1)).sort();
+  if (ambiguous.length > 0) {
+    throw new UserError(
+      `workflows are matched by name, and these names belong to more than one workflow in the export or in n8n: ` +
+        `${ambiguous.map((n) => `"${n}"`).join(', ')}; rename them in n8n first. Nothing was changed`,
+    );
+  }
+  const existing = new Map(current.map((w) => [w.name, w]));
   const result: N8nRestoreResult = { objectKey: backup.key, created: [], updated: [], skipped: [] };
   for (const wf of doc.workflows) {
     const current = existing.get(wf.name);
