@@ -36,7 +36,8 @@ async function waitFor(pool: Pool, id: string): Promise<BackupRun> {
   const { getRun } = await import('@ct/backup');
   for (;;) {
     const run = await getRun(pool, id);
-    if (!run || run.status !== 'running') return run!;
+    if (!run) throw new UserError(`run ${id} is no longer recorded; see ct backup list`);
+    if (run.status !== 'running') return run;
     await new Promise((r) => setTimeout(r, 1000));
   }
 }
