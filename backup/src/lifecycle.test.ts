@@ -50,6 +50,18 @@ describe('a run survives what happens around it (real Postgres, s3rver)', () => 
     expect(next.status).toBe('succeeded');
   });
 
+  it("a finished run leaves no listener on the pool's clients", async () => {
+    const cfg = backupConfig(db.url);
+    for (let i = 0; i < 3; i++) expect((await (await startDatabaseBackup({ pool: db.pool, config: cfg })).done).status).toBe('succeeded');
+    // Check out every client the pool has: pg-pool removes its own idle listener on checkout.
+    const clients = await Promise.all(Array.from({ length: db.pool.totalCount }, () => db.pool.connect()));
+    try {
+      expect(clients.map((c) => c.listenerCount('error'))).toEqual(clients.map(() => 0));
+    } finally {
+      clients.forEach((c) => c.release());
+    }
+  });
+
   it('recording the end of a run failing still settles it, naming both the backup and the failure', async () => {
     const cfg = backupConfig(db.url);
     await db.pool.query(`CREATE FUNCTION refuse_update() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -104,12 +104,18 @@ export async function startRun(deps: RunnerDeps, kind: RunKind, work: (ctx: RunC
         keep = true;
         // The lock lives as long as this session. pg-pool listens for errors only on idle clients:
         // without a listener, losing this connection mid-run would crash the process.
-        const lock = { lost: null as Error | null };
-        client.on('error', (err) => {
-          lock.lost = err;
-          deps.log?.warn({ kind, err: errorMessage(err) }, `lost the ${kind} run's lock connection; the run goes on`);
+        const lock: RunLock = {
+          lost: null,
+          onError: (err) => {
+            lock.lost = err;
+            deps.log?.warn({ kind, err: errorMessage(err) }, `lost the ${kind} run's lock connection; the run goes on`);
+          },
+        };
+        client.on('error', lock.onError);
+        const run = await begin(client, deps, kind).catch((err: unknown) => {
+          client.off('error', lock.onError); // begin has released the client
+          throw err;
         });
-        const run = await begin(client, deps, kind);
         const done = execute(client, lock, deps, run, work);
         return { run, alreadyRunning: false, done };
       }
@@ -159,9 +165,15 @@ async function begin(client: PoolClient, deps: RunnerDeps, kind: RunKind): Promi
   }
 }
 
+/** The session holding a run's advisory lock: its error listener, and the error if it was lost. */
+interface RunLock {
+  lost: Error | null;
+  onError: (err: Error) => void;
+}
+
 async function execute(
   client: PoolClient,
-  lock: { lost: Error | null },
+  lock: RunLock,
   deps: RunnerDeps,
   run: BackupRun,
   work: (ctx: RunContext) => Promise<RunOutcome>,
@@ -192,6 +204,8 @@ async function execute(
       error: `${what}, but ${why}`,
     };
   } finally {
+    // The client goes back to the pool (or is destroyed): this run's listener must not stay on it.
+    client.off('error', lock.onError);
     if (lock.lost) {
       client.release(lock.lost); // a broken client is destroyed, not returned to the pool
     } else {
