@@ -64,6 +64,7 @@ export function createApp(o: AppOptions): ApiApp {
       perIp: o.settings.rateLimitPerIp,
       perKey: o.settings.rateLimitPerKey,
       perWebhookClient: o.settings.webhookRateLimit,
+      grafanaProxySecret: o.settings.grafanaProxySecret,
     }),
   );
 
@@ -80,6 +81,12 @@ export function createApp(o: AppOptions): ApiApp {
 
   // Webhooks authenticate by signature, before any JSON parsing (the signature covers raw bytes).
   app.use('/api/webhooks', webhookRouter({ pool: o.pool, metrics, cache: webhookCache }));
+  // Nothing else lives there: no credential is looked at (and tried for free) under this path.
+  app.use(
+    '/api/webhooks',
+    (req, res) =>
+      void res.status(404).json({ error: 'not_found', message: 'no such webhook: POST /api/webhooks/n8n/<client>', requestId: req.id }),
+  );
 
   app.use(authenticate(o.pool, { ...o.settings, grafanaProxySecret: o.settings.grafanaProxySecret }, metrics));
   app.use(express.json({ limit: '100kb', strict: false, type: ['application/json', 'application/*+json'] }));

@@ -120,11 +120,18 @@ async function checkApiKey(pool: Pool, key: string, fail: (reason: string, messa
   return { actor: `api_key:${row.name} (${row.prefix})`, actorType: 'api_key', scopes: new Set(row.scopes), id: `key:${row.id}` };
 }
 
-/** What a credential is, for the per-key rate limiter (a digest: the credential never leaves this function). */
-export function credentialFingerprint(req: Request): string | undefined {
-  const proxyUser = req.get('x-ct-proxy-secret') !== undefined ? req.get('x-grafana-user') : undefined;
-  if (proxyUser !== undefined) return `grafana:${proxyUser.slice(0, 100)}`;
-  const c = req.get('x-api-key') ?? req.get('authorization');
+/**
+ * What a credential is, for the per-key rate limiter (a digest: the credential never leaves this
+ * function). The Grafana user counts only behind the right proxy secret: anyone can name a user,
+ * and a flood naming one must not lock that user out.
+ */
+export function credentialFingerprint(req: Request, grafanaProxySecret?: string): string | undefined {
+  const proxySecret = req.get('x-ct-proxy-secret');
+  const proxyUser = req.get('x-grafana-user');
+  if (proxySecret !== undefined && proxyUser !== undefined && grafanaProxySecret && safeEqual(proxySecret, grafanaProxySecret)) {
+    return `grafana:${proxyUser.slice(0, 100)}`;
+  }
+  const c = proxySecret ?? req.get('x-api-key') ?? req.get('authorization');
   if (!c) return undefined;
   return createHash('sha256').update(c).digest('base64url').slice(0, 22);
 }

@@ -64,6 +64,9 @@ export function errorHandler(logger: Logger) {
     else if (e?.type === 'entity.too.large') http = new HttpError(413, 'payload_too_large', 'request body is too large');
     else if (e?.type === 'entity.parse.failed')
       http = new HttpError(400, 'validation_failed', 'body: malformed JSON', [{ in: 'body', field: 'body', message: 'malformed JSON' }]);
+    else if (err instanceof URIError)
+      // The router could not percent-decode a path parameter: the client's mistake, not ours.
+      http = new HttpError(400, 'bad_request', 'the request path is not valid percent-encoding');
     else if (e?.expose && typeof e.status === 'number' && e.status >= 400 && e.status < 500)
       http = new HttpError(e.status, 'bad_request', 'the request could not be read');
     else if (isDatabaseUnavailable(err)) {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
-import { rateLimit, type RateLimitRequestHandler } from 'express-rate-limit';
+import { ipKeyGenerator, rateLimit, type RateLimitRequestHandler } from 'express-rate-limit';
 import type { Logger } from '@ct/lib';
 import { credentialFingerprint } from './auth';
 import type { ApiMetrics } from './metrics';
@@ -58,11 +58,30 @@ const unlimited = (req: Request) => req.path === '/healthz' || req.path === '/re
 const isWebhook = (req: Request) => req.path.startsWith('/api/webhooks/');
 
 /**
- * Rate limits, before authentication so floods of bad credentials are limited too:
- * per IP for everything but webhooks; per credential (a digest of it, or the Grafana user) for
- * authenticated calls; per client slug for webhooks (one n8n server posts for every client).
+ * The webhook a path reaches, as the router will see it: percent-decoded, without trailing
+ * slashes, so `pizza%2Dshop` and `pizza-shop/` share `pizza-shop`'s limit.
  */
-export function rateLimits(metrics: ApiMetrics, o: { perIp: number; perKey: number; perWebhookClient: number }): RateLimitRequestHandler[] {
+function webhookTarget(req: Request): string {
+  let p = req.path.slice(0, 200);
+  try {
+    p = decodeURIComponent(p);
+  } catch {
+    /* undecodable: the router refuses it; limited under its raw form */
+  }
+  return p.replace(/\/+$/, '').toLowerCase();
+}
+
+/**
+ * Rate limits, before authentication so floods of bad credentials are limited too:
+ * per IP for everything but accepted webhooks (one n8n server posts for every client, so only
+ * refused webhook posts count against its address: bad signatures, unknown clients); per
+ * credential (a digest of it, or the Grafana user behind a valid proxy secret) for authenticated
+ * calls; per client for webhooks.
+ */
+export function rateLimits(
+  metrics: ApiMetrics,
+  o: { perIp: number; perKey: number; perWebhookClient: number; grafanaProxySecret?: string },
+): RateLimitRequestHandler[] {
   const common = { windowMs: 60_000, standardHeaders: 'draft-7' as const, legacyHeaders: false };
   return [
     rateLimit({
@@ -73,16 +92,27 @@ export function rateLimits(metrics: ApiMetrics, o: { perIp: number; perKey: numb
     }),
     rateLimit({
       ...common,
+      limit: o.perIp,
+      skip: (req) => !isWebhook(req),
+      skipSuccessfulRequests: true,
+      keyGenerator: (req) => `webhook-refused:${ipKeyGenerator(req.ip ?? '')}`,
+      handler: limited(metrics, 'refused from this address'),
+    }),
+    rateLimit({
+      ...common,
       limit: o.perKey,
-      skip: (req) => unlimited(req) || isWebhook(req) || credentialFingerprint(req) === undefined,
-      keyGenerator: (req) => `cred:${credentialFingerprint(req)}`,
+      skip: (req) => unlimited(req) || isWebhook(req) || credentialFingerprint(req, o.grafanaProxySecret) === undefined,
+      keyGenerator: (req) => `cred:${credentialFingerprint(req, o.grafanaProxySecret)}`,
       handler: limited(metrics, 'for these credentials'),
     }),
     rateLimit({
       ...common,
       limit: o.perWebhookClient,
       skip: (req) => !isWebhook(req),
-      keyGenerator: (req) => `webhook:${req.path.slice(0, 120)}`,
+      // Only accepted posts count: refused ones (anyone can send them) must not use up a
+      // client's allowance; the per-address limit above takes those.
+      skipFailedRequests: true,
+      keyGenerator: (req) => `webhook:${webhookTarget(req)}`,
       handler: limited(metrics, 'for this client webhook'),
     }),
   ];

@@ -20,7 +20,7 @@ export const SIGNATURE_HEADER = 'x-ct-signature';
 export const TIMESTAMP_HEADER = 'x-ct-timestamp';
 
 export const webhookEventSchema = z.object({
-  id: text(150).optional().describe('Event id; used as the idempotency key when no Idempotency-Key header is sent.'),
+  id: text(150).describe('Event id, the idempotency key: signed with the body, so a replayed request cannot pass for a new event.'),
   type: z
     .string()
     .regex(/^[a-z][a-z0-9_.-]{0,63}$/, 'must be 1-64 characters of a-z, 0-9, _ . - starting with a letter, such as lead.captured'),
@@ -35,7 +35,7 @@ export const webhookEventSchema = z.object({
 export const webhookHeadersSchema = z.object({
   [SIGNATURE_HEADER]: z.string().describe('sha256=<hex HMAC-SHA256 of "<timestamp>.<raw body>">'),
   [TIMESTAMP_HEADER]: z.string().describe('Unix time in seconds; must be within 5 minutes of the server clock'),
-  'idempotency-key': text(150).optional(),
+  'idempotency-key': text(150).optional().describe("Optional; if sent, must equal the body's id"),
 });
 
 /** Signs a body as a client workflow must (used by the tests, the benchmark and the docs). */
@@ -144,14 +144,21 @@ export function webhookRouter(deps: { pool: Pool; metrics: ApiMetrics; cache: We
     if (headerKey !== undefined && !/^[\x21-\x7e]{1,150}$/.test(headerKey)) {
       problems.push({ in: 'header', field: 'Idempotency-Key', message: 'must be 1-150 printable ASCII characters' });
     }
-    const key = headerKey ?? (parsed.success ? parsed.data.id : undefined);
-    if (parsed.success && key === undefined)
-      problems.push({ in: 'body', field: 'id', message: 'is required when no Idempotency-Key header is sent' });
+    // The key must be signed: an unsigned header choosing it would let a captured request be
+    // replayed, within the timestamp window, as a new event under a new key.
+    if (parsed.success && headerKey !== undefined && headerKey !== parsed.data.id) {
+      problems.push({
+        in: 'header',
+        field: 'Idempotency-Key',
+        message: "must equal the body's id, which is the idempotency key (the header is not signed)",
+      });
+    }
     if (!parsed.success || problems.length) {
       count(client.slug, 'invalid');
       throw new HttpError(400, 'validation_failed', problems.map((p) => `${p.in} ${p.field}: ${p.message}`).join('; '), problems);
     }
     const event = parsed.data;
+    const key = event.id;
     let rows: { id: string | null }[];
     try {
       ({ rows } = await pool.query<{ id: string | null }>(

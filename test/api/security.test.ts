@@ -71,6 +71,19 @@ describe('SQL injection and oversized strings', () => {
     expect(audit.body.data).toEqual([]);
   });
 
+  it('answers 400, not 500, to a path that is not valid percent-encoding', async () => {
+    for (const path of ['/api/clients/%E0', '/api/billing/invoices/%ZZ/pay']) {
+      const res = await api.call(path.endsWith('/pay') ? 'POST' : 'GET', path, {});
+      expect([path, res.status, res.body.error]).toEqual([path, 400, 'bad_request']);
+    }
+  });
+
+  it('refuses a slug shaped like a UUID, which paths would read as an id', async () => {
+    const res = await api.call('POST', '/api/clients', { body: { slug: 'deadbeef-dead-beef-dead-beefdeadbeef', name: 'Sneaky' } });
+    expect(res.status).toBe(400);
+    expect(res.body.message).toBe('body slug: must not have the shape of a UUID');
+  });
+
   it('rejects oversized strings with 400 naming the field', async () => {
     const res = await api.call('POST', '/api/clients', { body: { slug: 'big-one', name: HUGE.slice(0, 201) } });
     expect(res.status).toBe(400);
@@ -221,6 +234,59 @@ describe('rate limits, CORS allow-list, backups not wired', () => {
       );
     }
     expect(statuses).toEqual([201, 201, 201, 429]);
+    // The same client under another spelling of its path shares that limit.
+    for (const path of ['busy%2Dclient', 'busy-client/', 'bus%79-client']) {
+      const raw = JSON.stringify({ id: randomUUID(), type: 'ping' });
+      const res = await small.call('POST', `/api/webhooks/n8n/${path}`, {
+        key: null,
+        raw,
+        headers: { 'content-type': 'application/json', ...signWebhook(c.body.webhookSecret, raw) },
+      });
+      expect([path, res.status]).toEqual([path, 429]);
+    }
+  });
+
+  it("refused webhook posts use up the sender's address allowance, never the client's", async () => {
+    const perIp = await startTestApi({ db: api.db, settings: { rateLimitPerIp: 3, webhookRateLimit: 2 } });
+    try {
+      const c = await perIp.call('POST', '/api/clients', { key: perIp.keys.admin, body: { slug: 'calm-client', name: 'Calm' } });
+      const post = (secret: string, path = 'calm-client') => {
+        const raw = JSON.stringify({ id: randomUUID(), type: 'ping' });
+        return perIp.call('POST', `/api/webhooks/n8n/${path}`, {
+          key: null,
+          raw,
+          headers: { 'content-type': 'application/json', ...signWebhook(secret, raw) },
+        });
+      };
+      // Two forged posts to the client: refused, and they leave the client's two posts free.
+      expect([(await post('whsec_forged')).status, (await post('whsec_forged')).status]).toEqual([401, 401]);
+      expect([(await post(c.body.webhookSecret)).status, (await post(c.body.webhookSecret)).status]).toEqual([201, 201]);
+      expect((await post(c.body.webhookSecret)).status).toBe(429);
+      // That 429 was the address's third refusal: whatever it posts now, to any slug, is limited.
+      expect((await post('whsec_forged', 'no-such-client')).status).toBe(429);
+      expect((await post(c.body.webhookSecret)).status).toBe(429);
+    } finally {
+      await perIp.close();
+    }
+  });
+
+  it('answers 404 for any other path under /api/webhooks without looking at credentials', async () => {
+    for (const key of [null, 'ct_not-a-real-key', small.keys.read]) {
+      const res = await small.call('GET', '/api/webhooks/anything', { key });
+      expect([key, res.status, res.body.error]).toEqual([key, 404, 'not_found']);
+    }
+  });
+
+  it('a flood naming a Grafana user with a wrong proxy secret does not lock that user out', async () => {
+    const forged = { 'x-ct-proxy-secret': 'y'.repeat(41), 'x-grafana-user': 'alice' };
+    const statuses = [];
+    for (let i = 0; i < 7; i++) statuses.push((await small.call('GET', '/api/clients', { key: null, headers: forged })).status);
+    expect(statuses).toEqual([401, 401, 401, 401, 401, 429, 429]);
+    const real = await small.call('GET', '/api/clients', {
+      key: null,
+      headers: { 'x-ct-proxy-secret': PROXY_SECRET, 'x-grafana-user': 'alice' },
+    });
+    expect(real.status).toBe(200);
   });
 
   it('allows only the configured CORS origins', async () => {

@@ -39,16 +39,36 @@ describe('signed webhook receiver', () => {
     expect(Date.now() - Date.parse(c.body.lastActivityAt)).toBeLessThan(10_000);
   });
 
-  it('answers a duplicate idempotency key with 200 and no second row (header or event id)', async () => {
+  it('answers a duplicate event id with 200 and no second row; the key is the signed id, never an unsigned header', async () => {
     const e = event();
-    expect((await post(e)).status).toBe(201);
+    expect((await post(e, { headers: { 'idempotency-key': e.id } })).status).toBe(201);
     const again = await post(e);
     expect(again.status).toBe(200);
     expect(again.body.status).toBe('duplicate');
-    const key = `delivery-${randomUUID()}`;
-    expect((await post(event(), { headers: { 'idempotency-key': key } })).status).toBe(201);
-    expect((await post(event({ type: 'invoice.sent' }), { headers: { 'idempotency-key': key } })).status).toBe(200);
-    expect(await stored(key)).toHaveLength(1);
+    // A captured request replayed within the window under a new Idempotency-Key is not a new event.
+    const raw = JSON.stringify(event());
+    const signed = signWebhook(secret, raw);
+    const send = (headers: Record<string, string>) =>
+      api.call('POST', `/api/webhooks/n8n/${slug}`, {
+        key: null,
+        raw,
+        headers: { 'content-type': 'application/json', ...signed, ...headers },
+      });
+    expect((await send({})).status).toBe(201);
+    for (const k of ['replay-a', 'replay-b']) {
+      const replay = await send({ 'idempotency-key': k });
+      expect(replay.status).toBe(400);
+      expect(replay.body.message).toBe(
+        "header Idempotency-Key: must equal the body's id, which is the idempotency key (the header is not signed)",
+      );
+      expect(await stored(k)).toHaveLength(0);
+    }
+    expect(await stored(JSON.parse(raw).id)).toHaveLength(1);
+    // An event without an id cannot be told from its replay.
+    const { id: _id, ...noId } = event();
+    const missing = await post(noId, { headers: { 'idempotency-key': 'unsigned-key' } });
+    expect(missing.status).toBe(400);
+    expect(missing.body.message).toMatch(/body id: /);
   });
 
   it('refuses a missing or wrong signature with 401 and stores nothing', async () => {

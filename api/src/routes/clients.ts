@@ -64,8 +64,8 @@ export function clientRoutes(r: ApiRouter, d: RouteDeps): void {
       status: 201,
       body: createBody,
     },
-    async ({ body, req }) =>
-      withTransaction(pool, async (tx) => {
+    async ({ body, req }) => {
+      const created = await withTransaction(pool, async (tx) => {
         const { rows } = await tx
           .query<ClientRow>(
             `INSERT INTO clients (slug, name, plan, contact_email, contact_phone, timezone) VALUES ($1, $2, $3, $4, $5, $6) RETURNING ${CLIENT_COLUMNS}`,
@@ -74,7 +74,6 @@ export function clientRoutes(r: ApiRouter, d: RouteDeps): void {
           .catch(onDuplicate(() => conflict(`a client with slug ${body.slug} already exists`)));
         const client = rows[0]!;
         const webhookSecret = await createWebhookSecret(tx, keyring, client.id);
-        d.webhookCache.invalidate(client.slug);
         await audit(tx, req, {
           action: 'client.create',
           targetType: 'client',
@@ -83,7 +82,11 @@ export function clientRoutes(r: ApiRouter, d: RouteDeps): void {
           details: { slug: client.slug },
         });
         return { client: clientJson(client), webhookSecret, webhookUrl: `/api/webhooks/n8n/${client.slug}` };
-      }),
+      });
+      // Only once committed: a webhook arriving before would cache the old state again.
+      d.webhookCache.invalidate(created.client.slug);
+      return created;
+    },
   );
 
   r.route(
@@ -120,8 +123,8 @@ export function clientRoutes(r: ApiRouter, d: RouteDeps): void {
   );
 
   const transition = (path: string, to: ClientRow['status'], from: ClientRow['status'][], summary: string) =>
-    r.route({ method: 'post', path: `/:client/${path}`, summary, access: 'write', params: clientParams }, async ({ params, req }) =>
-      withTransaction(pool, async (tx) => {
+    r.route({ method: 'post', path: `/:client/${path}`, summary, access: 'write', params: clientParams }, async ({ params, req }) => {
+      const moved = await withTransaction(pool, async (tx) => {
         const before = await findClient(tx, params.client, true);
         if (before.status !== to && !from.includes(before.status)) throw conflict(`a ${before.status} client cannot be moved to ${to}`);
         const changed = before.status !== to;
@@ -136,10 +139,12 @@ export function clientRoutes(r: ApiRouter, d: RouteDeps): void {
           clientId: before.id,
           details: { from: before.status, to, changed },
         });
-        d.webhookCache.invalidate(before.slug);
         return { ...clientJson(rows[0]!), changed };
-      }),
-    );
+      });
+      // Only once committed: a webhook arriving before would cache the old status again.
+      d.webhookCache.invalidate(moved.slug);
+      return moved;
+    });
   transition('pause', 'paused', ['active'], 'Pause a client (repeating it changes nothing)');
   transition('resume', 'active', ['paused'], 'Resume a paused client');
   transition('churn', 'churned', ['active', 'paused'], 'Mark a client as churned: its webhooks stop being accepted');
