@@ -1,4 +1,4 @@
-import type { ExecutionStatus, N8nClient, N8nExecution, N8nWorkflow, Pool, PoolClient } from '@ct/lib';
+import { checkout, type ExecutionStatus, type N8nClient, type N8nExecution, type N8nWorkflow, type Pool, type PoolClient } from '@ct/lib';
 
 /**
  * Incremental ingestion of finished n8n executions into Postgres counters.
@@ -68,7 +68,8 @@ export async function readN8nState(n8n: ExecutionSource): Promise<N8nState> {
 }
 
 export async function ingestExecutions(pool: Pool, n8n: ExecutionSource, instance: string): Promise<IngestResult> {
-  const client = await pool.connect();
+  // The transaction stays open across n8n's pages: its connection may be lost meanwhile.
+  const { client, done } = await checkout(pool);
   let broken = false;
   try {
     await client.query('BEGIN');
@@ -136,7 +137,7 @@ export async function ingestExecutions(pool: Pool, n8n: ExecutionSource, instanc
     await client.query('ROLLBACK').catch(() => (broken = true));
     throw err;
   } finally {
-    client.release(broken);
+    done(broken);
   }
 }
 

@@ -67,9 +67,35 @@ export function describePgError(err: unknown): string {
   return msg || code || 'unknown error';
 }
 
+export interface CheckedOut {
+  client: PoolClient;
+  /** Returns the client to the pool, or destroys it if it is `broken` or its connection was lost. */
+  done(broken?: boolean): void;
+}
+
+/**
+ * Checks a client out with an error listener of its own. pg-pool listens only on idle clients:
+ * a connection lost while one is checked out (a restart, pg_terminate_backend, a server timeout)
+ * would emit an 'error' nobody handles, which ends the process. Here it surfaces as the failure
+ * of the client's next query instead.
+ */
+export async function checkout(pool: Pool): Promise<CheckedOut> {
+  const client = await pool.connect();
+  let lost: Error | undefined;
+  const onError = (err: Error) => void (lost = err);
+  client.on('error', onError);
+  return {
+    client,
+    done: (broken = false) => {
+      client.off('error', onError);
+      client.release(lost ?? broken);
+    },
+  };
+}
+
 /** Runs `fn` in a transaction on one client: commits on success, rolls back on any error. */
 export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
+  const { client, done } = await checkout(pool);
   let broken = false;
   try {
     await client.query('BEGIN');
@@ -81,6 +107,6 @@ export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) =>
     await client.query('ROLLBACK').catch(() => (broken = true));
     throw err;
   } finally {
-    client.release(broken);
+    done(broken);
   }
 }
