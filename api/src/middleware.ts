@@ -18,10 +18,21 @@ export function requestId() {
   };
 }
 
-/** The route template, never the raw path (bounded metric labels, no ids or slugs in logs' route field). */
+/** The API's mounts, for requests no route took (refused before routing, or no such path). */
+const MOUNT = /^\/api\/(?:auth|clients|automations|metrics|billing|admin|webhooks)(?=\/|$)/;
+
+/**
+ * The route template, never the raw path (bounded metric labels, no ids or slugs in logs' route
+ * field). A request no route took is labelled with its mount, `/api/admin/*`: a bad credential is
+ * refused before routing, and an alert on refusals at admin endpoints must still see where it
+ * was aimed. Anything else is `unmatched`.
+ */
 export function routeTemplate(req: Request): string {
   const path = (req.route as { path?: string } | undefined)?.path;
-  if (typeof path !== 'string') return 'unmatched';
+  if (typeof path !== 'string') {
+    const mount = MOUNT.exec(req.originalUrl.split('?')[0] ?? '');
+    return mount ? `${mount[0]}/*` : 'unmatched';
+  }
   return `${req.baseUrl}${path === '/' && req.baseUrl ? '' : path}`;
 }
 

@@ -1,5 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { SignJWT } from 'jose';
 import { verifyAuditChain } from '@ct/lib';
 import { signWebhook } from '@ct/api';
@@ -328,6 +330,20 @@ describe('own metrics', () => {
     expect(scrape).toContain('route="/api/clients/:client"');
     expect(scrape).toContain('route="unmatched"');
     expect(scrape).not.toContain('some-client');
+  });
+
+  it('label a request refused before routing with the mount it was aimed at, as AdminAuthFailureBurst expects', async () => {
+    const before = (await api.call('GET', '/metrics', { key: null })).text;
+    const count = (text: string) =>
+      Number(/ct_api_request_duration_seconds_count\{method="POST",route="\/api\/admin\/\*",status="401"\} (\d+)/.exec(text)?.[1] ?? 0);
+    for (const key of ['ct_guessed-key-1', 'ct_guessed-key-2'])
+      expect((await api.call('POST', '/api/admin/backups', { key })).status).toBe(401);
+    const after = (await api.call('GET', '/metrics', { key: null })).text;
+    expect(count(after) - count(before)).toBe(2);
+    // The alert's selector takes that series.
+    const rules = readFileSync(path.resolve(__dirname, '../../alerting/rules/alerts.yml'), 'utf8');
+    const selector = /AdminAuthFailureBurst[\s\S]*?route=~"([^"]+)"/.exec(rules)![1]!;
+    expect('/api/admin/*').toMatch(new RegExp(`^(?:${selector})$`));
   });
 });
 
