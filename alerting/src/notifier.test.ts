@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startHttpSink, type Service } from '../../test/bench/services';
 import { groupPayload } from '../../test/alerting/payloads';
-import { programTwilio, TEST_TWILIO, twilioRequests } from '../../test/alerting/twilio-contract';
+import { programTwilio, TEST_TWILIO, twilioLookups, twilioRequests } from '../../test/alerting/twilio-contract';
 import { loadNotifierConfig } from './config';
 import { smsText } from './format';
 import { startNotifier } from './notifier';
@@ -146,11 +146,26 @@ describe('notifier', () => {
     expect(sent[0]!.form.Body).toMatch(/^FIRING high WorkflowStuck hvac: hvac: workflow sync stuck for 31m 0s .*\.\.\.$/);
   });
 
-  it('retries a provider error with backoff and answers 200 when a retry is accepted', async () => {
+  it('retries a provider error with backoff, once Twilio lists no message of it, and answers 200 when a retry is accepted', async () => {
     await programTwilio(sinkUrl, TEST_TWILIO.accountSid, { resource: 'Messages', status: 500, times: 1 });
     const res = await post('sms', groupPayload({ tier: 'text', alertname: 'N8nDown', summaries: ['n8n is unreachable'] }));
     expect(res.status).toBe(200);
     expect(await requests()).toHaveLength(2);
+    expect(await twilioLookups(sinkUrl)).toEqual([{ resource: 'Messages.json', to: SMS_TO[0], from: TEST_TWILIO.from }]);
+  });
+
+  it('never calls twice when Twilio answers too late: it finds the calls it made instead', async () => {
+    // Twilio places both calls but answers after TWILIO_TIMEOUT (2 s); its list shows them.
+    await programTwilio(
+      sinkUrl,
+      TEST_TWILIO.accountSid,
+      { resource: 'Calls', status: 201, times: 2, delayMs: 2500 },
+      { resource: 'Calls', to: CALL_TO, from: TEST_TWILIO.from },
+    );
+    const res = await post('call', groupPayload({ tier: 'call', alertname: 'PlatformDown', summaries: ['The platform API is down'] }));
+    expect(res.status).toBe(200);
+    expect((await requests()).map((r) => r.form.To).sort()).toEqual([...CALL_TO].sort());
+    expect((await twilioLookups(sinkUrl)).map((l) => l.to).sort()).toEqual([...CALL_TO].sort());
   });
 
   it('answers 502 when the provider keeps failing, so Alertmanager retries; the retry is delivered', async () => {

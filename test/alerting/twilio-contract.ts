@@ -75,31 +75,64 @@ export function checkTwilioRequest(req: SinkRequest, creds: { accountSid: string
   return { kind, accountSid: m[1]!, form, at: Date.parse(req.at) };
 }
 
-/** The Twilio requests a sink recorded (contract-checked), oldest first. */
+/** The calls and messages a sink was asked to create (contract-checked), oldest first. */
 export async function twilioRequests(sinkUrl: string, creds: { accountSid: string; authToken: string }): Promise<TwilioRequest[]> {
   const all = (await (await fetch(`${sinkUrl}/_sink/requests`)).json()) as SinkRequest[];
-  return all.filter((r) => r.path.startsWith('/2010-04-01/')).map((r) => checkTwilioRequest(r, creds));
+  return all.filter((r) => r.path.startsWith('/2010-04-01/') && r.method !== 'GET').map((r) => checkTwilioRequest(r, creds));
+}
+
+/** The list lookups (GET Calls.json / Messages.json ?To=&From=) a sink received, oldest first. */
+export async function twilioLookups(sinkUrl: string): Promise<{ resource: string; to: string | null; from: string | null }[]> {
+  const all = (await (await fetch(`${sinkUrl}/_sink/requests`)).json()) as SinkRequest[];
+  return all
+    .filter((r) => r.method === 'GET' && r.path.startsWith('/2010-04-01/'))
+    .map((r) => {
+      const u = new URL(r.path, 'http://sink');
+      return { resource: u.pathname.split('/').at(-1)!, to: u.searchParams.get('To'), from: u.searchParams.get('From') };
+    });
 }
 
 /**
  * Programs the sink to answer like Twilio: 201 with a resource sid, after `fail` (if given): the
- * first `times` requests to that resource get `status` with Twilio's error body.
+ * first `times` requests to that resource get `status` with Twilio's error body, `delayMs` late.
+ * Lists (GET) answer `created` for that resource, else nothing.
  */
 export async function programTwilio(
   sinkUrl: string,
   accountSid: string,
-  fail?: { resource: 'Calls' | 'Messages'; status: number; times: number },
+  fail?: { resource: 'Calls' | 'Messages'; status: number; times: number; delayMs?: number },
+  created?: { resource: 'Calls' | 'Messages'; to: string[]; from: string },
 ): Promise<void> {
   const program = (entry: unknown) =>
     fetch(`${sinkUrl}/_sink/responses`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(entry) });
   await fetch(`${sinkUrl}/_sink/responses`, { method: 'DELETE' });
   // The sink answers with the first matching entry that is not used up.
+  for (const resource of ['Calls', 'Messages'] as const) {
+    const listed = created?.resource === resource ? created.to : [];
+    await program({
+      path: `/2010-04-01/Accounts/${accountSid}/${resource}.json`,
+      method: 'GET',
+      status: 200,
+      body: {
+        [resource.toLowerCase()]: listed.map((to, i) => ({
+          sid: `${resource === 'Calls' ? 'CA' : 'SM'}${String(i + 1).padStart(32, '0')}`,
+          to,
+          from: created!.from,
+          date_created: new Date().toUTCString(),
+        })),
+      },
+    });
+  }
   if (fail) {
     await program({
       path: `/2010-04-01/Accounts/${accountSid}/${fail.resource}.json`,
       status: fail.status,
       times: fail.times,
-      body: { code: 20500, message: 'Internal Server Error', more_info: 'https://www.twilio.com/docs/errors/20500', status: fail.status },
+      delayMs: fail.delayMs,
+      body:
+        fail.status < 300
+          ? { sid: 'CA00000000000000000000000000000001', status: 'queued' }
+          : { code: 20500, message: 'Internal Server Error', more_info: 'https://www.twilio.com/docs/errors/20500', status: fail.status },
     });
   }
   await program({

@@ -5,7 +5,8 @@
  *
  *   GET    /_sink/requests           every recorded request, oldest first
  *   DELETE /_sink/requests           forget them
- *   POST   /_sink/responses          {"path": "/x", "status": 500, "body": {...}, "times": 2}
+ *   POST   /_sink/responses          {"path": "/x", "status": 500, "body": {...}, "times": 2,
+ *                                      "method": "GET" (only that method), "delayMs": 3000 (answer late)}
  *   DELETE /_sink/responses          back to 200 everywhere
  */
 import http from 'node:http';
@@ -23,6 +24,10 @@ interface Programmed {
   body?: unknown;
   /** How many requests get this answer before it is used up; absent = forever. */
   times?: number;
+  /** Only requests with this method; absent = any. */
+  method?: string;
+  /** Answer this much later (the request is recorded at once). */
+  delayMs?: number;
 }
 
 const port = Number(process.argv[2]);
@@ -55,9 +60,14 @@ const server = http.createServer((req, res) => {
       headers: req.headers,
       body,
     });
-    const match = responses.find((r) => url.pathname === r.path || (r.path.endsWith('*') && url.pathname.startsWith(r.path.slice(0, -1))));
+    const match = responses.find(
+      (r) =>
+        (r.method === undefined || r.method === req.method) &&
+        (url.pathname === r.path || (r.path.endsWith('*') && url.pathname.startsWith(r.path.slice(0, -1)))),
+    );
     if (match) {
       if (match.times !== undefined && --match.times <= 0) responses = responses.filter((r) => r !== match);
+      if (match.delayMs) return void setTimeout(() => send(match.status, match.body), match.delayMs);
       return send(match.status, match.body);
     }
     return send(200, { ok: true });
