@@ -250,3 +250,22 @@ test('n8n stopped: ct_n8n_up 0, the scrape still answers with the other collecto
   expect(total(later, 'unmapped', 'success')).toBe(1);
   expect(lost(later)).toBe(1);
 });
+
+test('ingestion failing while n8n answers: the n8n collector reports it (ExporterCollectorFailing), not only a frozen counter', async () => {
+  await db.pool.query('ALTER TABLE workflow_execution_cursor RENAME TO workflow_execution_cursor_away');
+  try {
+    const failing = await until(
+      (x) => valueOf(x, 'ct_n8n_up') === 1 && valueOf(x, 'ct_exporter_collector_up', { collector: 'n8n' }) === 0,
+      'the n8n collector failing while n8n is up',
+    );
+    expect(valueOf(failing, 'ct_exporter_collector_up', { collector: 'database' })).toBe(1);
+  } finally {
+    await db.pool.query('ALTER TABLE workflow_execution_cursor_away RENAME TO workflow_execution_cursor');
+  }
+  await trigger('ok');
+  const healed = await until(
+    (x) => valueOf(x, 'ct_exporter_collector_up', { collector: 'n8n' }) === 1 && total(x, 'ok', 'success') === 6,
+    'ingestion back, the run made meanwhile counted',
+  );
+  expect(valueOf(healed, 'ct_n8n_up')).toBe(1);
+});

@@ -75,7 +75,9 @@ export class N8nPoller {
         error: null,
         workflows: r.workflows,
         running: r.running,
-        ...(r.ingested ? { lastIngestAt: Date.now(), ingestError: null } : {}),
+        // Not ingesting is no failure: another exporter holds the cursor.
+        ingestError: null,
+        ...(r.ingested ? { lastIngestAt: Date.now() } : {}),
       };
       if (r.counted > 0) log?.debug({ counted: r.counted, watermark: r.watermark }, 'n8n executions ingested');
       return;
@@ -335,6 +337,8 @@ export class N8nCollector implements Collector {
       setOrClear(this.lastIngest, snapshot.lastIngestAt === null ? null : snapshot.lastIngestAt / 1000);
       if (!live) return `n8n unreachable: ${snapshot.error ?? 'no recent poll'}`;
       if (block.error) return `workflow metrics unavailable: ${block.error}`;
+      // The execution counters would freeze while everything else looks healthy.
+      if (snapshot.ingestError) return `n8n executions are not being ingested: ${snapshot.ingestError}`;
     };
   }
 
