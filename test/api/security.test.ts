@@ -380,4 +380,30 @@ describe('force backup through the injected backup function', () => {
       await withBackup.close();
     }
   });
+
+  it('a backup that started is never reported as failing to start, even if auditing it fails', async () => {
+    let starts = 0;
+    const withBackup = await startTestApi({
+      db: api.db,
+      forceBackup: async () => {
+        starts++;
+        return { run: { id: randomUUID(), status: 'running', startedAt: new Date().toISOString() }, alreadyRunning: false };
+      },
+    });
+    await api.pool.query(`CREATE FUNCTION refuse_force_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.action = 'backup.force' THEN RAISE EXCEPTION 'audit refused for this test'; END IF; RETURN NEW; END $$`);
+    await api.pool.query(
+      'CREATE TRIGGER refuse_force_audit BEFORE INSERT ON audit_logs FOR EACH ROW EXECUTE FUNCTION refuse_force_audit()',
+    );
+    try {
+      const res = await withBackup.call('POST', '/api/admin/backups');
+      expect(starts).toBe(1);
+      expect(res.status).toBe(500);
+      expect(res.body.error).toBe('internal');
+      expect(res.text).not.toMatch(/could not start/);
+    } finally {
+      await api.pool.query('DROP TRIGGER refuse_force_audit ON audit_logs; DROP FUNCTION refuse_force_audit()');
+      await withBackup.close();
+    }
+  });
 });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { errorMessage, verifyAndRecordAuditChain, withTransaction, type AuditOutcome } from '@ct/lib';
+import { checkout, errorMessage, verifyAndRecordAuditChain, withTransaction, type AuditOutcome } from '@ct/lib';
 import { conflict, HttpError } from '../errors';
 import { EXPORT_CATALOGUE, MAX_EXPORT_POINTS, streamExport } from '../exports';
 import { findStuckExecutions, restartExecutions } from '../restart-stuck';
@@ -29,20 +29,40 @@ export function adminRoutes(r: ApiRouter, d: RouteDeps): void {
         dryRun: z.boolean().default(true),
         executionIds: z.array(executionId).min(1).max(100).optional().describe('act only on these (still stuck) executions'),
       }),
-      responses: { 502: 'n8n could not be reached' },
+      responses: { 409: 'a restart is already running', 502: 'n8n could not be reached' },
     },
     async ({ body, req }) => {
       const client = body.client ? await findClient(pool, body.client) : null;
-      let stuck = await findStuckExecutions(pool, n8n, {
-        clientId: client?.id,
-        olderThanSeconds: body.olderThan ?? settings.stuckThresholdSeconds,
-      });
-      if (body.executionIds) stuck = stuck.filter((s) => body.executionIds!.includes(s.executionId));
+      const listStuck = async () => {
+        const stuck = await findStuckExecutions(pool, n8n, {
+          clientId: client?.id,
+          olderThanSeconds: body.olderThan ?? settings.stuckThresholdSeconds,
+        });
+        return body.executionIds ? stuck.filter((s) => body.executionIds!.includes(s.executionId)) : stuck;
+      };
       if (body.dryRun) {
+        const stuck = await listStuck();
         counted('restart_stuck', 'dry_run');
         return { dryRun: true, stuck };
       }
-      const results = await restartExecutions(n8n, stuck);
+      // One restart at a time, across API processes: stopping and retrying takes seconds per
+      // execution, and a second click meanwhile would stop and retry the same ones again.
+      const lock = await checkout(pool);
+      let results: Awaited<ReturnType<typeof restartExecutions>>;
+      try {
+        const { rows } = await lock.client.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(hashtext('ct.restart_stuck')) AS ok`);
+        if (!rows[0]!.ok) {
+          counted('restart_stuck', 'already_running');
+          throw conflict('stuck executions are being restarted already; list them again when that has finished');
+        }
+        try {
+          results = await restartExecutions(n8n, await listStuck()); // listed under the lock: still stuck
+        } finally {
+          await lock.client.query(`SELECT pg_advisory_unlock(hashtext('ct.restart_stuck'))`).catch(() => undefined);
+        }
+      } finally {
+        lock.done();
+      }
       const failed = results.filter((x) => x.result === 'failed').length;
       const outcome: AuditOutcome = failed === 0 ? 'success' : failed === results.length ? 'failure' : 'partial';
       await withTransaction(pool, (tx) =>
@@ -112,22 +132,13 @@ export function adminRoutes(r: ApiRouter, d: RouteDeps): void {
         counted('force_backup', 'unavailable');
         throw new HttpError(501, 'not_implemented', 'backups are not configured in this API process: no backup module is wired in');
       }
+      let started: Awaited<ReturnType<typeof d.forceBackup>>;
       try {
-        const { run, alreadyRunning } = await d.forceBackup({
+        started = await d.forceBackup({
           actor: auditBase(req).actor,
           actorType: auditBase(req).actorType,
           requestId: req.id,
         });
-        await withTransaction(pool, (tx) =>
-          audit(tx, req, {
-            action: 'backup.force',
-            targetType: 'backup_run',
-            targetId: String(run.id),
-            details: { alreadyRunning },
-          }),
-        );
-        counted('force_backup', alreadyRunning ? 'already_running' : 'success');
-        return { alreadyRunning, run };
       } catch (err) {
         if (err instanceof HttpError) throw err;
         await withTransaction(pool, (tx) =>
@@ -141,6 +152,18 @@ export function adminRoutes(r: ApiRouter, d: RouteDeps): void {
         counted('force_backup', 'failure');
         throw new HttpError(502, 'backup_failed', `the backup could not start: ${errorMessage(err)}`);
       }
+      // The backup runs from here on: a failure to audit it is not a failure to start it.
+      const { run, alreadyRunning } = started;
+      await withTransaction(pool, (tx) =>
+        audit(tx, req, {
+          action: 'backup.force',
+          targetType: 'backup_run',
+          targetId: String(run.id),
+          details: { alreadyRunning },
+        }),
+      );
+      counted('force_backup', alreadyRunning ? 'already_running' : 'success');
+      return { alreadyRunning, run };
     },
   );
 
