@@ -218,6 +218,39 @@ test('a bulk insert of activity events moves the counters by exactly the rows in
   expect(valueOf(s, 'ct_client_activity_events_total', { client: 'plumber', kind: 'invoice.sent' })).toBe(300);
 });
 
+test("a client's kinds beyond its first 50 are counted as other, in bulk and one by one", async () => {
+  const { rows } = await db.pool.query<{ id: string }>(`INSERT INTO clients (slug, name) VALUES ('chatty', 'Chatty') RETURNING id`);
+  const chatty = rows[0]!.id;
+  // 45 kinds in one statement, then 10 more one event at a time, then more of an early kind.
+  await db.pool.query(
+    `INSERT INTO activity_events (client_id, kind, occurred_at, idempotency_key)
+     SELECT $1, 'order.' || lpad(g::text, 3, '0'), now(), 'chatty-a-' || g FROM generate_series(1, 45) g`,
+    [chatty],
+  );
+  for (let g = 46; g <= 55; g++) {
+    await db.pool.query(`INSERT INTO activity_events (client_id, kind, occurred_at, idempotency_key) VALUES ($1, $2, now(), $3)`, [
+      chatty,
+      `order.${String(g).padStart(3, '0')}`,
+      `chatty-b-${g}`,
+    ]);
+  }
+  await db.pool.query(
+    `INSERT INTO activity_events (client_id, kind, occurred_at, idempotency_key)
+     SELECT $1, CASE WHEN g <= 3 THEN 'order.001' ELSE 'order.' || g END, now(), 'chatty-c-' || g FROM generate_series(1, 8) g`,
+    [chatty],
+  );
+  const series = seriesOf(await scrape(), 'ct_client_activity_events_total');
+  const mine = Object.entries(series).filter(([k]) => k.includes('client=chatty'));
+  expect(mine).toHaveLength(51);
+  expect(series['client=chatty,kind=order.001']).toBe(4);
+  expect(series['client=chatty,kind=order.050']).toBe(1);
+  expect(series['client=chatty,kind=order.051']).toBeUndefined();
+  // 051-055 one by one, and 4..8 of the last statement (kinds never seen, the client already full).
+  expect(series['client=chatty,kind=other']).toBe(10);
+  const total = mine.reduce((n, [, v]) => n + v, 0);
+  expect(total).toBe(45 + 10 + 8);
+});
+
 test('backups: last success, size, duration and consecutive failures per kind, and the restore drill', async () => {
   const s = await scrape();
   const { rows } = await db.pool.query<{ kind: string; t: number }>(
