@@ -24,6 +24,8 @@ export interface ExporterOptions {
   n8n: ExecutionSource;
   /** Name of the n8n instance in the ingestion cursor. */
   n8nInstance?: string;
+  /** n8n's address: a second instance name for an n8n another cursor ingests is refused. */
+  n8nUrl?: string;
   n8nIntervalSeconds?: number;
   /** Bound of one n8n call, used to decide when the last poll is too old to trust. */
   n8nTimeoutSeconds?: number;
@@ -48,6 +50,7 @@ export function createExporter(opts: ExporterOptions): Exporter {
   const interval = opts.n8nIntervalSeconds ?? 15;
   const poller = new N8nPoller(opts.pool, opts.n8n, {
     instance: opts.n8nInstance ?? 'default',
+    n8nUrl: opts.n8nUrl,
     intervalSeconds: interval,
     timeoutSeconds: opts.n8nTimeoutSeconds ?? 10,
     logger: opts.logger,

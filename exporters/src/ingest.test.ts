@@ -155,6 +155,31 @@ test('two exporters ingesting at once count each execution once', async () => {
   expect(await counts('pair')).toEqual({ 'wf-orders:success': 15, 'wf-orders:error': 5 });
 });
 
+test('one n8n is never ingested under a second instance name; a moved n8n keeps its cursor', async () => {
+  const n8n = new ScriptedN8n();
+  for (let id = 1; id <= 3; id++) n8n.add(id, 'wf-orders', 'success');
+  await ingestExecutions(db.pool, n8n, 'main-n8n', { n8nUrl: 'http://n8n.internal:5678/' });
+  expect(await counts('main-n8n')).toEqual({ 'wf-orders:success': 3 });
+  // EXPORTER_N8N_INSTANCE renamed, same n8n: refused, nothing counted again.
+  await expect(ingestExecutions(db.pool, n8n, 'renamed', { n8nUrl: 'HTTP://N8N.internal:5678' })).rejects.toThrow(
+    'http://n8n.internal:5678 is ingested as n8n instance "main-n8n" already: ingesting it as "renamed" too would count every execution it keeps again; set EXPORTER_N8N_INSTANCE=main-n8n',
+  );
+  expect(await counts('renamed')).toEqual({});
+  // The same instance at a new address follows it; another n8n under its own name is welcome.
+  n8n.add(4, 'wf-orders', 'success');
+  expect((await ingestExecutions(db.pool, n8n, 'main-n8n', { n8nUrl: 'https://n8n.example.com' })).counted).toBe(1);
+  const other = new ScriptedN8n();
+  other.add(1, 'wf-other', 'success');
+  expect((await ingestExecutions(db.pool, other, 'second-n8n', { n8nUrl: 'http://n8n.internal:5678' })).counted).toBe(1);
+  const { rows } = await db.pool.query(
+    `SELECT n8n_instance, n8n_url FROM workflow_execution_cursor WHERE n8n_instance IN ('main-n8n', 'second-n8n') ORDER BY 1`,
+  );
+  expect(rows).toEqual([
+    { n8n_instance: 'main-n8n', n8n_url: 'https://n8n.example.com' },
+    { n8n_instance: 'second-n8n', n8n_url: 'http://n8n.internal:5678' },
+  ]);
+});
+
 test('savings, daily stats and webhook failures are accumulated per client with the counts', async () => {
   const n8n = new ScriptedN8n();
   n8n.workflows = [

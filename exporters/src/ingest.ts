@@ -67,15 +67,46 @@ export async function readN8nState(n8n: ExecutionSource): Promise<N8nState> {
   return { workflows, running };
 }
 
-export async function ingestExecutions(pool: Pool, n8n: ExecutionSource, instance: string): Promise<IngestResult> {
+/** The n8n a URL points at, for comparing cursors: origin and path, no trailing slash. */
+export function n8nIdentity(url: string): string {
+  const u = new URL(url);
+  return `${u.protocol}//${u.host.toLowerCase()}${u.pathname.replace(/\/+$/, '')}`;
+}
+
+/**
+ * Counts the finished executions of `instance` not counted before. With `n8nUrl`, a new instance
+ * name for an n8n another cursor already ingests is refused: its executions would count twice.
+ */
+export async function ingestExecutions(
+  pool: Pool,
+  n8n: ExecutionSource,
+  instance: string,
+  opts: { n8nUrl?: string } = {},
+): Promise<IngestResult> {
   // The transaction stays open across n8n's pages: its connection may be lost meanwhile.
   const { client, done } = await checkout(pool);
   let broken = false;
   try {
     await client.query('BEGIN');
-    await client.query('INSERT INTO workflow_execution_cursor (n8n_instance) VALUES ($1) ON CONFLICT (n8n_instance) DO NOTHING', [
-      instance,
-    ]);
+    const url = opts.n8nUrl ? n8nIdentity(opts.n8nUrl) : null;
+    if (url) {
+      const { rows: other } = await client.query<{ n8n_instance: string }>(
+        `SELECT n8n_instance FROM workflow_execution_cursor
+          WHERE n8n_url = $2 AND n8n_instance <> $1
+            AND NOT EXISTS (SELECT 1 FROM workflow_execution_cursor WHERE n8n_instance = $1)`,
+        [instance, url],
+      );
+      if (other[0]) {
+        throw new Error(
+          `${url} is ingested as n8n instance "${other[0].n8n_instance}" already: ingesting it as "${instance}" too would ` +
+            `count every execution it keeps again; set EXPORTER_N8N_INSTANCE=${other[0].n8n_instance}`,
+        );
+      }
+    }
+    await client.query(
+      'INSERT INTO workflow_execution_cursor (n8n_instance, n8n_url) VALUES ($1, $2) ON CONFLICT (n8n_instance) DO NOTHING',
+      [instance, url],
+    );
     const { rows } = await client.query<{ watermark: string; last_seen: string }>(
       `SELECT last_execution_id::text AS watermark, last_seen_execution_id::text AS last_seen
          FROM workflow_execution_cursor WHERE n8n_instance = $1 FOR UPDATE SKIP LOCKED`,
@@ -84,6 +115,13 @@ export async function ingestExecutions(pool: Pool, n8n: ExecutionSource, instanc
     if (rows.length === 0) {
       await client.query('ROLLBACK');
       return { ...(await readN8nState(n8n)), ingested: false, counted: 0, watermark: -1 };
+    }
+    // Under the cursor's lock: the cursor follows its n8n when it moves (same name, new address).
+    if (url) {
+      await client.query('UPDATE workflow_execution_cursor SET n8n_url = $2 WHERE n8n_instance = $1 AND n8n_url IS DISTINCT FROM $2', [
+        instance,
+        url,
+      ]);
     }
     const watermark = Number(rows[0]!.watermark);
     const lastSeen = Number(rows[0]!.last_seen);

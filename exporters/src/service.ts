@@ -21,6 +21,7 @@ export async function startExportersService(opts: { port?: number } = {}): Promi
       pool,
       n8n,
       n8nInstance: cfg.EXPORTER_N8N_INSTANCE,
+      n8nUrl: cfg.N8N_URL,
       n8nIntervalSeconds: cfg.EXPORTER_N8N_INTERVAL,
       n8nTimeoutSeconds: cfg.N8N_TIMEOUT,
       collectorTimeoutSeconds: cfg.EXPORTER_COLLECTOR_TIMEOUT,

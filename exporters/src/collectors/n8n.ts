@@ -42,7 +42,7 @@ export class N8nPoller {
   constructor(
     private readonly pool: Pool,
     private readonly n8n: ExecutionSource,
-    private readonly opts: { instance: string; intervalSeconds: number; timeoutSeconds: number; logger?: Logger },
+    private readonly opts: { instance: string; n8nUrl?: string; intervalSeconds: number; timeoutSeconds: number; logger?: Logger },
   ) {}
 
   /** One poll; concurrent callers share the one in flight. */
@@ -67,7 +67,7 @@ export class N8nPoller {
   private async pollN8n(): Promise<void> {
     const log = this.opts.logger;
     try {
-      const r = await ingestExecutions(this.pool, this.n8n, this.opts.instance);
+      const r = await ingestExecutions(this.pool, this.n8n, this.opts.instance, { n8nUrl: this.opts.n8nUrl });
       this.snapshot = {
         ...this.snapshot,
         ok: true,
