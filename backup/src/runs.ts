@@ -1,4 +1,4 @@
-import { errorMessage, withTransaction, writeAudit, type Logger, type Pool, type PoolClient } from '@ct/lib';
+import { checkout, errorMessage, withTransaction, writeAudit, type CheckedOut, type Logger, type Pool, type PoolClient } from '@ct/lib';
 
 /**
  * Runs of backups, n8n exports and restore drills, recorded in backup_runs. One run of a kind at
@@ -96,36 +96,28 @@ export class RunFailure extends Error {
 export async function startRun(deps: RunnerDeps, kind: RunKind, work: (ctx: RunContext) => Promise<RunOutcome>): Promise<StartedRun> {
   // Another runner may hold the lock but not have inserted its row yet: look again briefly.
   for (let attempt = 0; attempt < 50; attempt++) {
-    const client = await deps.pool.connect();
+    // The lock lives as long as this session, which may be lost mid-run: the run goes on.
+    const session = await checkout(deps.pool, {
+      onLost: (err) => deps.log?.warn({ kind, err: errorMessage(err) }, `lost the ${kind} run's lock connection; the run goes on`),
+    });
     let keep = false;
     try {
-      const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [lockKey(kind)]);
+      const { rows } = await session.client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [lockKey(kind)]);
       if (rows[0]!.ok) {
+        const run = await begin(session.client, deps, kind);
         keep = true;
-        // The lock lives as long as this session. pg-pool listens for errors only on idle clients:
-        // without a listener, losing this connection mid-run would crash the process.
-        const lock: RunLock = {
-          lost: null,
-          onError: (err) => {
-            lock.lost = err;
-            deps.log?.warn({ kind, err: errorMessage(err) }, `lost the ${kind} run's lock connection; the run goes on`);
-          },
-        };
-        client.on('error', lock.onError);
-        const run = await begin(client, deps, kind).catch((err: unknown) => {
-          client.off('error', lock.onError); // begin has released the client
-          throw err;
-        });
-        const done = execute(client, lock, deps, run, work);
+        const done = execute(session, deps, run, work);
         return { run, alreadyRunning: false, done };
       }
-      const running = await client.query<RunRow>(`SELECT ${COLUMNS} FROM backup_runs WHERE kind = $1 AND status = 'running'`, [kind]);
+      const running = await session.client.query<RunRow>(`SELECT ${COLUMNS} FROM backup_runs WHERE kind = $1 AND status = 'running'`, [
+        kind,
+      ]);
       if (running.rows[0]) {
         const run = toRun(running.rows[0]);
         return { run, alreadyRunning: true, done: Promise.resolve(run) };
       }
     } finally {
-      if (!keep) client.release();
+      if (!keep) session.done();
     }
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -160,20 +152,13 @@ async function begin(client: PoolClient, deps: RunnerDeps, kind: RunKind): Promi
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
     await client.query('SELECT pg_advisory_unlock(hashtext($1))', [lockKey(kind)]).catch(() => undefined);
-    client.release();
-    throw err;
+    throw err; // the caller returns the client
   }
 }
 
-/** The session holding a run's advisory lock: its error listener, and the error if it was lost. */
-interface RunLock {
-  lost: Error | null;
-  onError: (err: Error) => void;
-}
-
+/** Runs the work under the lock, records the end of the run, then lets go of the lock. */
 async function execute(
-  client: PoolClient,
-  lock: RunLock,
+  session: CheckedOut,
   deps: RunnerDeps,
   run: BackupRun,
   work: (ctx: RunContext) => Promise<RunOutcome>,
@@ -181,7 +166,7 @@ async function execute(
   let outcome: RunOutcome = {};
   let error: string | null = null;
   try {
-    outcome = await work({ run, client });
+    outcome = await work({ run, client: session.client });
   } catch (err) {
     error = errorMessage(err) || 'unknown error';
     if (err instanceof RunFailure) outcome = err.partial;
@@ -204,14 +189,11 @@ async function execute(
       error: `${what}, but ${why}`,
     };
   } finally {
-    // The client goes back to the pool (or is destroyed): this run's listener must not stay on it.
-    client.off('error', lock.onError);
-    if (lock.lost) {
-      client.release(lock.lost); // a broken client is destroyed, not returned to the pool
-    } else {
-      await client.query('SELECT pg_advisory_unlock(hashtext($1))', [lockKey(run.kind)]).catch(() => undefined);
-      client.release();
+    // A lost session took the lock with it; otherwise let go of it before the client goes back.
+    if (!session.lost()) {
+      await session.client.query('SELECT pg_advisory_unlock(hashtext($1))', [lockKey(run.kind)]).catch(() => undefined);
     }
+    session.done();
   }
 }
 

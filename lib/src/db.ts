@@ -69,6 +69,8 @@ export function describePgError(err: unknown): string {
 
 export interface CheckedOut {
   client: PoolClient;
+  /** The error that ended the client's connection while it was checked out, if one did. */
+  lost(): Error | undefined;
   /** Returns the client to the pool, or destroys it if it is `broken` or its connection was lost. */
   done(broken?: boolean): void;
 }
@@ -79,13 +81,17 @@ export interface CheckedOut {
  * would emit an 'error' nobody handles, which ends the process. Here it surfaces as the failure
  * of the client's next query instead.
  */
-export async function checkout(pool: Pool): Promise<CheckedOut> {
+export async function checkout(pool: Pool, opts: { onLost?: (err: Error) => void } = {}): Promise<CheckedOut> {
   const client = await pool.connect();
   let lost: Error | undefined;
-  const onError = (err: Error) => void (lost = err);
+  const onError = (err: Error) => {
+    lost = err;
+    opts.onLost?.(err);
+  };
   client.on('error', onError);
   return {
     client,
+    lost: () => lost,
     done: (broken = false) => {
       client.off('error', onError);
       client.release(lost ?? broken);
