@@ -11,10 +11,10 @@ describe('webhook signature', () => {
 });
 
 describe('event schema', () => {
-  it('accepts a minimal event and names bad fields', () => {
-    expect(webhookEventSchema.safeParse({ type: 'invoice.sent' }).success).toBe(true);
+  it('accepts a minimal event (an id, the idempotency key, and a type) and names bad fields', () => {
+    expect(webhookEventSchema.safeParse({ id: 'evt-1', type: 'invoice.sent' }).success).toBe(true);
     const bad = webhookEventSchema.safeParse({ type: 'Invoice Sent', occurredAt: 'yesterday', data: [] });
     expect(bad.success).toBe(false);
-    expect(bad.error!.issues.map((i) => i.path.join('.')).sort()).toEqual(['data', 'occurredAt', 'type']);
+    expect(bad.error!.issues.map((i) => i.path.join('.')).sort()).toEqual(['data', 'id', 'occurredAt', 'type']);
   });
 });
