@@ -57,21 +57,26 @@ afterAll(async () => {
   await api.close();
 });
 
-it('detects a sleeping execution, stops and retries it, and audits the result', async () => {
+/** Triggers the sleeping workflow and waits until n8n lists the run as running, then `ageMs` more; its id. */
+async function startSleepingExecution(ageMs: number): Promise<string> {
   const trigger = await fetch(`${process.env.N8N_URL}/webhook/${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: '{"order":1}',
   });
   expect(trigger.status).toBe(200);
-  // Wait until n8n lists it as running.
-  let running: unknown[] = [];
+  let running: { id: string | number }[] = [];
   for (let i = 0; i < 50 && running.length === 0; i++) {
     running = await n8n.listExecutions({ status: 'running', workflowId });
     if (!running.length) await new Promise((r) => setTimeout(r, 200));
   }
   expect(running).toHaveLength(1);
-  await new Promise((r) => setTimeout(r, 1500));
+  await new Promise((r) => setTimeout(r, ageMs));
+  return String(running[0]!.id);
+}
+
+it('detects a sleeping execution, stops and retries it, and audits the result', async () => {
+  await startSleepingExecution(1500);
 
   // A threshold above its age finds nothing; below it, the dry run lists it and changes nothing.
   const notYet = await api.call('POST', '/api/admin/executions/restart-stuck', { body: { client: 'slow-bakery', olderThan: '10m' } });
@@ -129,19 +134,7 @@ it('detects a sleeping execution, stops and retries it, and audits the result', 
 });
 
 it('two restarts at once act on a stuck execution once: the second is refused or finds nothing left', async () => {
-  const trigger = await fetch(`${process.env.N8N_URL}/webhook/${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: '{}',
-  });
-  expect(trigger.status).toBe(200);
-  let running: { id: string | number }[] = [];
-  for (let i = 0; i < 50 && running.length === 0; i++) {
-    running = await n8n.listExecutions({ status: 'running', workflowId });
-    if (!running.length) await new Promise((r) => setTimeout(r, 200));
-  }
-  expect(running).toHaveLength(1);
-  await new Promise((r) => setTimeout(r, 1200));
+  const stuckId = await startSleepingExecution(1200);
   const body = { client: 'slow-bakery', olderThan: '1s', dryRun: false };
   const [a, b] = await Promise.all([
     api.call('POST', '/api/admin/executions/restart-stuck', { body }),
@@ -149,14 +142,12 @@ it('two restarts at once act on a stuck execution once: the second is refused or
   ]);
   const acted = [a, b].filter((r) => r.status === 200 && r.body.results.length > 0);
   expect(acted).toHaveLength(1);
-  expect(acted[0]!.body.results).toEqual([expect.objectContaining({ executionId: String(running[0]!.id), result: 'restarted' })]);
+  expect(acted[0]!.body.results).toEqual([expect.objectContaining({ executionId: stuckId, result: 'restarted' })]);
   const other = acted[0] === a ? b : a;
   if (other.status === 409) expect(other.body.message).toMatch(/being restarted already/);
   else expect(other.body).toMatchObject({ dryRun: false, results: [] });
   // n8n holds exactly one retry of it.
-  const retries = (await n8n.listExecutions({ workflowId })).filter(
-    (e) => String((e as { retryOf?: unknown }).retryOf) === String(running[0]!.id),
-  );
+  const retries = (await n8n.listExecutions({ workflowId })).filter((e) => String((e as { retryOf?: unknown }).retryOf) === stuckId);
   expect(retries).toHaveLength(1);
 });
 
