@@ -11,11 +11,14 @@ export const text = (max: number, min = 1) =>
     .max(max)
     .refine((v) => !v.includes('\u0000'), 'must not contain NUL characters');
 
+/** What a client reference is read as an id for (findClient), rather than as a slug. */
+export const UUID_SHAPE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 export const slug = z
   .string()
   .regex(/^[a-z0-9-]{2,40}$/, 'must be 2-40 characters of a-z, 0-9 and -')
   // Clients are named by slug or id in paths: a slug shaped like an id could never be reached.
-  .refine((v) => !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(v), 'must not have the shape of a UUID');
+  .refine((v) => !UUID_SHAPE.test(v), 'must not have the shape of a UUID');
 export const uuid = z.uuid('must be a UUID');
 /** A client named by slug or id. */
 export const clientRef = z.union([uuid, slug], { error: 'must be a client slug or UUID' });

@@ -10,6 +10,7 @@ import {
   type SecretKeyring,
 } from '@ct/lib';
 import { conflict, notFound, type HttpError } from '../errors';
+import { UUID_SHAPE } from '../schemas';
 import type { ApiMetrics } from '../metrics';
 import type { WebhookSecretCache } from '../webhooks';
 import type { RegisteredRoute } from '../route';
@@ -111,11 +112,9 @@ export function clientJson(c: ClientRow) {
   };
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /** A client by slug or id (404 when absent); `lock` takes its row lock for the transaction. */
 export async function findClient(db: Db, ref: string, lock = false): Promise<ClientRow> {
-  const col = UUID.test(ref) ? 'id' : 'slug';
+  const col = UUID_SHAPE.test(ref) ? 'id' : 'slug';
   const { rows } = await db.query<ClientRow>(`SELECT ${CLIENT_COLUMNS} FROM clients WHERE ${col} = $1${lock ? ' FOR UPDATE' : ''}`, [ref]);
   if (!rows[0]) throw notFound(`client ${ref}`);
   return rows[0];
