@@ -1,4 +1,12 @@
-import { checkout, type ExecutionStatus, type N8nClient, type N8nExecution, type N8nWorkflow, type Pool, type PoolClient } from '@ct/lib';
+import {
+  withTransaction,
+  type ExecutionStatus,
+  type N8nClient,
+  type N8nExecution,
+  type N8nWorkflow,
+  type Pool,
+  type PoolClient,
+} from '@ct/lib';
 
 /**
  * Incremental ingestion of finished n8n executions into Postgres counters.
@@ -83,11 +91,9 @@ export async function ingestExecutions(
   instance: string,
   opts: { n8nUrl?: string } = {},
 ): Promise<IngestResult> {
-  // The transaction stays open across n8n's pages: its connection may be lost meanwhile.
-  const { client, done } = await checkout(pool);
-  let broken = false;
-  try {
-    await client.query('BEGIN');
+  // One transaction, open across n8n's pages (withTransaction's client survives losing its
+  // connection meanwhile); null when another exporter holds the cursor.
+  const ingested = await withTransaction(pool, async (client): Promise<IngestResult | null> => {
     const url = opts.n8nUrl ? n8nIdentity(opts.n8nUrl) : null;
     if (url) {
       const { rows: other } = await client.query<{ n8n_instance: string }>(
@@ -112,10 +118,7 @@ export async function ingestExecutions(
          FROM workflow_execution_cursor WHERE n8n_instance = $1 FOR UPDATE SKIP LOCKED`,
       [instance],
     );
-    if (rows.length === 0) {
-      await client.query('ROLLBACK');
-      return { ...(await readN8nState(n8n)), ingested: false, counted: 0, watermark: -1 };
-    }
+    if (rows.length === 0) return null;
     // Under the cursor's lock: the cursor follows its n8n when it moves (same name, new address).
     if (url) {
       await client.query('UPDATE workflow_execution_cursor SET n8n_url = $2 WHERE n8n_instance = $1 AND n8n_url IS DISTINCT FROM $2', [
@@ -169,14 +172,10 @@ export async function ingestExecutions(
         WHERE n8n_instance = $1`,
       [instance, newWatermark, highestSeen],
     );
-    await client.query('COMMIT');
     return { workflows, running, ingested: true, counted, watermark: newWatermark };
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => (broken = true));
-    throw err;
-  } finally {
-    done(broken);
-  }
+  });
+  // The live metrics still need n8n's state, read outside any transaction.
+  return ingested ?? { ...(await readN8nState(n8n)), ingested: false, counted: 0, watermark: -1 };
 }
 
 /** Counts the executions not counted before; returns how many that was. */
