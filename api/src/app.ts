@@ -13,6 +13,7 @@ import { authRoutes } from './routes/auth';
 import { automationRoutes } from './routes/automations';
 import { billingRoutes } from './routes/billing';
 import { clientRoutes } from './routes/clients';
+import { statusRoutes } from './routes/status';
 import type { ApiSettingsForRoutes, ForceBackup, RouteDeps } from './routes/common';
 import { usageRoutes } from './routes/usage';
 import { WebhookSecretCache, webhookRouter } from './webhooks';
@@ -102,6 +103,7 @@ export function createApp(o: AppOptions): ApiApp {
   mount('/api/metrics', 'metrics', usageRoutes);
   mount('/api/billing', 'billing', billingRoutes);
   mount('/api/admin', 'admin', adminRoutes);
+  mount('/api/admin', 'admin', (r, d) => statusRoutes(r, d, VERSION));
 
   const openapi = buildOpenApi(registry, { version: VERSION });
   app.get('/api/openapi.json', (_req, res) => void res.json(openapi));

@@ -486,6 +486,13 @@ const cases: Case[] = [
     check: (r) => expect(r.body).toMatchObject({ ok: true, firstBadId: null }),
   },
   {
+    route: 'GET /api/admin/status',
+    path: () => '/api/admin/status',
+    key: 'read',
+    status: 200,
+    check: (r) => expect(r.body).toMatchObject({ platform: { status: 'ok' }, database: { status: 'ok', reachable: true } }),
+  },
+  {
     route: 'GET /api/admin/exports',
     path: () => '/api/admin/exports',
     status: 200,
