@@ -136,6 +136,50 @@ test('billing: MRR, clients, pending and overdue invoices, per-client MRR and ch
     'client=hvac': 1,
     'client=new-florist': 0,
   });
+  expect(seriesOf(s, 'ct_client_info')).toEqual({
+    'client=pizza-shop,name=pizza-shop,plan=,status=active': 1,
+    'client=plumber,name=plumber,plan=,status=active': 1,
+    'client=hvac,name=hvac,plan=,status=paused': 1,
+    'client=old-bakery,name=old-bakery,plan=,status=churned': 1,
+    'client=new-florist,name=new-florist,plan=,status=active': 1,
+  });
+  // Open invoices per client: overdue ones included in _open; drafts, voids and paid ones in none.
+  expect(seriesOf(s, 'ct_client_invoices_open')).toEqual({
+    'client=pizza-shop,currency=USD': 1,
+    'client=plumber,currency=USD': 2,
+    'client=hvac,currency=EUR': 1,
+    'client=old-bakery,currency=USD': 1,
+  });
+  expect(seriesOf(s, 'ct_client_invoices_open_amount')).toEqual({
+    'client=pizza-shop,currency=USD': 99,
+    'client=plumber,currency=USD': 170,
+    'client=hvac,currency=EUR': 120,
+    'client=old-bakery,currency=USD': 50,
+  });
+  expect(seriesOf(s, 'ct_client_invoices_overdue')).toEqual({
+    'client=pizza-shop,currency=USD': 0,
+    'client=plumber,currency=USD': 1,
+    'client=hvac,currency=EUR': 0,
+    'client=old-bakery,currency=USD': 1,
+  });
+  expect(seriesOf(s, 'ct_client_invoices_overdue_amount')).toEqual({
+    'client=pizza-shop,currency=USD': 0,
+    'client=plumber,currency=USD': 150,
+    'client=hvac,currency=EUR': 0,
+    'client=old-bakery,currency=USD': 50,
+  });
+});
+
+test('client names are label values, escaped as the exposition format requires', async () => {
+  await db.pool.query(`UPDATE clients SET name = $2, plan = 'growth' WHERE slug = $1`, ['new-florist', 'Flo\'s "Fresh" \\ Flowers']);
+  try {
+    const text = await exporter.scrape();
+    expect(text).toContain('ct_client_info{client="new-florist",name="Flo\'s \\"Fresh\\" \\\\ Flowers",status="active",plan="growth"} 1');
+    const labels = { client: 'new-florist', name: 'Flo\'s "Fresh" \\ Flowers', status: 'active', plan: 'growth' };
+    expect(valueOf(parseMetrics(text), 'ct_client_info', labels)).toBe(1);
+  } finally {
+    await db.pool.query(`UPDATE clients SET name = slug, plan = NULL WHERE slug = 'new-florist'`);
+  }
 });
 
 test('client activity: events, last activity, hours saved, ROI, webhook failures and score', async () => {

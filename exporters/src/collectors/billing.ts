@@ -1,7 +1,7 @@
 import { Gauge, type Registry } from 'prom-client';
 import type { Pool } from '@ct/lib';
 import { setGauge, type Collector } from '../collector';
-import { renderFamilies, type RenderedFamily } from '../exposition';
+import { renderFamilies, type Family, type RenderedFamily } from '../exposition';
 
 export const CLIENT_STATUSES = ['active', 'paused', 'churned'] as const;
 /** A client with no activity for this long is at risk of churning (see docs/metrics.md). */
@@ -18,7 +18,7 @@ export class BillingCollector implements Collector {
   private readonly pendingAmount: Gauge<'currency'>;
   private readonly overdue: Gauge<'currency'>;
   private readonly overdueAmount: Gauge<'currency'>;
-  /** ct_client_mrr and ct_client_churn_risk grow with the number of clients: rendered directly. */
+  /** The per-client families (ct_client_*) grow with the number of clients: rendered directly. */
   families: RenderedFamily[] = [];
 
   constructor(
@@ -65,7 +65,7 @@ export class BillingCollector implements Collector {
   }
 
   async read(): Promise<() => void> {
-    const [clients, mrr, invoices, risk] = await Promise.all([
+    const [clients, mrr, invoices, risk, info, clientInvoices] = await Promise.all([
       this.pool.query<{ status: string; n: string }>('SELECT status, count(*)::text AS n FROM clients GROUP BY status'),
       this.pool.query<{ client: string; currency: string; cents: string }>(
         `SELECT c.slug AS client, s.currency, sum(s.monthly_amount_cents)::text AS cents
@@ -86,6 +86,18 @@ export class BillingCollector implements Collector {
            LEFT JOIN (SELECT DISTINCT client_id FROM invoices WHERE status = 'open' AND due_at < now()) od ON od.client_id = c.id
           WHERE c.status <> 'churned'`,
         [CHURN_INACTIVITY_DAYS],
+      ),
+      this.pool.query<{ client: string; name: string; status: string; plan: string }>(
+        `SELECT slug AS client, name, status, coalesce(plan, '') AS plan FROM clients`,
+      ),
+      this.pool.query<{ client: string; currency: string; open: string; open_cents: string; overdue: string; overdue_cents: string }>(
+        `SELECT c.slug AS client, i.currency,
+                count(*)::text AS open, sum(i.amount_cents)::text AS open_cents,
+                count(*) FILTER (WHERE i.due_at < now())::text AS overdue,
+                coalesce(sum(i.amount_cents) FILTER (WHERE i.due_at < now()), 0)::text AS overdue_cents
+           FROM invoices i JOIN clients c ON c.id = i.client_id
+          WHERE i.status = 'open'
+          GROUP BY 1, 2`,
       ),
     ]);
     return () => {
@@ -140,6 +152,24 @@ export class BillingCollector implements Collector {
           help: `1 when a client that has not churned had no activity for ${CHURN_INACTIVITY_DAYS} days or has an overdue invoice, else 0.`,
           samples: risk.rows.map((r) => [[['client', r.client]], r.inactive || r.overdue ? 1 : 0] as const),
         },
+        {
+          name: 'ct_client_info',
+          type: 'gauge',
+          help: 'Always 1, one series per client: its display name, status (active, paused, churned) and plan as labels, for dashboards to join on client.',
+          samples: info.rows.map(
+            (r) =>
+              [
+                [
+                  ['client', r.client],
+                  ['name', r.name],
+                  ['status', r.status],
+                  ['plan', r.plan],
+                ],
+                1,
+              ] as const,
+          ),
+        },
+        ...clientInvoiceFamilies(clientInvoices.rows),
       ]);
     };
   }
@@ -150,4 +180,33 @@ export class BillingCollector implements Collector {
     }
     this.families = [];
   }
+}
+
+/** ct_client_invoices_{open,overdue}[_amount]: a client's open invoices per currency (absent = none open). */
+function clientInvoiceFamilies(
+  rows: readonly { client: string; currency: string; open: string; open_cents: string; overdue: string; overdue_cents: string }[],
+): Family[] {
+  const family = (name: string, help: string, value: (r: (typeof rows)[number]) => number): Family => ({
+    name,
+    type: 'gauge',
+    help,
+    samples: rows.map(
+      (r) =>
+        [
+          [
+            ['client', r.client],
+            ['currency', r.currency],
+          ],
+          value(r),
+        ] as const,
+    ),
+  });
+  return [
+    family('ct_client_invoices_open', "The client's open invoices, overdue ones included.", (r) => Number(r.open)),
+    family('ct_client_invoices_open_amount', "Amount of the client's open invoices, in currency units.", (r) => cents(r.open_cents)),
+    family('ct_client_invoices_overdue', "The client's open invoices past their due date.", (r) => Number(r.overdue)),
+    family('ct_client_invoices_overdue_amount', "Amount of the client's overdue invoices, in currency units.", (r) =>
+      cents(r.overdue_cents),
+    ),
+  ];
 }
