@@ -5,6 +5,7 @@ import { UserError } from '@ct/lib';
 import { registerApiCommands } from './commands/api';
 import { registerAuditCommands } from './commands/audit';
 import { registerBackupCommands } from './commands/backup';
+import { registerDemoCommands } from './commands/demo';
 import { registerMigrateCommand } from './commands/migrate';
 import { registerServeCommand } from './commands/serve';
 import { registerStatusCommand } from './commands/status';
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerBackupCommands(program);
   registerServeCommand(program);
   registerApiCommands(program);
+  registerDemoCommands(program);
   return program;
 }
 
