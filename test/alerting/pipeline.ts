@@ -1,6 +1,8 @@
+import { execFileSync } from 'node:child_process';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { freePort, httpStatus, killGroup, sleep, spawnDaemon, waitFor } from '../bench/process';
 import {
@@ -13,7 +15,7 @@ import {
   type Service,
 } from '../bench/services';
 import { CT_BIN } from '../helpers/cli';
-import { testAlertmanagerConfig, testPrometheusConfig, writeTestRules } from './generate';
+import { testAlertmanagerConfig, testBlackboxConfig, testPrometheusConfig, writeTestRules } from './generate';
 import { programTwilio, TEST_TWILIO, twilioRequests, type TwilioRequest } from './twilio-contract';
 
 /**
@@ -54,6 +56,70 @@ export class MetricsServer {
   }
 }
 
+/**
+ * A local HTTPS endpoint standing in for a public one, with a self-signed certificate valid for
+ * `days` days (blackbox_exporter trusts it through testBlackboxConfig); stop() and start() keep the port.
+ */
+export class HttpsEndpoint {
+  port = 0;
+  readonly certFile: string;
+  readonly certPem: string;
+  private readonly keyPem: string;
+  private server?: https.Server;
+  constructor(dir: string, days: number) {
+    this.certFile = path.join(dir, 'cert.pem');
+    const keyFile = path.join(dir, 'key.pem');
+    execFileSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', String(days), '-subj', '/CN=127.0.0.1'].concat([
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        keyFile,
+        '-out',
+        this.certFile,
+      ]),
+      { stdio: 'pipe' },
+    );
+    this.certPem = readFileSync(this.certFile, 'utf8');
+    this.keyPem = readFileSync(keyFile, 'utf8');
+  }
+  get url(): string {
+    return `https://127.0.0.1:${this.port}/healthz`;
+  }
+  async start(): Promise<void> {
+    this.server = https.createServer({ cert: this.certPem, key: this.keyPem }, (_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end('{"status":"ok"}');
+    });
+    await new Promise<void>((resolve) => this.server!.listen(this.port, '127.0.0.1', resolve));
+    this.port = (this.server.address() as AddressInfo).port;
+  }
+  async stop(): Promise<void> {
+    const s = this.server;
+    this.server = undefined;
+    if (s) await new Promise<void>((resolve) => (s.closeAllConnections(), s.close(() => resolve())));
+  }
+}
+
+/** Debian's blackbox_exporter with alerting/blackbox.yml, trusting `caFile`; its host:port and a stop(). */
+export async function startBlackboxExporter(dir: string, caFile: string): Promise<{ address: string; stop(): Promise<void> }> {
+  const config = path.join(dir, 'blackbox.yml');
+  writeFileSync(config, testBlackboxConfig(caFile));
+  const port = await freePort();
+  const logFile = path.join(dir, 'blackbox.log');
+  const pid = spawnDaemon('prometheus-blackbox-exporter', [`--config.file=${config}`, `--web.listen-address=127.0.0.1:${port}`], {
+    logFile,
+    cwd: dir,
+  });
+  await waitFor('blackbox_exporter', async () => (await httpStatus(`http://127.0.0.1:${port}/metrics`)) === 200, {
+    timeoutMs: 20_000,
+    logFile,
+    pid,
+  });
+  return { address: `127.0.0.1:${port}`, stop: () => killGroup(pid) };
+}
+
 export interface Mail {
   at: string;
   subject: string;
@@ -89,6 +155,10 @@ export async function startPipeline(
     alertmanagerArgs?: string[];
     /** HTTPS endpoints probed through a local blackbox_exporter (job blackbox_http). */
     probes?: { blackboxExporter: string; targets: { url: string; service: string }[] };
+    /** Real services (host:port) scraped instead of the stand-in metrics servers, and node_exporter. */
+    scrape?: { ct_exporters?: string; ct_api?: string; node?: string };
+    /** Also scrape Prometheus itself, the Alertmanagers and blackbox_exporter, as production does. */
+    selfMonitoring?: boolean;
   },
 ): Promise<Pipeline> {
   const stoppers: (() => Promise<void>)[] = [];
@@ -158,23 +228,31 @@ export async function startPipeline(
     }
     for (const am of alertmanagers) stoppers.push(() => am.stop());
 
+    const rulesDir = writeTestRules(path.join(dir, 'rules'));
+    const prometheusConfig = (self?: string) =>
+      testPrometheusConfig({
+        alertmanagers: alertmanagers.map((a) => a.url),
+        targets: {
+          ct_exporters: [opts.scrape?.ct_exporters ?? exporters.address],
+          ct_api: [opts.scrape?.ct_api ?? api.address],
+          ct_notifier: [`127.0.0.1:${notifierPort}`],
+          ...(opts.scrape?.node ? { node: [opts.scrape.node] } : {}),
+          ...(opts.probes ? { blackbox_http: opts.probes.targets.map((t) => ({ targets: [t.url], labels: { service: t.service } })) } : {}),
+          ...(self ? { prometheus: [self], alertmanager: alertmanagers.map((a) => new URL(a.url).host) } : {}),
+          ...(self && opts.probes ? { blackbox_exporter: [opts.probes.blackboxExporter] } : {}),
+        },
+        blackboxExporter: opts.probes?.blackboxExporter,
+        rulesDir,
+      });
     const prometheus = await startPrometheus(dir, {
       // Prometheus re-sends a firing alert only every resend-delay (1m): one fired before it had
       // discovered the Alertmanagers (a cold start) would wait that long.
       args: ['--rules.alert.resend-delay=1s'],
-      config: testPrometheusConfig({
-        alertmanagers: alertmanagers.map((a) => a.url),
-        targets: {
-          ct_exporters: [exporters.address],
-          ct_api: [api.address],
-          ct_notifier: [`127.0.0.1:${notifierPort}`],
-          ...(opts.probes ? { blackbox_http: opts.probes.targets.map((t) => ({ targets: [t.url], labels: { service: t.service } })) } : {}),
-        },
-        blackboxExporter: opts.probes?.blackboxExporter,
-        rulesDir: writeTestRules(path.join(dir, 'rules')),
-      }),
+      config: prometheusConfig(),
     });
     stoppers.push(() => prometheus.stop());
+    // Its own address is known once it runs.
+    if (opts.selfMonitoring) await prometheus.reload(prometheusConfig(new URL(prometheus.url).host));
 
     const sinkRequests = async () =>
       (await (await fetch(`${sinkUrl}/_sink/requests`)).json()) as {
