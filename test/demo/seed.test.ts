@@ -268,16 +268,19 @@ describe('seeding an empty database', () => {
 
 describe('a database with other clients', () => {
   it('is refused without --force, saying how many and how; with --force, only the missing demo clients are added', async () => {
+    // The same tag as the first database: its workflows are in n8n already, and are reused, not duplicated.
+    const tag = `${suiteTag}-a`;
     const db = await freshDatabase();
     await db.pool.query(`INSERT INTO clients (slug, name) VALUES ('acme-roofing', 'Acme Roofing'), ('pizza-co', 'Pizza Co')`);
     const before = await counts(db.pool);
-    await expect(seed(db.pool, { tag: `${suiteTag}-b` })).rejects.toThrow(
+    await expect(seed(db.pool, { tag })).rejects.toThrow(
       'the database has 1 client that is not demo data (acme-roofing): the demo data set is meant for an empty database; ' +
         'run `ct demo seed --force` to add it beside them',
     );
     expect(await counts(db.pool)).toEqual(before);
 
-    const forced = await seed(db.pool, { tag: `${suiteTag}-b`, force: true, stuckSeconds: 30 });
+    const workflowsBefore = (await deps.n8n.listWorkflows()).length;
+    const forced = await seed(db.pool, { tag, force: true, stuckSeconds: 30 });
     expect(forced.outcome).toBe('seeded');
     expect(forced.presentClients).toEqual(['pizza-co']);
     expect(forced.createdClients.map((c) => c.slug)).toEqual(DEMO_CLIENTS.map((c) => c.slug).filter((s) => s !== 'pizza-co'));
@@ -292,6 +295,13 @@ describe('a database with other clients', () => {
     );
     expect(pizza.rows[0]).toEqual({ subs: 0, automations: 0 });
     expect(forced.workflows.map((w) => w.client)).not.toContain('pizza-co');
+    expect(forced.workflows).toHaveLength(5);
+    expect(forced.workflows.every((w) => w.reused)).toBe(true);
+    expect((await deps.n8n.listWorkflows()).length).toBe(workflowsBefore);
+    expect(formatDemoSummary(forced)).toMatch(/5 workflows mapped as 5 automations \(5 already in n8n under that name, updated\)/);
+    // Only this run's executions are counted, not the first database's on the same workflows.
+    expect(forced.executions.success).toHaveLength(9);
+    expect(forced.executions.error).toHaveLength(3);
     expect(forced.executions.running).toHaveLength(1);
   });
 });
