@@ -16,6 +16,12 @@ if [ -z "${DATABASE_URL:-}" ]; then
   set -a; . .bench/env; set +a
 fi
 npx --no-install ct migrate
+if [ -n "${CT_BENCH_DIR:-}" ]; then
+  # On the local bench, an empty database gets the demo data set so the admin portal has
+  # something to show (a database with any client is left as it is). A real deployment is never
+  # seeded on its own: `ct demo seed` does it on request.
+  npx --no-install ct demo seed --if-empty || echo "the demo data could not be loaded (above); starting anyway"
+fi
 npx --no-install ct status
 echo "starting: API on :${API_PORT:-8080} (/api/openapi.json), exporters on :${EXPORTER_PORT:-9464}/metrics, notifier on :${NOTIFIER_PORT:-9465}, scheduler"
 exec npx --no-install ct serve all
