@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import { createLogger, listen, N8nClient, withTransaction, type Pool } from '@ct/lib';
+import { createLogger, listen, N8nClient, withTransaction, type Pool, type SecretKeyring } from '@ct/lib';
 import { createApiKey, createApp, createAdminUser, hashPassword, type AppOptions, type ForceBackup } from '@ct/api';
 import { benchEnv, createTestDatabase, type TestDatabase } from '../helpers/db';
 
@@ -41,7 +41,14 @@ export function n8nFromBench(): N8nClient {
 }
 
 export async function startTestApi(
-  o: { settings?: Partial<AppOptions['settings']>; forceBackup?: ForceBackup; db?: TestDatabase; n8n?: N8nClient } = {},
+  o: {
+    settings?: Partial<AppOptions['settings']>;
+    forceBackup?: ForceBackup;
+    db?: TestDatabase;
+    n8n?: N8nClient;
+    /** The keyring of client secrets (default: a test-only one); another process sharing the database needs the same. */
+    keyring?: SecretKeyring;
+  } = {},
 ): Promise<TestApi> {
   const db = o.db ?? (await createTestDatabase({ prefix: 'api' }));
   const logLines: string[] = [];
@@ -52,7 +59,7 @@ export async function startTestApi(
     },
   });
   const logger = createLogger({ level: 'info', format: 'json', destination });
-  const keyring = { currentId: 'test', keys: { test: 'test-only-secrets-key-0123456789abcdef' } };
+  const keyring = o.keyring ?? { currentId: 'test', keys: { test: 'test-only-secrets-key-0123456789abcdef' } };
   const { app } = createApp({
     pool: db.pool,
     n8n: o.n8n ?? n8nFromBench(),
