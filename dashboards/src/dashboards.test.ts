@@ -271,4 +271,16 @@ describe('provisioning files', () => {
     }
     expect(providers.find((p) => p.folder === 'CT Admin')).toBeDefined();
   });
+
+  test('the Overview is org 1’s home dashboard: the compose file points Grafana at its generated file', () => {
+    const compose = readYaml(path.join(ROOT, 'docker-compose.yml')) as {
+      services: Record<string, { volumes?: string[]; environment?: Record<string, string> }>;
+    };
+    const grafana = compose.services.grafana!;
+    const [, inContainer] = grafana.volumes!.map((v) => v.split(':')).find(([host]) => host === './provisioning')!;
+    const home = grafana.environment!.GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH!;
+    expect(home.startsWith(`${inContainer}/`)).toBe(true);
+    const onDisk = path.join(PROVISIONING, path.relative(inContainer!, home));
+    expect(JSON.parse(readFileSync(onDisk, 'utf8')).uid).toBe(ADMIN_UIDS.overview);
+  });
 });
