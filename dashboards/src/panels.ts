@@ -50,6 +50,22 @@ export const RED = 'red';
 export const BLUE = 'blue';
 export const GREY = 'text';
 
+/** 1 is good, anything less is bad (an `up`-style gauge). */
+export const UP: Step[] = [
+  [null, RED],
+  [1, GREEN],
+];
+/** 0 is good, any count is bad (failures, stuck executions). */
+export const ANY_IS_BAD: Step[] = [
+  [null, GREEN],
+  [1, RED],
+];
+/** 0 is good, any count deserves a look. */
+export const ANY_IS_A_WARNING: Step[] = [
+  [null, GREEN],
+  [1, ORANGE],
+];
+
 export interface PanelOptions {
   title: string;
   /** What the panel answers and how to read it (shown as the panel's (i) tooltip). */

@@ -1,7 +1,7 @@
 import { QueryVariableBuilder, RowBuilder, VariableRefresh, VariableSort, type Dashboard } from '@grafana/grafana-foundation-sdk/dashboard';
 import { PROMETHEUS } from '../datasources';
 import { prom, sql } from '../queries';
-import { GREEN, GREY, ORANGE, RED, rangeText, stat, table, timeseries, valueText } from '../panels';
+import { ANY_IS_BAD, GREEN, GREY, ORANGE, RED, rangeText, stat, table, timeseries, valueText } from '../panels';
 import { ADMIN_UIDS, adminDashboard, CURRENCY_UNIT } from './common';
 import { FAILURES } from './clients';
 
@@ -107,10 +107,7 @@ export function clientDetail(): Dashboard {
             },
           ),
         ],
-        thresholds: [
-          [null, GREEN],
-          [1, RED],
-        ],
+        thresholds: ANY_IS_BAD,
         w: 4,
         h: 4,
       }),

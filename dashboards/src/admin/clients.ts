@@ -1,6 +1,6 @@
 import { RowBuilder, type Dashboard } from '@grafana/grafana-foundation-sdk/dashboard';
 import { prom } from '../queries';
-import { GREEN, GREY, ORANGE, RED, table, timeseries, valueText } from '../panels';
+import { ANY_IS_A_WARNING, ANY_IS_BAD, GREEN, GREY, ORANGE, RED, table, timeseries, valueText } from '../panels';
 import { ADMIN_UIDS, adminDashboard, CLIENT_ROW_LINK, CURRENCY_UNIT } from './common';
 
 /** A per-client figure, 0 for every known client that has none (so the table shows 0, not a blank). */
@@ -62,10 +62,7 @@ export function clients(): Dashboard {
             field: 'Value #F',
             title: 'Stuck',
             color: 'text',
-            thresholds: [
-              [null, GREEN],
-              [1, RED],
-            ],
+            thresholds: ANY_IS_BAD,
           },
           { field: 'Value #G', title: 'Hours saved 30 d' },
           { field: 'Value #H', title: 'Open invoices' },
@@ -73,19 +70,13 @@ export function clients(): Dashboard {
             field: 'Value #I',
             title: 'Overdue',
             color: 'text',
-            thresholds: [
-              [null, GREEN],
-              [1, RED],
-            ],
+            thresholds: ANY_IS_BAD,
           },
           {
             field: 'Value #J',
             title: 'Churn risk',
             color: 'background',
-            thresholds: [
-              [null, GREEN],
-              [1, ORANGE],
-            ],
+            thresholds: ANY_IS_A_WARNING,
           },
         ],
         // Value mappings are per panel: only the status words are mapped, numbers stay numbers.

@@ -1,6 +1,6 @@
 import { RowBuilder, type Dashboard } from '@grafana/grafana-foundation-sdk/dashboard';
 import { prom, sql } from '../queries';
-import { GREEN, ORANGE, RED, rangeText, stat, table, valueText } from '../panels';
+import { ANY_IS_A_WARNING, ANY_IS_BAD, GREEN, ORANGE, RED, UP, rangeText, stat, table, valueText } from '../panels';
 import { ADMIN_UIDS, adminDashboard, CURRENCY_UNIT, dashboardUrl } from './common';
 
 /** Alerts that are noise on the command centre: the always-firing heartbeat of the alerting pipeline. */
@@ -26,10 +26,7 @@ export function overview(): Dashboard {
         unit: 'none',
         queries: [prom('A', 'max(up{job="ct_api"}) or vector(0)', { instant: true })],
         mappings: [up],
-        thresholds: [
-          [null, RED],
-          [1, GREEN],
-        ],
+        thresholds: UP,
         background: true,
         w: 4,
         h: 4,
@@ -64,10 +61,7 @@ export function overview(): Dashboard {
         unit: 'none',
         queries: [prom('A', 'max(ct_n8n_up) or vector(0)', { instant: true })],
         mappings: [up],
-        thresholds: [
-          [null, RED],
-          [1, GREEN],
-        ],
+        thresholds: UP,
         background: true,
         w: 4,
         h: 4,
@@ -94,10 +88,7 @@ export function overview(): Dashboard {
         unit: 'none',
         queries: [prom('A', 'max(ct_database_up) or vector(0)', { instant: true })],
         mappings: [valueText({ 1: ['Healthy', GREEN], 0: ['Unreachable', RED] })],
-        thresholds: [
-          [null, RED],
-          [1, GREEN],
-        ],
+        thresholds: UP,
         background: true,
         w: 4,
         h: 4,
@@ -162,10 +153,7 @@ export function overview(): Dashboard {
             instant: true,
           }),
         ],
-        thresholds: [
-          [null, GREEN],
-          [1, ORANGE],
-        ],
+        thresholds: ANY_IS_A_WARNING,
         w: 4,
         h: 4,
       }),
@@ -209,10 +197,7 @@ export function overview(): Dashboard {
         description: 'Services Prometheus cannot scrape (ScrapeTargetDown texts after 5 min). Details on the Platform dashboard.',
         unit: 'none',
         queries: [prom('A', 'count(up == 0) or vector(0)', { instant: true })],
-        thresholds: [
-          [null, GREEN],
-          [1, RED],
-        ],
+        thresholds: ANY_IS_BAD,
         w: 4,
         h: 4,
       }),
@@ -271,10 +256,7 @@ export function overview(): Dashboard {
         description: 'Open invoices past their due date (InvoiceOverdue e-mails): chase them.',
         unit: 'none',
         queries: [prom('A', 'sum(ct_invoices_overdue)', { instant: true })],
-        thresholds: [
-          [null, GREEN],
-          [1, RED],
-        ],
+        thresholds: ANY_IS_BAD,
         noValue: 'no billing metrics',
         w: 4,
         h: 4,
@@ -286,10 +268,7 @@ export function overview(): Dashboard {
         description: 'Clients not churned with no activity for 14 days or an overdue invoice: call them. The Clients dashboard names them.',
         unit: 'none',
         queries: [prom('A', 'sum(ct_client_churn_risk)', { instant: true })],
-        thresholds: [
-          [null, GREEN],
-          [1, ORANGE],
-        ],
+        thresholds: ANY_IS_A_WARNING,
         noValue: 'no billing metrics',
         w: 4,
         h: 4,
@@ -303,10 +282,7 @@ export function overview(): Dashboard {
         description: 'Alerts firing now, the alerting pipeline heartbeat (Watchdog) left out.',
         unit: 'none',
         queries: [prom('A', `count(${FIRING}) or vector(0)`, { instant: true })],
-        thresholds: [
-          [null, GREEN],
-          [1, ORANGE],
-        ],
+        thresholds: ANY_IS_A_WARNING,
         w: 4,
         h: 8,
       }),

@@ -1,6 +1,6 @@
 import { RowBuilder, type Dashboard } from '@grafana/grafana-foundation-sdk/dashboard';
 import { prom } from '../queries';
-import { GREEN, ORANGE, RED, rangeText, stat, stateTimeline, timeseries, valueText } from '../panels';
+import { GREEN, ORANGE, RED, UP, rangeText, stat, stateTimeline, timeseries, valueText } from '../panels';
 import { ADMIN_UIDS, adminDashboard } from './common';
 
 /** Our services' process metrics are prefixed per service: ct_api_, ct_exporter_, ct_notifier_. */
@@ -94,10 +94,7 @@ export function platform(): Dashboard {
         unit: 'none',
         queries: [prom('A', 'max by (collector) (ct_exporter_collector_up)', { legend: '{{collector}}' })],
         mappings: [upDown],
-        thresholds: [
-          [null, RED],
-          [1, GREEN],
-        ],
+        thresholds: UP,
         w: 12,
         h: 8,
       }),
@@ -151,10 +148,7 @@ export function platform(): Dashboard {
           prom('B', 'max(up{job="prometheus"}) or vector(0)', { instant: true, legend: 'prometheus' }),
         ],
         textMode: 'value_and_name',
-        thresholds: [
-          [null, RED],
-          [1, GREEN],
-        ],
+        thresholds: UP,
         w: 6,
         h: 4,
       }),
@@ -225,10 +219,7 @@ export function platform(): Dashboard {
         unit: 'none',
         queries: [prom('A', 'max by (job) (up)', { legend: '{{job}}' })],
         mappings: [upDown],
-        thresholds: [
-          [null, RED],
-          [1, GREEN],
-        ],
+        thresholds: UP,
         w: 12,
         h: 8,
       }),

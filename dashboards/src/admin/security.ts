@@ -1,6 +1,6 @@
 import { RowBuilder, type Dashboard } from '@grafana/grafana-foundation-sdk/dashboard';
 import { prom, sql } from '../queries';
-import { GREEN, ORANGE, RED, rangeText, stat, table, timeseries, valueText } from '../panels';
+import { ANY_IS_A_WARNING, GREEN, ORANGE, RED, rangeText, stat, table, timeseries, valueText } from '../panels';
 import { ADMIN_UIDS, adminDashboard } from './common';
 
 /** CT Admin — Security & audit: "is someone trying to get in, and is the audit log intact?" */
@@ -62,10 +62,7 @@ export function security(): Dashboard {
         description: 'Requests answered 429 in the last hour by the API’s limiters.',
         unit: 'none',
         queries: [prom('A', 'round(sum(increase(ct_rate_limited_total[1h]))) or vector(0)', { instant: true })],
-        thresholds: [
-          [null, GREEN],
-          [1, ORANGE],
-        ],
+        thresholds: ANY_IS_A_WARNING,
         w: 6,
         h: 4,
       }),
@@ -144,10 +141,7 @@ export function security(): Dashboard {
         queries: [
           prom('A', 'round(sum(increase(ct_webhook_events_total{result!~"stored|duplicate"}[1h]))) or vector(0)', { instant: true }),
         ],
-        thresholds: [
-          [null, GREEN],
-          [1, ORANGE],
-        ],
+        thresholds: ANY_IS_A_WARNING,
         w: 6,
         h: 4,
       }),
