@@ -1,0 +1,3 @@
+// The client portal: tenant proxy (src/proxy/), the client's database role (src/database/) and the
+// Grafana org sync (src/grafana/). One export line per module.
+export {};
