@@ -1,0 +1,115 @@
+import React from 'react';
+import { render, screen, waitFor, within } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import { RestartStuck } from './RestartStuck';
+import { setBackend } from '../test/setup';
+import { apiError } from '../test/backend';
+import { client } from '../test/fixtures';
+import { testIds } from '../components/testIds';
+
+const stuck = [
+  {
+    executionId: '101',
+    workflowId: 'wf1',
+    client: 'pizza-shop',
+    automation: 'Order intake',
+    startedAt: '2026-03-01T10:00:00Z',
+    runningSeconds: 1800,
+  },
+  {
+    executionId: '102',
+    workflowId: 'wf2',
+    client: 'pizza-shop',
+    automation: 'Invoices',
+    startedAt: '2026-03-01T10:05:00Z',
+    runningSeconds: 1500,
+  },
+];
+const WARNING =
+  'n8n resumed the stopped execution from its saved state and ran no node again; re-trigger the workflow if its work must be redone';
+
+describe('RestartStuck', () => {
+  it('lists with a dry run, restarts only the selected after confirmation, and shows each result with the warning', async () => {
+    const b = setBackend({
+      'GET /api/clients': { data: { data: [client('pizza-shop')], nextCursor: null } },
+      'POST /api/admin/executions/restart-stuck': (req) =>
+        (req.data as { dryRun: boolean }).dryRun
+          ? { data: { dryRun: true, stuck } }
+          : {
+              data: {
+                dryRun: false,
+                outcome: 'success',
+                results: [
+                  {
+                    ...stuck[0],
+                    result: 'restarted',
+                    stoppedVia: 'session',
+                    newExecutionId: '201',
+                    newExecutionStatus: 'success',
+                    rerunNodes: [],
+                    warning: WARNING,
+                  },
+                ],
+              },
+            },
+    });
+    render(<RestartStuck />);
+    await userEvent.click(screen.getByRole('radio', { name: '30 min' }));
+    await userEvent.click(screen.getByRole('button', { name: /List stuck executions/ }));
+    const list = await screen.findByTestId(testIds.restart.list);
+    expect(within(list).getByText('Order intake')).toBeInTheDocument();
+    expect(within(list).getByText('30m 0s')).toBeInTheDocument();
+    const dry = b.requests.find((r) => r.method === 'POST');
+    expect(dry?.data).toEqual({ olderThan: '30m', dryRun: true });
+
+    await userEvent.click(screen.getByLabelText('Select execution 102'));
+    await userEvent.click(screen.getByTestId(testIds.restart.restart));
+    expect(screen.getByText(/Executions: 101\./)).toBeInTheDocument();
+    expect(b.requests.filter((r) => r.method === 'POST')).toHaveLength(1);
+    await userEvent.click(screen.getByRole('button', { name: 'Stop and retry' }));
+
+    const results = await screen.findByTestId(testIds.restart.results);
+    expect(results).toHaveAttribute('data-outcome', 'success');
+    expect(within(results).getByText('Restart success: 1 of 1 restarted')).toBeInTheDocument();
+    expect(within(results).getByText('201 (success)')).toBeInTheDocument();
+    expect(within(results).getByTestId(testIds.restart.warning)).toHaveTextContent(WARNING);
+    expect(b.requests.filter((r) => r.method === 'POST')[1]?.data).toEqual({
+      olderThan: '30m',
+      dryRun: false,
+      executionIds: ['101'],
+    });
+  });
+
+  it('says when nothing is stuck, and shows the API 409 while another restart runs', async () => {
+    let n = 0;
+    setBackend({
+      'GET /api/clients': { data: { data: [], nextCursor: null } },
+      'POST /api/admin/executions/restart-stuck': () =>
+        ++n === 1
+          ? { data: { dryRun: true, stuck: [] } }
+          : apiError(409, 'conflict', 'stuck executions are being restarted already'),
+    });
+    render(<RestartStuck />);
+    await userEvent.click(screen.getByRole('button', { name: /List stuck executions/ }));
+    expect(await screen.findByTestId(testIds.restart.empty)).toHaveTextContent(
+      'no execution running for longer than 15m'
+    );
+    await userEvent.click(screen.getByRole('button', { name: /List stuck executions/ }));
+    expect(await screen.findByText('stuck executions are being restarted already')).toBeInTheDocument();
+    expect(screen.getByTestId(testIds.error)).toHaveAttribute('data-kind', 'conflict');
+  });
+
+  it("shows the proxy's 403 for a role below Admin", async () => {
+    setBackend({
+      'GET /api/clients': { data: { data: [], nextCursor: null } },
+      'POST /api/admin/executions/restart-stuck': {
+        status: 403,
+        data: { message: 'plugin proxy route access denied' },
+      },
+    });
+    render(<RestartStuck />);
+    await userEvent.click(screen.getByRole('button', { name: /List stuck executions/ }));
+    await waitFor(() => expect(screen.getByTestId(testIds.error)).toHaveAttribute('data-kind', 'forbidden'));
+    expect(screen.getByText(/every action the Admin role/)).toBeInTheDocument();
+  });
+});
