@@ -124,7 +124,7 @@ describe('inhibitions (a real Alertmanager with the generated configuration)', (
       a({ alertname: 'DiskSpaceLow', tier: 'text', severity: 'high', ...disk }),
       a({ alertname: 'DiskSpaceLow', tier: 'text', severity: 'high', instance: 'host:9100', mountpoint: '/var' }),
       a({ alertname: 'PlatformDown', tier: 'call', severity: 'critical', service: 'api', instance: 'https://api/healthz' }),
-      a({ alertname: 'ApiSlow', tier: 'text', severity: 'high' }),
+      a({ alertname: 'ApiSlow', tier: 'text', severity: 'high', service: 'api' }),
       a({ alertname: 'ScrapeTargetDown', tier: 'text', severity: 'high', job: 'ct_api', instance: 'api:8080' }),
       a({ alertname: 'ScrapeTargetDown', tier: 'text', severity: 'high', job: 'ct_exporters', instance: 'exporters:9464' }),
       a({ alertname: 'DatabaseUnreachable', tier: 'call', severity: 'critical', job: 'ct_exporters' }),
@@ -168,6 +168,78 @@ describe('inhibitions (a real Alertmanager with the generated configuration)', (
       'ChurnRisk medium hvac': false,
     });
   });
+});
+
+describe('the PlatformDown inhibition is scoped to the service that is down', () => {
+  let dir: string;
+  let am: AlertmanagerService;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'ct-inhibit-scope-'));
+    writeFileSync(path.join(dir, 'token'), 'unused-token');
+    const config = testAlertmanagerConfig({
+      notifierUrl: 'http://127.0.0.1:9',
+      notifierTokenFile: path.join(dir, 'token'),
+      heartbeatUrl: 'http://127.0.0.1:9',
+      heartbeatKeyFile: path.join(dir, 'token'),
+      smtp: { host: '127.0.0.1', port: 9 },
+    });
+    am = await startAlertmanager(dir, { config });
+  });
+  afterAll(async () => {
+    await am?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('Grafana down (texted) hides none of the API alerts', async () => {
+    const a = (labels: Record<string, string>) => ({
+      labels,
+      annotations: { summary: labels.alertname },
+      startsAt: new Date().toISOString(),
+    });
+    const alerts = [
+      a({ alertname: 'PlatformDown', tier: 'text', severity: 'high', service: 'grafana', instance: 'https://grafana/api/health' }),
+      a({ alertname: 'ApiSlow', tier: 'text', severity: 'high', service: 'api' }),
+      a({ alertname: 'ApiErrorRateHigh', tier: 'text', severity: 'high', service: 'api' }),
+    ];
+    const res = await fetch(`${am.url}/api/v2/alerts`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(alerts),
+    });
+    expect(res.status).toBe(200);
+    type Listed = { labels: Record<string, string>; status: { state: string; inhibitedBy: string[] } };
+    let listed: Listed[] = [];
+    // inhibition is decided when the groups flush (group_wait 1 s in this configuration)
+    for (let i = 0; i < 15; i++) {
+      await sleep(200);
+      listed = (await (await fetch(`${am.url}/api/v2/alerts`)).json()) as Listed[];
+    }
+    expect(Object.fromEntries(listed.map((x) => [x.labels.alertname, x.status.state]))).toEqual({
+      PlatformDown: 'active',
+      ApiSlow: 'active',
+      ApiErrorRateHigh: 'active',
+    });
+    // and the API down does hide them, on the same Alertmanager
+    await fetch(`${am.url}/api/v2/alerts`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify([
+        a({ alertname: 'PlatformDown', tier: 'call', severity: 'critical', service: 'api', instance: 'https://api/healthz' }),
+      ]),
+    });
+    for (let i = 0; i < 50; i++) {
+      await sleep(200);
+      listed = (await (await fetch(`${am.url}/api/v2/alerts`)).json()) as Listed[];
+      if (listed.filter((x) => x.status.state === 'suppressed').length === 2) break;
+    }
+    expect(
+      listed
+        .filter((x) => x.status.state === 'suppressed')
+        .map((x) => x.labels.alertname)
+        .sort(),
+    ).toEqual(['ApiErrorRateHigh', 'ApiSlow']);
+  }, 30_000);
 });
 
 describe('docs/alerting.md', () => {
