@@ -1,0 +1,1 @@
+export { clientRoleName, dropClientRole, ensureClientRole, setClientRolePassword, type DroppedClientRole } from './roles';
