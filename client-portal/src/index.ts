@@ -2,3 +2,4 @@
 // Grafana org sync (src/grafana/). One export line per module.
 export {};
 export * from './database';
+export * from './grafana';

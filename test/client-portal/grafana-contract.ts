@@ -904,6 +904,10 @@ export class GrafanaContractFake {
             .map(([orgId, m]) => ({ orgId, name: s.orgs.get(orgId)!.name, role: m.get(id)! })),
         };
       },
+      getSignedInUser: ({ caller }) => {
+        if (!caller.user) throw new HttpError(404, 'a service account is not a user');
+        return { body: this.userProfile(caller.user) };
+      },
       userSetUsingOrg: ({ caller, path }) => {
         if (!caller.user) throw new HttpError(403, 'a service account cannot switch organization');
         const id = path.org_id as number;

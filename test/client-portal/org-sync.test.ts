@@ -1,0 +1,463 @@
+import { randomBytes } from 'node:crypto';
+import {
+  addPortalUser,
+  credentialFingerprint,
+  GrafanaClient,
+  listPortalUsers,
+  removePortalUser,
+  syncGrafanaOrgs,
+  type DashboardJson,
+  type SyncOptions,
+  type SyncSettings,
+} from '@ct/client-portal';
+import { createTestDatabase, type TestDatabase } from '../helpers/db';
+import { GrafanaContractFake, type FakeState } from './grafana-contract';
+
+/**
+ * Org sync against the contract fake of Grafana's HTTP API (every request checked against
+ * Grafana's published OpenAPI document; none may be a violation) and a real, migrated database.
+ */
+
+/**
+ * Stands in for clientDashboards() of @ct/dashboards, whose Client overview is written beside this
+ * work: two dashboards, the overview (the org's home) and a second one, shaped like generated ones.
+ */
+const PLACEHOLDER_CLIENT_DASHBOARDS: DashboardJson[] = [
+  {
+    uid: 'ct-client-overview',
+    title: 'Client overview',
+    editable: true,
+    schemaVersion: 42,
+    tags: ['ct-client'],
+    panels: [
+      {
+        id: 1,
+        type: 'stat',
+        title: 'Runs',
+        datasource: { type: 'prometheus', uid: 'ct-portal-prometheus' },
+        targets: [{ refId: 'A', expr: 'sum(increase(ct_workflow_runs_total[$__range]))' }],
+      },
+    ],
+  },
+  { uid: 'ct-client-activity', title: 'Client activity', schemaVersion: 42, panels: [] },
+];
+
+const SETTINGS: SyncSettings = {
+  tenantProxyUrl: 'http://tenant-proxy:9466',
+  dbHost: 'postgres:5432',
+  dbName: 'ct',
+  dbSslmode: 'disable',
+  churnedOrgs: 'keep',
+};
+
+let db: TestDatabase;
+let fake: GrafanaContractFake;
+let grafana: GrafanaClient;
+/** Each client's current portal token (what currentPortalToken returns). */
+let tokens: Map<string, string>;
+const ids: Record<string, string> = {};
+let auditFrom = '0';
+
+function newToken(): string {
+  return `ctp_${randomBytes(32).toString('base64url')}`;
+}
+
+function options(extra: Partial<SyncOptions> = {}): SyncOptions {
+  return {
+    pool: db.pool,
+    grafana,
+    settings: SETTINGS,
+    portalToken: async (clientId) => tokens.get(clientId) ?? null,
+    dashboards: () => PLACEHOLDER_CLIENT_DASHBOARDS,
+    actor: 'cli:test',
+    ...extra,
+  };
+}
+
+/** Everything the fake holds, comparable before and after a run. */
+function snapshot(state: FakeState): unknown {
+  return JSON.parse(
+    JSON.stringify({
+      orgs: [...state.orgs.values()],
+      users: [...state.users.values()].map((u) => ({ ...u, orgId: undefined })),
+      members: [...state.members].map(([org, m]) => [org, [...m]]),
+      datasources: state.datasources,
+      dashboards: state.dashboards,
+      preferences: [...state.preferences],
+    }),
+  );
+}
+
+async function auditRows(): Promise<
+  Array<{ action: string; target_id: string; client_id: string | null; outcome: string; actor: string; details: Record<string, unknown> }>
+> {
+  const { rows } = await db.pool.query(
+    `SELECT action, target_id, client_id::text, outcome, actor, details FROM audit_logs WHERE id > $1 AND action LIKE 'grafana.%' ORDER BY id`,
+    [auditFrom],
+  );
+  return rows;
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase({ prefix: 'orgsync' });
+  const { rows } = await db.pool.query<{ id: string; slug: string }>(
+    `INSERT INTO clients (slug, name, status) VALUES
+       ('pizza-co', 'Pizza Co', 'active'), ('bright-smile', 'Bright Smile Dental', 'paused'), ('green-leaf', 'Green Leaf Landscaping', 'churned')
+     RETURNING id::text, slug`,
+  );
+  for (const r of rows) ids[r.slug] = r.id;
+});
+afterAll(() => db.drop());
+
+beforeEach(async () => {
+  await db.pool.query(
+    `UPDATE clients SET status = CASE slug WHEN 'pizza-co' THEN 'active' WHEN 'bright-smile' THEN 'paused' ELSE 'churned' END`,
+  );
+  // The audit log is append-only: each test reads the rows written after this point.
+  auditFrom = (await db.pool.query<{ max: string }>('SELECT coalesce(max(id), 0)::text AS max FROM audit_logs')).rows[0]!.max;
+  fake = await GrafanaContractFake.start({ serviceAccounts: { 'glsa_sync-token': { orgId: 1, role: 'Admin' } } });
+  grafana = new GrafanaClient({ url: fake.url, auth: { kind: 'basic', user: fake.adminLogin, password: fake.adminPassword } });
+  tokens = new Map([
+    [ids['pizza-co']!, newToken()],
+    [ids['bright-smile']!, newToken()],
+    [ids['green-leaf']!, newToken()],
+  ]);
+});
+
+afterEach(async () => {
+  // Not one request Grafana's API document does not describe.
+  expect(fake.violations()).toEqual([]);
+  await fake.close();
+});
+
+test('a first sync creates each live client org, its two datasources, its dashboards and its home', async () => {
+  const result = await syncGrafanaOrgs(options());
+  expect(result.problems).toEqual([]);
+
+  for (const [slug, name] of [
+    ['pizza-co', 'CT — Pizza Co'],
+    ['bright-smile', 'CT — Bright Smile Dental'],
+  ] as const) {
+    const org = fake.orgByName(name)!;
+    expect(org).toBeDefined();
+    expect(fake.orgMembers(org.id)).toEqual([{ user: expect.objectContaining({ login: fake.adminLogin }), role: 'Admin' }]);
+    const token = tokens.get(ids[slug]!)!;
+    const ds = fake.datasourcesOf(org.id).sort((a, b) => a.uid.localeCompare(b.uid));
+    expect(ds.map((d) => [d.uid, d.name, d.type, d.url])).toEqual([
+      ['ct-portal-postgres', 'Activity', 'grafana-postgresql-datasource', 'postgres:5432'],
+      ['ct-portal-prometheus', 'Automations', 'prometheus', 'http://tenant-proxy:9466'],
+    ]);
+    const [postgres, prometheus] = ds;
+    expect(prometheus).toMatchObject({
+      access: 'proxy',
+      isDefault: true,
+      jsonData: {
+        httpMethod: 'POST',
+        httpHeaderName1: 'Authorization',
+        ctClientId: ids[slug],
+        ctCredentialFingerprint: credentialFingerprint(token),
+      },
+      secureJsonData: { httpHeaderValue1: `Bearer ${token}` },
+    });
+    expect(postgres).toMatchObject({
+      user: `ct_portal_${slug.replace(/-/g, '_')}`,
+      jsonData: { database: 'ct', sslmode: 'disable' },
+      secureJsonData: { password: token },
+    });
+    // Nothing in a client org reaches Prometheus or PostgreSQL other than through these two.
+    expect(JSON.stringify(ds)).not.toMatch(/prometheus:9090|ct_dashboard_reader/);
+    const dashboards = fake.dashboardsOf(org.id);
+    expect(dashboards.map((d) => d.uid).sort()).toEqual(['ct-client-activity', 'ct-client-overview']);
+    for (const d of dashboards) expect(d.json.editable).toBe(false);
+    expect(fake.state.preferences.get(org.id)?.homeDashboardUID).toBe('ct-client-overview');
+  }
+  // The churned client never had an org: none is created for it.
+  expect(fake.orgByName('CT — Green Leaf Landscaping')).toBeUndefined();
+  expect(fake.state.orgs.size).toBe(3);
+
+  // One audit row per change, naming the client and the actor; no secret in any of them.
+  const audit = await auditRows();
+  expect(audit).toHaveLength(result.changes);
+  expect(result.changes).toBe(2 * (1 + 2 + 2 + 1));
+  expect(audit.filter((a) => a.action === 'grafana.org.create').map((a) => a.client_id)).toEqual([ids['bright-smile'], ids['pizza-co']]);
+  expect(new Set(audit.map((a) => a.actor))).toEqual(new Set(['cli:test']));
+  expect(audit.every((a) => a.outcome === 'success')).toBe(true);
+  for (const t of tokens.values()) expect(JSON.stringify(audit)).not.toContain(t);
+  // The sync user is back in the org it started in.
+  expect(fake.userByLogin(fake.adminLogin)!.orgId).toBe(1);
+});
+
+test('a second sync changes nothing: only reads (and the org switches reading needs)', async () => {
+  await syncGrafanaOrgs(options());
+  const before = snapshot(fake.state);
+  const auditBefore = (await auditRows()).length;
+  fake.clearRequests();
+
+  const again = await syncGrafanaOrgs(options());
+  expect(again.changes).toBe(0);
+  expect(again.items.every((i) => i.action === 'nothing to do')).toBe(true);
+  expect(snapshot(fake.state)).toEqual(before);
+  expect(fake.writes().map((r) => r.template)).toEqual(expect.arrayContaining(['/user/using/{org_id}']));
+  expect(fake.writes().filter((r) => r.template !== '/user/using/{org_id}')).toEqual([]);
+  expect(await auditRows()).toHaveLength(auditBefore);
+});
+
+test('a paused client keeps its org, users, datasources and dashboards', async () => {
+  await syncGrafanaOrgs(options());
+  const org = fake.orgByName('CT — Bright Smile Dental')!;
+  await addPortalUser({ pool: db.pool, grafana, actor: 'cli:test', clientSlug: 'bright-smile', email: 'desk@brightsmile.test' });
+  const before = snapshot(fake.state);
+  const r = await syncGrafanaOrgs(options());
+  expect(r.changes).toBe(0);
+  expect(snapshot(fake.state)).toEqual(before);
+  expect(fake.orgMembers(org.id).map((m) => [m.user.login, m.role])).toEqual([
+    [fake.adminLogin, 'Admin'],
+    ['desk@brightsmile.test', 'Viewer'],
+  ]);
+});
+
+test('a churned client (GRAFANA_CHURNED_ORGS=keep): users removed and deleted, credentials removed, org and dashboards kept', async () => {
+  await db.pool.query(`UPDATE clients SET status = 'active' WHERE slug = 'green-leaf'`);
+  await syncGrafanaOrgs(options());
+  const org = fake.orgByName('CT — Green Leaf Landscaping')!;
+  const added = await addPortalUser({ pool: db.pool, grafana, actor: 'cli:test', clientSlug: 'green-leaf', email: 'owner@greenleaf.test' });
+  await db.pool.query(`UPDATE clients SET status = 'churned' WHERE slug = 'green-leaf'`);
+  const auditBefore = (await auditRows()).length;
+
+  const r = await syncGrafanaOrgs(options({ clientSlug: 'green-leaf' }));
+  expect(r.problems).toEqual([]);
+  expect(fake.state.orgs.get(org.id)).toEqual(org);
+  expect(fake.orgMembers(org.id).map((m) => m.user.login)).toEqual([fake.adminLogin]);
+  expect(fake.state.users.has(added.userId)).toBe(false);
+  expect(fake.authenticate('owner@greenleaf.test', added.password)).toBeNull();
+  expect(fake.datasourcesOf(org.id)).toEqual([]);
+  expect(fake.dashboardsOf(org.id)).toHaveLength(2);
+  expect((await auditRows()).slice(auditBefore).map((a) => a.action)).toEqual([
+    'grafana.org_user.remove',
+    'grafana.user.delete',
+    'grafana.datasource.delete',
+    'grafana.datasource.delete',
+  ]);
+  // Idempotent: nothing left to do.
+  expect((await syncGrafanaOrgs(options({ clientSlug: 'green-leaf' }))).changes).toBe(0);
+});
+
+test('a churned client (GRAFANA_CHURNED_ORGS=delete): users deleted and the org deleted', async () => {
+  await db.pool.query(`UPDATE clients SET status = 'active' WHERE slug = 'green-leaf'`);
+  await syncGrafanaOrgs(options());
+  const org = fake.orgByName('CT — Green Leaf Landscaping')!;
+  const added = await addPortalUser({ pool: db.pool, grafana, actor: 'cli:test', clientSlug: 'green-leaf', email: 'owner@greenleaf.test' });
+  await db.pool.query(`UPDATE clients SET status = 'churned' WHERE slug = 'green-leaf'`);
+
+  const r = await syncGrafanaOrgs(options({ settings: { ...SETTINGS, churnedOrgs: 'delete' } }));
+  expect(r.problems).toEqual([]);
+  expect(fake.state.orgs.has(org.id)).toBe(false);
+  expect(fake.state.users.has(added.userId)).toBe(false);
+  expect(fake.state.datasources.filter((d) => d.orgId === org.id)).toEqual([]);
+  expect(r.items.filter((i) => i.client === 'green-leaf').map((i) => [i.kind, i.action])).toEqual([
+    ['user', 'remove'],
+    ['user', 'delete'],
+    ['org', 'delete'],
+  ]);
+  // The other clients' orgs are untouched.
+  expect(fake.orgByName('CT — Pizza Co')).toBeDefined();
+  expect((await auditRows()).filter((a) => a.action === 'grafana.org.delete').map((a) => [a.client_id, a.target_id])).toEqual([
+    [ids['green-leaf'], String(org.id)],
+  ]);
+  expect((await syncGrafanaOrgs(options({ settings: { ...SETTINGS, churnedOrgs: 'delete' } }))).changes).toBe(0);
+});
+
+test('a rotated portal credential updates the two datasources of that client and nothing else', async () => {
+  await syncGrafanaOrgs(options());
+  const org = fake.orgByName('CT — Pizza Co')!;
+  const otherOrg = fake.orgByName('CT — Bright Smile Dental')!;
+  const otherBefore = JSON.stringify(fake.datasourcesOf(otherOrg.id));
+  const versions = fake.datasourcesOf(org.id).map((d) => d.version);
+  const rotated = newToken();
+  tokens.set(ids['pizza-co']!, rotated);
+  fake.clearRequests();
+
+  const r = await syncGrafanaOrgs(options());
+  expect(r.items.filter((i) => i.action !== 'nothing to do').map((i) => [i.client, i.kind, i.name, i.action, i.detail])).toEqual([
+    ['pizza-co', 'datasource', 'Automations', 'update', 'credential'],
+    ['pizza-co', 'datasource', 'Activity', 'update', 'credential'],
+  ]);
+  const changing = fake.writes().filter((w) => w.template !== '/user/using/{org_id}');
+  expect(changing.map((w) => [w.method, w.path, w.orgId])).toEqual([
+    ['PUT', '/datasources/uid/ct-portal-prometheus', org.id],
+    ['PUT', '/datasources/uid/ct-portal-postgres', org.id],
+  ]);
+  const ds = fake.datasourcesOf(org.id);
+  expect(ds.find((d) => d.uid === 'ct-portal-prometheus')!.secureJsonData).toEqual({ httpHeaderValue1: `Bearer ${rotated}` });
+  expect(ds.find((d) => d.uid === 'ct-portal-postgres')!.secureJsonData).toEqual({ password: rotated });
+  expect(ds.map((d) => d.version)).toEqual(versions.map((v) => v + 1));
+  expect(JSON.stringify(fake.datasourcesOf(otherOrg.id))).toBe(otherBefore);
+  const audit = (await auditRows()).filter((a) => a.action === 'grafana.datasource.update');
+  expect(audit).toHaveLength(2);
+  expect(audit[0]!.details).toMatchObject({ changed: ['credential'] });
+  expect(JSON.stringify(audit)).not.toContain(rotated);
+});
+
+test('--dry-run prints the plan and changes nothing', async () => {
+  const empty = snapshot(fake.state);
+  const plan = await syncGrafanaOrgs(options({ dryRun: true }));
+  expect(snapshot(fake.state)).toEqual(empty);
+  expect(fake.writes()).toEqual([]);
+  expect(await auditRows()).toEqual([]);
+  expect(plan.dryRun).toBe(true);
+  expect(plan.items.filter((i) => i.client === 'pizza-co').map((i) => [i.kind, i.name, i.action])).toEqual([
+    ['org', 'CT — Pizza Co', 'create'],
+    ['datasource', 'Automations', 'create'],
+    ['datasource', 'Activity', 'create'],
+    ['dashboard', 'Client overview', 'create'],
+    ['dashboard', 'Client activity', 'create'],
+    ['home', 'ct-client-overview', 'create'],
+  ]);
+  expect(plan.changes).toBe(12);
+
+  // Against an existing state: the same plan the real run then carries out.
+  await syncGrafanaOrgs(options());
+  tokens.set(ids['bright-smile']!, newToken());
+  const before = snapshot(fake.state);
+  const auditBefore = (await auditRows()).length;
+  fake.clearRequests();
+  const dry = await syncGrafanaOrgs(options({ dryRun: true }));
+  expect(snapshot(fake.state)).toEqual(before);
+  expect(fake.writes().filter((w) => w.template !== '/user/using/{org_id}')).toEqual([]);
+  expect(await auditRows()).toHaveLength(auditBefore);
+  const real = await syncGrafanaOrgs(options());
+  expect(real.items).toEqual(dry.items);
+  expect(dry.changes).toBe(2);
+});
+
+test('what someone changed by hand in a client org is put back: a direct datasource deleted, an Editor made Viewer, the home reset', async () => {
+  await syncGrafanaOrgs(options());
+  const org = fake.orgByName('CT — Pizza Co')!;
+  const added = await addPortalUser({ pool: db.pool, grafana, actor: 'cli:test', clientSlug: 'pizza-co', email: 'manager@pizza.test' });
+  fake.state.members.get(org.id)!.set(added.userId, 'Editor');
+  fake.state.datasources.push({
+    ...fake.datasourcesOf(org.id)[0]!,
+    id: 999,
+    uid: 'direct-prom',
+    name: 'Prometheus (direct)',
+    type: 'prometheus',
+    url: 'http://prometheus:9090',
+    secureJsonData: {},
+  });
+  fake.state.preferences.get(org.id)!.homeDashboardUID = 'ct-client-activity';
+  const overview = fake.dashboardsOf(org.id).find((d) => d.uid === 'ct-client-overview')!;
+  overview.json = { ...overview.json, editable: true, title: 'Edited' };
+
+  const r = await syncGrafanaOrgs(options({ clientSlug: 'pizza-co' }));
+  expect(r.items.filter((i) => i.action !== 'nothing to do').map((i) => [i.kind, i.name, i.action])).toEqual([
+    ['user', 'manager@pizza.test', 'update'],
+    ['datasource', 'Prometheus (direct)', 'delete'],
+    ['dashboard', 'Client overview', 'update'],
+    ['home', 'ct-client-overview', 'update'],
+  ]);
+  expect(fake.orgMembers(org.id).find((m) => m.user.id === added.userId)!.role).toBe('Viewer');
+  expect(
+    fake
+      .datasourcesOf(org.id)
+      .map((d) => d.uid)
+      .sort(),
+  ).toEqual(['ct-portal-postgres', 'ct-portal-prometheus']);
+  expect(fake.dashboardsOf(org.id).find((d) => d.uid === 'ct-client-overview')!.json).toMatchObject({
+    editable: false,
+    title: 'Client overview',
+  });
+  expect(fake.state.preferences.get(org.id)!.homeDashboardUID).toBe('ct-client-overview');
+});
+
+test('a client without a portal token: the rest is synced, its datasources are reported blocked', async () => {
+  tokens.delete(ids['pizza-co']!);
+  const r = await syncGrafanaOrgs(options({ clientSlug: 'pizza-co' }));
+  const org = fake.orgByName('CT — Pizza Co')!;
+  expect(fake.datasourcesOf(org.id)).toEqual([]);
+  expect(fake.dashboardsOf(org.id)).toHaveLength(2);
+  expect(r.problems).toEqual([
+    'pizza-co: datasource Automations: the client has no portal token: run `ct portal token pizza-co` first',
+    'pizza-co: datasource Activity: the client has no portal token: run `ct portal token pizza-co` first',
+  ]);
+});
+
+test('an org named like a client org that no client has is reported, not touched', async () => {
+  await syncGrafanaOrgs(options());
+  await db.pool.query(`UPDATE clients SET name = 'Pizza Company' WHERE slug = 'pizza-co'`);
+  try {
+    const r = await syncGrafanaOrgs(options({ dryRun: true }));
+    expect(r.items).toContainEqual({
+      client: '-',
+      kind: 'org',
+      name: 'CT — Pizza Co',
+      action: 'warning',
+      detail: 'no client has this name (renamed or removed?): left as it is',
+    });
+  } finally {
+    await db.pool.query(`UPDATE clients SET name = 'Pizza Co' WHERE slug = 'pizza-co'`);
+  }
+});
+
+test('a service account token is refused with the reason, before any request', async () => {
+  const withToken = new GrafanaClient({ url: fake.url, auth: { kind: 'token', token: 'glsa_sync-token' } });
+  await expect(syncGrafanaOrgs(options({ grafana: withToken }))).rejects.toThrow(/needs a Grafana server admin user .* not GRAFANA_TOKEN/);
+  expect(fake.requests).toEqual([]);
+});
+
+test('an unknown --client is named', async () => {
+  await expect(syncGrafanaOrgs(options({ clientSlug: 'nope' }))).rejects.toThrow('no client with slug nope');
+});
+
+describe('portal users', () => {
+  beforeEach(() => syncGrafanaOrgs(options()));
+  const opts = (clientSlug: string) => ({ pool: db.pool, grafana, actor: 'cli:test', clientSlug });
+
+  test('add creates a Viewer of the client org only, with a one-time password that signs in', async () => {
+    const added = await addPortalUser({ ...opts('pizza-co'), email: ' Owner@Pizza.test ' });
+    expect(added.email).toBe('owner@pizza.test');
+    expect(added.password).toMatch(/^[A-Za-z0-9_-]{24}$/);
+    const org = fake.orgByName('CT — Pizza Co')!;
+    expect(fake.authenticate('owner@pizza.test', added.password)?.id).toBe(added.userId);
+    const memberships = [...fake.state.members].filter(([, m]) => m.has(added.userId)).map(([orgId, m]) => [orgId, m.get(added.userId)]);
+    expect(memberships).toEqual([[org.id, 'Viewer']]);
+    expect((await listPortalUsers(opts('pizza-co'))).map((u) => [u.email, u.role])).toEqual([['owner@pizza.test', 'Viewer']]);
+    const audit = await auditRows();
+    expect(audit.at(-1)).toMatchObject({ action: 'grafana.portal_user.add', client_id: ids['pizza-co'], target_id: String(added.userId) });
+    expect(JSON.stringify(audit)).not.toContain(added.password);
+  });
+
+  test('a user landed in another org by auto-assignment is taken out of it', async () => {
+    await fake.close();
+    fake = await GrafanaContractFake.start({ autoAssignOrgRole: 'Editor' });
+    grafana = new GrafanaClient({ url: fake.url, auth: { kind: 'basic', user: fake.adminLogin, password: fake.adminPassword } });
+    await syncGrafanaOrgs(options());
+    const added = await addPortalUser({ ...opts('pizza-co'), email: 'owner@pizza.test' });
+    const org = fake.orgByName('CT — Pizza Co')!;
+    expect(fake.orgMembers(org.id).find((m) => m.user.id === added.userId)!.role).toBe('Viewer');
+  });
+
+  test('refused: a second add, an email of another client, a churned client, a bad email, an org not synced yet', async () => {
+    await addPortalUser({ ...opts('pizza-co'), email: 'owner@pizza.test' });
+    await expect(addPortalUser({ ...opts('pizza-co'), email: 'owner@pizza.test' })).rejects.toThrow(
+      'owner@pizza.test is already a portal user of pizza-co',
+    );
+    await expect(addPortalUser({ ...opts('bright-smile'), email: 'owner@pizza.test' })).rejects.toThrow(
+      /already exists \(member of CT — Pizza Co\)/,
+    );
+    await expect(addPortalUser({ ...opts('green-leaf'), email: 'x@greenleaf.test' })).rejects.toThrow(/has no Grafana organisation yet/);
+    await expect(addPortalUser({ ...opts('pizza-co'), email: 'not-an-email' })).rejects.toThrow('not an email address: not-an-email');
+    await db.pool.query(`UPDATE clients SET status = 'churned' WHERE slug = 'bright-smile'`);
+    await expect(addPortalUser({ ...opts('bright-smile'), email: 'x@bright.test' })).rejects.toThrow('client bright-smile has churned');
+    await expect(removePortalUser({ ...opts('pizza-co'), email: fake.adminLogin + '@nowhere.test' })).rejects.toThrow(
+      /is not a portal user of pizza-co/,
+    );
+  });
+
+  test('remove takes the user out of the org and deletes it from Grafana', async () => {
+    const added = await addPortalUser({ ...opts('pizza-co'), email: 'owner@pizza.test' });
+    await expect(removePortalUser({ ...opts('pizza-co'), email: 'owner@pizza.test' })).resolves.toEqual({ deleted: true });
+    expect(fake.state.users.has(added.userId)).toBe(false);
+    expect(await listPortalUsers(opts('pizza-co'))).toEqual([]);
+    expect((await auditRows()).slice(-2).map((a) => a.action)).toEqual(['grafana.portal_user.remove', 'grafana.user.delete']);
+  });
+});
