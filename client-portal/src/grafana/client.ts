@@ -1,3 +1,4 @@
+import { UserError } from '@ct/lib';
 import type { GrafanaAuth } from './config';
 
 /**
@@ -95,7 +96,8 @@ export interface OrgPreferences {
   weekStart?: string;
 }
 
-export class GrafanaApiError extends Error {
+/** A refusal or failure of Grafana's, worded for the operator (ct prints it without a stack). */
+export class GrafanaApiError extends UserError {
   constructor(
     readonly method: string,
     readonly path: string,

@@ -3,7 +3,6 @@ export { grafanaSyncSchema, loadGrafanaApiConfig, loadGrafanaSyncConfig, type Gr
 export { CLIENT_HOME_DASHBOARD_UID, loadClientDashboards, type DashboardJson } from './dashboards';
 export { addPortalUser, listPortalUsers, removePortalUser, type AddedPortalUser, type PortalUserOptions } from './portal-users';
 export {
-  clientRoleNameOf,
   credentialFingerprint,
   formatSyncResult,
   orgNameOf,

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { UserError, writeAudit, type Pool } from '@ct/lib';
+import { clientRoleName } from '../database';
 import { GrafanaApiError, type DatasourceCommand, type GrafanaClient, type GrafanaDatasource, type GrafanaOrg } from './client';
 import { CLIENT_HOME_DASHBOARD_UID, type DashboardJson } from './dashboards';
 
@@ -34,11 +35,6 @@ const SYNC_LOCK = 'ct:grafana-org-sync';
 
 export function orgNameOf(clientName: string): string {
   return `${ORG_NAME_PREFIX}${clientName}`;
-}
-
-/** The client's PostgreSQL role (see the client portal's database module): ct_portal_<slug, - as _>. */
-export function clientRoleNameOf(slug: string): string {
-  return `ct_portal_${slug.replace(/-/g, '_')}`;
 }
 
 /** What identifies a pushed credential in the datasource's (readable) jsonData. */
@@ -324,7 +320,7 @@ class Run {
         type: 'grafana-postgresql-datasource',
         access: 'proxy',
         url: s.dbHost,
-        user: clientRoleNameOf(client.slug),
+        user: clientRoleName(client.slug),
         basicAuth: false,
         isDefault: false,
         jsonData: { database: s.dbName, sslmode: s.dbSslmode, postgresVersion: 1500, maxOpenConns: 5, ...marker },
