@@ -46,6 +46,22 @@ export const durationSeconds = z.union([z.string(), z.number()]).transform((v, c
   return Number(m[1]) * unit;
 });
 
+/**
+ * Password of ct_dashboard_reader, the role Grafana reads the platform database with. Printable
+ * ASCII, so SCRAM's SASLprep leaves it as it is and the verifier `ct migrate` computes is the one
+ * PostgreSQL would; no whitespace, quotes, backslash or `$`, which .env files, docker-compose and
+ * Grafana's provisioning would rewrite. The value never appears in a message.
+ */
+export const dashboardPassword = z
+  .string()
+  .min(16, 'must be at least 16 characters (generate one with: openssl rand -base64 24)')
+  .refine((v) => /^[\x21-\x7e]+$/.test(v) && !/["'`$\\]/.test(v), {
+    message: 'must be printable ASCII without spaces, quotes, backslash or $ (generate one with: openssl rand -base64 24)',
+  })
+  .refine((v) => new Set(v).size >= 8, {
+    message: 'is too weak: it repeats a few characters (generate one with: openssl rand -base64 24)',
+  });
+
 export const port = z.coerce.number().int().min(0).max(65535);
 
 export const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
@@ -72,6 +88,10 @@ export const sections = {
     N8N_OWNER_EMAIL: z.string().email().optional(),
     N8N_OWNER_PASSWORD: z.string().min(1).optional(),
     N8N_TIMEOUT: durationSeconds.default(10),
+  }),
+  dashboard: z.object({
+    /** Password `ct migrate` sets on ct_dashboard_reader (Grafana's role); unset leaves it as it is. */
+    DASHBOARD_DB_PASSWORD: dashboardPassword.optional(),
   }),
   logging: z.object({
     LOG_LEVEL: logLevel.default('info'),

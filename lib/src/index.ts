@@ -3,6 +3,7 @@ export * from './config';
 export * from './logger';
 export * from './db';
 export * from './migrate';
+export * from './dashboard-reader';
 export * from './crypto';
 export * from './audit';
 export * from './n8n';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import { UserError } from './errors';
 
 /** The repository's migrations folder, found from this file whether it runs from src or dist. */
@@ -43,7 +43,15 @@ export async function readMigrations(dir = MIGRATIONS_DIR): Promise<MigrationFil
  * lock makes concurrent runners queue, so each file is applied exactly once; a changed applied
  * file stops everything before anything runs.
  */
-export async function migrate(pool: Pool, opts: { dir?: string; log?: (line: string) => void } = {}): Promise<MigrateResult> {
+export async function migrate(
+  pool: Pool,
+  opts: {
+    dir?: string;
+    log?: (line: string) => void;
+    /** Runs after the pending files, still holding the migration lock (on every run, even with nothing to apply). */
+    afterApply?: (client: PoolClient) => Promise<void>;
+  } = {},
+): Promise<MigrateResult> {
   const log = opts.log ?? (() => undefined);
   const files = await readMigrations(opts.dir);
   const client = await pool.connect();
@@ -85,6 +93,7 @@ export async function migrate(pool: Pool, opts: { dir?: string; log?: (line: str
         }
         done.push(f.name);
       }
+      await opts.afterApply?.(client);
       return { applied: done, alreadyApplied: applied.size };
     } finally {
       await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
