@@ -150,6 +150,8 @@ describe('keeps state like Grafana', () => {
     expect(user.status).toBe(200);
     const asViewer = { Authorization: basic('v', 'pw-123456') };
     expect((await call('POST', '/api/user/using/1', undefined, asViewer)).status).toBe(401);
+    // ... nor create an org (users.allow_org_create is off, as in production) ...
+    expect((await call('POST', '/api/orgs', { name: 'Mine' }, asViewer)).status).toBe(403);
     // ... and a Viewer cannot write datasources.
     expect((await call('POST', '/api/datasources', { ...ds, name: 'B' }, asViewer)).status).toBe(403);
   });

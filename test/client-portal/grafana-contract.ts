@@ -130,6 +130,8 @@ export interface GrafanaFakeOptions {
   adminPassword?: string;
   /** Service account tokens: token → the one org the account belongs to and its role there. */
   serviceAccounts?: Record<string, { orgId: number; role: OrgRole }>;
+  /** users.allow_org_create (false in production): whether users other than server admins may create orgs. */
+  allowOrgCreate?: boolean;
   /** users.auto_assign_org_role: the role a user created with an orgId gets there. */
   autoAssignOrgRole?: OrgRole;
 }
@@ -771,6 +773,8 @@ export class GrafanaContractFake {
       },
       createOrg: ({ caller, body }) => {
         if (!caller.user) throw new HttpError(403, 'Permission denied');
+        // As Grafana: with users.allow_org_create off only a server admin creates organisations.
+        if (!this.opts.allowOrgCreate && !caller.user.isGrafanaAdmin) throw new HttpError(403, 'Access denied');
         const name = String(body.name ?? '').trim();
         if (!name) throw new HttpError(400, 'Organization name is required');
         if (this.orgByName(name)) throw new HttpError(409, 'Organization name taken');
