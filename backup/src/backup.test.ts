@@ -7,7 +7,7 @@ import { createTestDatabase, type TestDatabase } from '../../test/helpers/db';
 import { startDatabaseBackup } from './database';
 import { startRestoreDrill } from './drill';
 import { keyringFrom, type Keyring } from './envelope';
-import { manifestKeyOf, resolveBackup, type Manifest } from './manifest';
+import { manifestKeyOf, resolveBackup, signManifest, type Manifest } from './manifest';
 import { restoreDatabase } from './restore';
 import { applyRetention } from './retention';
 import { consecutiveFailures, listRuns } from './runs';
@@ -170,10 +170,18 @@ describe('database backup and restore (real Postgres, s3rver)', () => {
   describe('damaged or foreign objects are refused and nothing is written', () => {
     let good: { key: string; manifest: Manifest; bytes: Buffer };
     /** Stores `bytes` as a backup of its own (manifest copied, pointing at it) and returns its key. */
+    // The manifest is re-authenticated for the planted object (as if its MAC had been forged): what
+    // is tested here is that the object's own defences catch the damage.
     const plant = async (name: string, bytes: Buffer, manifestPatch: Partial<Manifest> = {}) => {
-      const key = objectKeyFor(bucket, 'database', new Date(Date.UTC(2020, 0, 1, 0, 0, Number(name))));
+      const at = new Date(Date.UTC(2020, 0, 1, 0, 0, Number(name)));
+      const key = objectKeyFor(bucket, 'database', at);
       await bucket.s3.send(new PutObjectCommand({ Bucket: bucket.bucket, Key: key, Body: bytes }));
-      await putJson(bucket, manifestKeyOf(key), { ...good.manifest, objectKey: key, ...manifestPatch });
+      const { auth: _auth, format: _format, ...fields } = good.manifest;
+      await putJson(
+        bucket,
+        manifestKeyOf(key),
+        signManifest({ ...fields, objectKey: key, createdAt: at.toISOString(), ...manifestPatch }, keyring),
+      );
       return key;
     };
     const bodyStart = (b: Buffer) => 9 + b.readUInt32BE(5);

@@ -34,6 +34,11 @@ export const storageSchema = z.object({
   BACKUP_MASTER_KEY_ID: keyId.default('k1'),
   /** Earlier master keys still needed to restore older backups: `id:key,id:key`. */
   BACKUP_PREVIOUS_MASTER_KEYS: previousKeys,
+  /**
+   * How far the local clock, S3's clock and a backup's name may disagree (seconds): retention
+   * refuses to run beyond it, and a backup named later than S3's clock by more is never `latest`.
+   */
+  BACKUP_MAX_CLOCK_SKEW_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
   /** Folder of pg_dump, pg_restore (PostgreSQL client binaries); unset means $PATH. */
   PG_BIN_DIR: z.string().optional(),
 });

@@ -6,7 +6,7 @@ import type { Client } from 'pg';
 import { errorMessage } from '@ct/lib';
 import type { BackupConfig } from './config';
 import { keyringFrom } from './envelope';
-import { manifestKeyOf, toolVersion, type Manifest } from './manifest';
+import { manifestKeyOf, signManifest, toolVersion } from './manifest';
 import { connect, rowCounts, spawnPgDump } from './pgtools';
 import { RunFailure, startRun, type RunnerDeps, type StartedRun } from './runs';
 import {
@@ -197,29 +197,31 @@ export function startDatabaseBackup(deps: BackupDeps): Promise<StartedRun> {
         .catch((err: unknown) => deps.log?.warn({ err: errorMessage(err) }, 'ending the snapshot transaction failed'));
 
       const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-      const manifest: Manifest = {
-        format: 'ct-backup-manifest/1',
-        kind: 'database',
-        runId: run.id,
-        objectKey: key,
-        createdAt: startedAt.toISOString(),
-        finishedAt: new Date().toISOString(),
-        durationSeconds: seconds,
-        tool: { name: '@ct/backup', version: toolVersion() },
-        encryption: { algorithm: 'AES-256-GCM-STREAM', keyId: uploaded.keyId, chunkSize: uploaded.chunkSize },
-        compression: { algorithm: 'zstd', level: cfg.BACKUP_ZSTD_LEVEL },
-        sizes: { dumpBytes, plaintextBytes: uploaded.plaintextBytes, ciphertextBytes: uploaded.ciphertextBytes },
-        sha256: { plaintext: uploaded.plaintextSha256, ciphertext: uploaded.ciphertextSha256 },
-        database: {
-          name,
-          serverVersion: version,
-          pgDumpVersion: pgDump,
-          sizeBytes: Number(size),
-          schemaVersion: migrations.at(-1)?.name ?? null,
-          migrations,
-          rowCounts: counts,
+      const manifest = signManifest(
+        {
+          kind: 'database',
+          runId: run.id,
+          objectKey: key,
+          createdAt: startedAt.toISOString(),
+          finishedAt: new Date().toISOString(),
+          durationSeconds: seconds,
+          tool: { name: '@ct/backup', version: toolVersion() },
+          encryption: { algorithm: 'AES-256-GCM-STREAM', keyId: uploaded.keyId, chunkSize: uploaded.chunkSize },
+          compression: { algorithm: 'zstd', level: cfg.BACKUP_ZSTD_LEVEL },
+          sizes: { dumpBytes, plaintextBytes: uploaded.plaintextBytes, ciphertextBytes: uploaded.ciphertextBytes },
+          sha256: { plaintext: uploaded.plaintextSha256, ciphertext: uploaded.ciphertextSha256 },
+          database: {
+            name,
+            serverVersion: version,
+            pgDumpVersion: pgDump,
+            sizeBytes: Number(size),
+            schemaVersion: migrations.at(-1)?.name ?? null,
+            migrations,
+            rowCounts: counts,
+          },
         },
-      };
+        keyring,
+      );
       try {
         await putJson(bucket, manifestKeyOf(key), manifest);
       } catch (err) {

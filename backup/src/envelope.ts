@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { UserError } from '@ct/lib';
 
@@ -63,6 +63,33 @@ export function keyringFrom(cfg: {
 /** The 256-bit wrapping key derived from the configured master key text. */
 function masterKey(material: string): Buffer {
   return Buffer.from(hkdfSync('sha256', Buffer.from(material, 'utf8'), 'ct-backup', 'master-key-v1', 32));
+}
+
+/**
+ * The key that authenticates manifests: derived from the same master key text, under a label of
+ * its own, so it is never the key that wraps data keys.
+ */
+function manifestMacKey(material: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', Buffer.from(material, 'utf8'), 'ct-backup', 'manifest-mac-v1', 32));
+}
+
+/** HMAC-SHA256 (base64) of `data` under the manifest key derived from master key `keyId`. */
+export function manifestMac(keyring: Keyring, keyId: string, data: string): string {
+  const material = keyring.keys[keyId];
+  if (!material) {
+    throw new DecryptionError(
+      `this backup's manifest was authenticated with master key "${keyId}", which is not configured ` +
+        `(configured: ${Object.keys(keyring.keys).join(', ')}); add it to BACKUP_PREVIOUS_MASTER_KEYS`,
+    );
+  }
+  return createHmac('sha256', manifestMacKey(material)).update(data, 'utf8').digest('base64');
+}
+
+/** Compares two MACs in constant time. */
+export function macEquals(a: string, b: string): boolean {
+  const x = Buffer.from(a, 'base64');
+  const y = Buffer.from(b, 'base64');
+  return x.length === y.length && x.length > 0 && timingSafeEqual(x, y);
 }
 
 function wrapAad(keyId: string): Buffer {

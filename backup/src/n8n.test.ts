@@ -7,7 +7,7 @@ import { backupConfig, bucketOf } from '../../test/helpers/backup';
 import { createTestDatabase, type TestDatabase } from '../../test/helpers/db';
 import { startN8n, type N8nService } from '../../test/bench/services';
 import { keyringFrom } from './envelope';
-import { manifestKeyOf, type Manifest } from './manifest';
+import { manifestKeyOf, signManifest, type Manifest } from './manifest';
 import { restoreN8n, startN8nBackup, type WorkflowExport } from './n8n';
 import { readVerified } from './restore';
 import { getJson, objectKeyFor, putJson, type Bucket } from './storage';
@@ -100,10 +100,13 @@ describe('n8n workflow export and re-import (a private n8n)', () => {
     const res = await bucket.s3.send(new GetObjectCommand({ Bucket: bucket.bucket, Key: run.objectKey! }));
     const bytes = Buffer.from(await res.Body!.transformToByteArray());
     bytes[bytes.length - 30]! ^= 0x04;
-    const key = objectKeyFor(bucket, 'n8n', new Date(Date.UTC(2020, 0, 1)));
+    const at = new Date(Date.UTC(2020, 0, 1));
+    const key = objectKeyFor(bucket, 'n8n', at);
     await bucket.s3.send(new PutObjectCommand({ Bucket: bucket.bucket, Key: key, Body: bytes }));
     const manifest = await getJson<Manifest>(bucket, manifestKeyOf(run.objectKey!));
-    await putJson(bucket, manifestKeyOf(key), { ...manifest, objectKey: key });
+    // Re-authenticated for the planted object (as if its MAC had been forged): the chunk tags still catch it.
+    const { auth: _auth, format: _format, ...fields } = manifest;
+    await putJson(bucket, manifestKeyOf(key), signManifest({ ...fields, objectKey: key, createdAt: at.toISOString() }, keyringFrom(cfg)));
     for (const w of await n8n.listWorkflows()) await n8n.deleteWorkflow(w.id);
     await expect(restoreN8n({ bucket, keyring: keyringFrom(cfg), ref: key, n8n })).rejects.toThrow(/failed authentication/);
     expect(await names()).toEqual([]);

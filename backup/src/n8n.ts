@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { errorMessage, N8nClient, UserError, type N8nWorkflow } from '@ct/lib';
+import { errorMessage, N8nClient, UserError, type Logger, type N8nWorkflow } from '@ct/lib';
 import { chooseKey, discardUploaded, sweepStaleUploads } from './database';
 import { keyringFrom, type Keyring } from './envelope';
-import { manifestKeyOf, resolveBackup, toolVersion, type Manifest } from './manifest';
+import { manifestKeyOf, resolveBackup, signManifest, toolVersion } from './manifest';
 import { readVerified } from './restore';
 import { RunFailure, startRun, type RunnerDeps, type StartedRun } from './runs';
 import { createBucket, putJson, type Bucket } from './storage';
@@ -43,30 +43,33 @@ export function startN8nBackup(deps: N8nBackupDeps): Promise<StartedRun> {
     const plain = Buffer.from(JSON.stringify(doc), 'utf8');
     await sweepStaleUploads(deps, bucket, 'n8n');
     const key = await chooseKey(bucket, 'n8n', startedAt, run.id);
+    const keyring = keyringFrom(cfg);
     const uploaded = await encryptAndUpload({
       bucket,
       key,
-      keyring: keyringFrom(cfg),
+      keyring,
       config: cfg,
       content: 'n8n workflows, JSON',
       input: Readable.from([plain]),
       log: deps.log,
     });
-    const manifest: Manifest = {
-      format: 'ct-backup-manifest/1',
-      kind: 'n8n',
-      runId: run.id,
-      objectKey: key,
-      createdAt: startedAt.toISOString(),
-      finishedAt: new Date().toISOString(),
-      durationSeconds: (Date.now() - t0) / 1000,
-      tool: { name: '@ct/backup', version: toolVersion() },
-      encryption: { algorithm: 'AES-256-GCM-STREAM', keyId: uploaded.keyId, chunkSize: uploaded.chunkSize },
-      compression: { algorithm: 'none' },
-      sizes: { plaintextBytes: plain.length, ciphertextBytes: uploaded.ciphertextBytes },
-      sha256: { plaintext: createHash('sha256').update(plain).digest('hex'), ciphertext: uploaded.ciphertextSha256 },
-      n8n: { url: deps.n8nUrl, workflows: workflows.length },
-    };
+    const manifest = signManifest(
+      {
+        kind: 'n8n',
+        runId: run.id,
+        objectKey: key,
+        createdAt: startedAt.toISOString(),
+        finishedAt: new Date().toISOString(),
+        durationSeconds: (Date.now() - t0) / 1000,
+        tool: { name: '@ct/backup', version: toolVersion() },
+        encryption: { algorithm: 'AES-256-GCM-STREAM', keyId: uploaded.keyId, chunkSize: uploaded.chunkSize },
+        compression: { algorithm: 'none' },
+        sizes: { plaintextBytes: plain.length, ciphertextBytes: uploaded.ciphertextBytes },
+        sha256: { plaintext: createHash('sha256').update(plain).digest('hex'), ciphertext: uploaded.ciphertextSha256 },
+        n8n: { url: deps.n8nUrl, workflows: workflows.length },
+      },
+      keyring,
+    );
     try {
       await putJson(bucket, manifestKeyOf(key), manifest);
     } catch (err) {
@@ -78,6 +81,8 @@ export function startN8nBackup(deps: N8nBackupDeps): Promise<StartedRun> {
 
 export interface N8nRestoreResult {
   objectKey: string;
+  /** False when a legacy, unauthenticated manifest was accepted with allowUnauthenticated. */
+  authenticated: boolean;
   created: string[];
   updated: string[];
   skipped: string[];
@@ -100,9 +105,13 @@ export async function restoreN8n(opts: {
   ref: string;
   n8n: N8nClient;
   overwrite?: boolean;
+  /** Accept a legacy manifest that carries no authentication (refused otherwise). */
+  allowUnauthenticated?: boolean;
+  maxSkewSeconds?: number;
+  log?: Logger;
 }): Promise<N8nRestoreResult> {
-  const { backup, manifest } = await resolveBackup(opts.bucket, 'n8n', opts.ref);
-  const plain = await readVerified(opts.bucket, opts.keyring, backup, manifest);
+  const { backup, manifest } = await resolveBackup(opts.bucket, 'n8n', opts.ref, { maxSkewSeconds: opts.maxSkewSeconds, log: opts.log });
+  const plain = await readVerified(opts.bucket, opts.keyring, backup, manifest, opts);
   const doc = JSON.parse(plain.toString('utf8')) as WorkflowExport;
   if (doc.format !== 'ct-n8n-workflows/1' || !Array.isArray(doc.workflows))
     throw new UserError(`${backup.key} is not an n8n workflow export`);
@@ -121,7 +130,13 @@ export async function restoreN8n(opts: {
     );
   }
   const existing = new Map(current.map((w) => [w.name, w]));
-  const result: N8nRestoreResult = { objectKey: backup.key, created: [], updated: [], skipped: [] };
+  const result: N8nRestoreResult = {
+    objectKey: backup.key,
+    authenticated: manifest.auth !== undefined,
+    created: [],
+    updated: [],
+    skipped: [],
+  };
   for (const wf of doc.workflows) {
     const current = existing.get(wf.name);
     try {

@@ -2,7 +2,7 @@ import { PassThrough, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { errorMessage, redactUrl, UserError, type Logger } from '@ct/lib';
 import { DecryptionError, DecryptStream, type Keyring } from './envelope';
-import { resolveBackup, type Manifest, type StoredBackup } from './manifest';
+import { checkManifest, resolveBackup, type Manifest, type ManifestCheck, type StoredBackup } from './manifest';
 import { connect, spawnPgRestore, userRelationCount } from './pgtools';
 import { getStream, type Bucket } from './storage';
 import { allOrAbort, HashTap, spawnTool } from './streams';
@@ -59,6 +59,11 @@ async function readThrough(
     if (decErr instanceof DecryptionError) throw decErr;
     throw err;
   }
+  if (dec.header && dec.header.keyId !== manifest.encryption.keyId) {
+    throw new DecryptionError(
+      `the object was encrypted with master key "${dec.header.keyId}" but its manifest says "${manifest.encryption.keyId}"`,
+    );
+  }
   if (cipherTap.bytes !== manifest.sizes.ciphertextBytes || cipherTap.digest() !== manifest.sha256.ciphertext) {
     throw new DecryptionError(
       `the object does not match its manifest (ciphertext ${cipherTap.bytes} bytes, sha256 ${cipherTap.digest().slice(0, 12)}…; ` +
@@ -78,9 +83,16 @@ const discard = () =>
     },
   });
 
+export interface ManifestOptions {
+  /** Accept a legacy manifest that carries no authentication (with a warning); refused otherwise. */
+  allowUnauthenticated?: boolean;
+  log?: Logger;
+}
+
 /**
- * Authenticates the whole object (every chunk tag, both hashes, and for a dump zstd's own content
- * checksum via `zstd -t`) without writing anything anywhere.
+ * Authenticates the manifest and its binding to `backup` (see checkManifest), then the whole object
+ * (every chunk tag, both hashes, and for a dump zstd's own content checksum via `zstd -t`) without
+ * writing anything anywhere.
  */
 export async function verifyBackup(
   bucket: Bucket,
@@ -88,20 +100,30 @@ export async function verifyBackup(
   backup: StoredBackup,
   manifest: Manifest,
   onProgress?: (p: RestoreProgress) => void,
-): Promise<{ etag: string }> {
+  opts: ManifestOptions = {},
+): Promise<{ etag: string } & ManifestCheck> {
+  const check = checkManifest(backup, manifest, keyring, opts);
   if (manifest.compression.algorithm !== 'zstd')
-    return readThrough(bucket, keyring, backup, manifest, discard(), { phase: 'verify', onProgress });
+    return { ...check, ...(await readThrough(bucket, keyring, backup, manifest, discard(), { phase: 'verify', onProgress })) };
   const test = spawnTool('zstd', ['-t', '-q', '-'], { label: 'zstd -t (integrity test)' });
-  return readThrough(bucket, keyring, backup, manifest, test.stdin, {
+  const read = await readThrough(bucket, keyring, backup, manifest, test.stdin, {
     phase: 'verify',
     onProgress,
     extra: [test.done],
     stopExtra: () => test.kill('SIGKILL'),
   });
+  return { ...check, ...read };
 }
 
-/** Reads, verifies and decrypts a small backup (the n8n export) into memory. */
-export async function readVerified(bucket: Bucket, keyring: Keyring, backup: StoredBackup, manifest: Manifest): Promise<Buffer> {
+/** Authenticates the manifest, then reads, verifies and decrypts a small backup (the n8n export) into memory. */
+export async function readVerified(
+  bucket: Bucket,
+  keyring: Keyring,
+  backup: StoredBackup,
+  manifest: Manifest,
+  opts: ManifestOptions = {},
+): Promise<Buffer> {
+  checkManifest(backup, manifest, keyring, opts);
   const parts: Buffer[] = [];
   const sink = new PassThrough();
   sink.on('data', (d: Buffer) => parts.push(d));
@@ -119,11 +141,19 @@ export interface RestoreOptions {
   pgBinDir?: string;
   onProgress?: (p: RestoreProgress) => void;
   log?: Logger;
+  /** See ManifestOptions: a legacy manifest is refused unless this is set. */
+  allowUnauthenticated?: boolean;
+  /** Tolerance between clocks when choosing `latest` (seconds). */
+  maxSkewSeconds?: number;
+  /** The backup to restore, already resolved (the drill chooses it); `ref` is then ignored. */
+  resolved?: { backup: StoredBackup; manifest: Manifest };
 }
 
 export interface RestoreResult {
   backup: StoredBackup;
   manifest: Manifest;
+  /** False when a legacy, unauthenticated manifest was accepted with allowUnauthenticated. */
+  authenticated: boolean;
   verifySeconds: number;
   restoreSeconds: number;
 }
@@ -134,7 +164,10 @@ export interface RestoreResult {
  * pg_restore, which runs in a single transaction so an interruption leaves the target unchanged.
  */
 export async function restoreDatabase(opts: RestoreOptions): Promise<RestoreResult> {
-  const { backup, manifest } = await resolveBackup(opts.bucket, 'database', opts.ref);
+  const { backup, manifest } =
+    opts.resolved ?? (await resolveBackup(opts.bucket, 'database', opts.ref, { maxSkewSeconds: opts.maxSkewSeconds, log: opts.log }));
+  // Before touching the target: a manifest that does not describe this object stops here.
+  checkManifest(backup, manifest, opts.keyring, opts);
   const target = await connect(opts.target, 'the restore target');
   try {
     const n = await userRelationCount(target);
@@ -149,7 +182,7 @@ export async function restoreDatabase(opts: RestoreOptions): Promise<RestoreResu
   }
 
   const t0 = Date.now();
-  const { etag } = await verifyBackup(opts.bucket, opts.keyring, backup, manifest, opts.onProgress);
+  const { etag, authenticated } = await verifyBackup(opts.bucket, opts.keyring, backup, manifest, opts.onProgress, opts);
   const t1 = Date.now();
   opts.log?.info({ key: backup.key, seconds: (t1 - t0) / 1000 }, 'backup verified');
 
@@ -173,5 +206,5 @@ export async function restoreDatabase(opts: RestoreOptions): Promise<RestoreResu
     await restore.done.catch(() => undefined);
     throw err instanceof UserError ? err : new UserError(`restore failed, the target was left unchanged: ${errorMessage(err)}`);
   }
-  return { backup, manifest, verifySeconds: (t1 - t0) / 1000, restoreSeconds: (Date.now() - t1) / 1000 };
+  return { backup, manifest, authenticated, verifySeconds: (t1 - t0) / 1000, restoreSeconds: (Date.now() - t1) / 1000 };
 }

@@ -2,6 +2,7 @@ import {
   AbortMultipartUploadCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
+  HeadBucketCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
@@ -152,8 +153,43 @@ export async function getStream(b: Bucket, key: string, etag?: string): Promise<
   }
 }
 
-export async function listKeys(b: Bucket, prefix: string): Promise<{ key: string; size: number; lastModified?: Date }[]> {
-  const out: { key: string; size: number; lastModified?: Date }[] = [];
+/**
+ * S3's own clock, read from the Date header of a HEAD request on the bucket, beside the local
+ * clock (`now`, injectable) at the middle of the round trip. The header has whole seconds.
+ */
+export async function s3Clock(b: Bucket, now: () => Date = () => new Date()): Promise<{ s3: Date; local: Date; skewSeconds: number }> {
+  const cmd = new HeadBucketCommand({ Bucket: b.bucket });
+  let header: string | undefined;
+  cmd.middlewareStack.add(
+    (next) => async (args) => {
+      const result = await next(args);
+      const headers = (result.response as { headers?: Record<string, string> }).headers ?? {};
+      header = headers.date ?? headers.Date;
+      return result;
+    },
+    { step: 'deserialize', name: 'ctReadDateHeader' },
+  );
+  const before = now().getTime();
+  try {
+    await b.s3.send(cmd);
+  } catch (err) {
+    throw new UserError(`cannot read S3's clock from s3://${b.bucket}: ${describeS3Error(err)}`);
+  }
+  const local = new Date((before + now().getTime()) / 2);
+  const s3 = header ? new Date(header) : null;
+  if (!s3 || Number.isNaN(s3.getTime())) throw new UserError(`S3 answered without a valid Date header (${header ?? 'none'})`);
+  return { s3, local, skewSeconds: (local.getTime() - s3.getTime()) / 1000 };
+}
+
+export interface ListedKey {
+  key: string;
+  size: number;
+  /** S3's own time of the object's last write (its clock, not ours). */
+  lastModified?: Date;
+}
+
+export async function listKeys(b: Bucket, prefix: string): Promise<ListedKey[]> {
+  const out: ListedKey[] = [];
   let token: string | undefined;
   do {
     const page = await b.s3.send(new ListObjectsV2Command({ Bucket: b.bucket, Prefix: prefix, ContinuationToken: token }));
@@ -173,6 +209,29 @@ export async function deleteKeys(b: Bucket, keys: string[]): Promise<void> {
       throw new Error(`S3 refused to delete ${res.Errors.length} object(s), first ${res.Errors[0]!.Key}: ${res.Errors[0]!.Message}`);
     }
   }
+}
+
+export interface RefusedDelete {
+  key: string;
+  code: string;
+  message: string;
+}
+
+/**
+ * Deletes `keys` and returns those S3 refused, one by one (Object Lock's AccessDenied on a locked
+ * version, a missing permission), instead of failing on the first: the rest are still deleted.
+ * A request S3 rejects whole (unreachable, no such bucket) still throws.
+ */
+export async function deleteKeysReporting(b: Bucket, keys: string[]): Promise<RefusedDelete[]> {
+  const refused: RefusedDelete[] = [];
+  for (let i = 0; i < keys.length; i += 1000) {
+    const batch = keys.slice(i, i + 1000);
+    const res = await b.s3.send(
+      new DeleteObjectsCommand({ Bucket: b.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }),
+    );
+    for (const e of res.Errors ?? []) refused.push({ key: e.Key ?? '?', code: e.Code ?? 'Error', message: e.Message ?? '' });
+  }
+  return refused;
 }
 
 export interface IncompleteUpload {

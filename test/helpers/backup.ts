@@ -1,7 +1,10 @@
+import { CopyObjectCommand } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, utimes } from 'node:fs/promises';
+import path from 'node:path';
 import type { Pool } from 'pg';
 import { backupSchema, createBucket, type BackupConfig, type Bucket } from '@ct/backup';
+import type { S3Service } from '../bench/services';
 import { benchEnv } from './db';
 
 export const TEST_MASTER_KEY = 'bench-only-backup-master-key-0123456789abcdef';
@@ -81,4 +84,20 @@ export function holdBack(bucket: Bucket, command: string, until: () => Promise<u
     { step: 'initialize', name: `holdBack${command}` },
   );
   return { held };
+}
+
+/** Copies an object within the bucket, as anyone holding the bucket's write credentials can. */
+export async function copyObject(b: Bucket, from: string, to: string): Promise<void> {
+  await b.s3.send(new CopyObjectCommand({ Bucket: b.bucket, Key: to, CopySource: `${b.bucket}/${from}`, MetadataDirective: 'COPY' }));
+}
+
+/**
+ * Sets the LastModified that a bench s3rver reports for `key` (the mtime of the file its
+ * filesystem store keeps the object in: <data>/<bucket>/<key dirs>/<name>._S3rver_object), so
+ * retention can be tested on backups that S3 itself considers old.
+ */
+export async function setLastModified(s3: S3Service, key: string, at: Date): Promise<void> {
+  const parts = key.split('/');
+  const file = path.join(path.dirname(s3.logFile), 'data', s3.bucket, ...parts.slice(0, -1), `${parts.at(-1)!}._S3rver_object`);
+  await utimes(file, at, at);
 }

@@ -129,8 +129,9 @@ export function registerBackupCommands(program: Command): void {
       if (rows.length === 0) out('no backups in the bucket');
       for (const m of rows) {
         const extra = m.kind === 'database' ? `schema ${m.database?.schemaVersion ?? '?'}` : `${m.n8n?.workflows ?? 0} workflows`;
+        const legacy = m.auth ? '' : '  (unauthenticated manifest)';
         out(
-          `${m.createdAt}  ${m.kind.padEnd(8)}  ${formatBytes(m.sizes.ciphertextBytes).padStart(9)}  key ${m.encryption.keyId}  ${extra}  run ${m.runId}  ${m.objectKey}`,
+          `${m.createdAt}  ${m.kind.padEnd(8)}  ${formatBytes(m.sizes.ciphertextBytes).padStart(9)}  key ${m.encryption.keyId}  ${extra}  run ${m.runId}  ${m.objectKey}${legacy}`,
         );
       }
       if (runs.length > 0) {
@@ -146,7 +147,8 @@ export function registerBackupCommands(program: Command): void {
     .argument('<backup>', 'latest, a run id or an object key')
     .requiredOption('--target <url>', 'connection string of the database to restore into')
     .option('--force', 'restore into a non-empty database, replacing the objects the backup contains')
-    .action(async (ref: string, opts: { target: string; force?: boolean }) => {
+    .option('--allow-unauthenticated', 'accept a backup whose manifest predates manifest authentication (warned and audited)')
+    .action(async (ref: string, opts: { target: string; force?: boolean; allowUnauthenticated?: boolean }) => {
       const { createBucket, formatBytes, keyringFrom, progressLine, restoreDatabase, restoreSchema } = await import('@ct/backup');
       const cfg = parseEnv(restoreSchema);
       const target = opts.target;
@@ -162,6 +164,8 @@ export function registerBackupCommands(program: Command): void {
           target,
           force: opts.force,
           pgBinDir: cfg.PG_BIN_DIR,
+          allowUnauthenticated: opts.allowUnauthenticated,
+          maxSkewSeconds: cfg.BACKUP_MAX_CLOCK_SKEW_SECONDS,
           onProgress: (p) => progress.update(p.phase === 'verify' ? 'verifying' : 'restoring', p.bytes, p.total),
         });
         progress.clear();
@@ -169,7 +173,9 @@ export function registerBackupCommands(program: Command): void {
           target: redactUrl(target),
           force: opts.force === true,
           runId: result.manifest.runId,
+          manifestAuthenticated: result.authenticated,
         });
+        if (!result.authenticated) process.stderr.write(`warning: ${result.backup.key} was restored from an unauthenticated manifest\n`);
         out(
           `restored ${result.backup.key} (${formatBytes(result.manifest.sizes.plaintextBytes)} dump, schema ${result.manifest.database?.schemaVersion ?? '?'}) ` +
             `into ${redactUrl(target)} · verified in ${result.verifySeconds.toFixed(1)} s · restored in ${result.restoreSeconds.toFixed(1)} s`,
@@ -184,15 +190,25 @@ export function registerBackupCommands(program: Command): void {
     .description('re-import the workflows of an n8n export into n8n (existing ones, by name, are skipped)')
     .argument('<backup>', 'latest, a run id or an object key')
     .option('--overwrite', 'replace workflows that already exist')
-    .action(async (ref: string, opts: { overwrite?: boolean }) => {
+    .option('--allow-unauthenticated', 'accept an export whose manifest predates manifest authentication (warned and audited)')
+    .action(async (ref: string, opts: { overwrite?: boolean; allowUnauthenticated?: boolean }) => {
       const { createBucket, keyringFrom, restoreN8n, restoreSchema } = await import('@ct/backup');
       const cfg = parseEnv(restoreSchema.extend(sections.n8n.shape));
       const n8n = new N8nClient({ url: cfg.N8N_URL, apiKey: cfg.N8N_API_KEY, timeoutSeconds: cfg.N8N_TIMEOUT });
-      const result = await restoreN8n({ bucket: createBucket(cfg), keyring: keyringFrom(cfg), ref, n8n, overwrite: opts.overwrite });
+      const result = await restoreN8n({
+        bucket: createBucket(cfg),
+        keyring: keyringFrom(cfg),
+        ref,
+        n8n,
+        overwrite: opts.overwrite,
+        allowUnauthenticated: opts.allowUnauthenticated,
+        maxSkewSeconds: cfg.BACKUP_MAX_CLOCK_SKEW_SECONDS,
+      });
       await auditIfPossible(cfg.DATABASE_URL, 'backup.restore_n8n', result.objectKey, {
         created: result.created.length,
         updated: result.updated.length,
         skipped: result.skipped.length,
+        manifestAuthenticated: result.authenticated,
       });
       out(
         `restored n8n workflows from ${result.objectKey}: ${result.created.length} created, ${result.updated.length} updated, ` +
