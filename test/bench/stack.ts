@@ -40,6 +40,8 @@ const BENCH_SETTINGS: Record<string, string> = {
   BACKUP_MASTER_KEY: 'bench-only-backup-master-key-0123456789abcdef',
   BACKUP_MASTER_KEY_ID: 'bench1',
   NOTIFIER_AUTH_TOKEN: 'bench-only-notifier-token-0123456789abcdef',
+  // ct migrate sets it on ct_dashboard_reader (Grafana's role); the bench's trust auth never asks for it.
+  DASHBOARD_DB_PASSWORD: 'bench-only-dashboard-reader-0123456789',
   TWILIO_ACCOUNT_SID: 'AC00000000000000000000000000000000',
   TWILIO_AUTH_TOKEN: 'bench-only-twilio-token',
   TWILIO_FROM: '+15550000001',
