@@ -5,7 +5,16 @@ import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
 import { parse } from 'yaml';
 import { compareWithDisk, PROVISIONING_DASHBOARDS } from './generate';
-import { adminDashboards, allDashboards, ADMIN_UIDS, MIXED } from './index';
+import {
+  adminDashboards,
+  ADMIN_UIDS,
+  CLIENT_UIDS,
+  clientDashboards,
+  MIXED,
+  PORTAL_POSTGRES,
+  PORTAL_PROMETHEUS,
+  provisionedDashboards,
+} from './index';
 import { dashboardTargets, variablesUsed } from './targets';
 
 /**
@@ -47,7 +56,9 @@ const provisionedDatasources = () =>
   yamlFiles(path.join(PROVISIONING, 'datasources')).flatMap((f) => (readYaml(f).datasources ?? []) as Yaml[]);
 
 describe('generated dashboards', () => {
-  const dashboards = allDashboards();
+  const dashboards = provisionedDashboards();
+  /** The admin portal's and the client portal's: the checks of what any dashboard must be. */
+  const every = [...dashboards, ...clientDashboards()];
 
   test('the committed JSON is what the sources generate (run npm run dashboards after a change)', () => {
     expect(compareWithDisk()).toEqual([]);
@@ -110,7 +121,7 @@ describe('generated dashboards', () => {
   });
 
   test('every $variable a query uses is defined by its dashboard', () => {
-    for (const { dashboard } of dashboards) {
+    for (const { dashboard } of every) {
       const defined = new Set((dashboard.templating?.list ?? []).map((v) => v.name));
       for (const t of dashboardTargets(dashboard)) {
         for (const v of variablesUsed(t.expr ?? t.rawSql ?? '')) {
@@ -126,12 +137,11 @@ describe('generated dashboards', () => {
 
   test('every panel type is one Grafana ships', () => {
     const shipped = new Set(['row', 'stat', 'timeseries', 'table', 'gauge', 'bargauge', 'piechart', 'state-timeline', 'text', 'alertlist']);
-    for (const { dashboard } of dashboards)
-      for (const p of panelsOf(dashboard)) expect([p.title, shipped.has(p.type)]).toEqual([p.title, true]);
+    for (const { dashboard } of every) for (const p of panelsOf(dashboard)) expect([p.title, shipped.has(p.type)]).toEqual([p.title, true]);
   });
 
   test('every panel has a title, a description and a unit; stat and gauge tiles say what no data means or colour it', () => {
-    for (const { dashboard } of dashboards) {
+    for (const { dashboard } of every) {
       for (const p of panelsOf(dashboard)) {
         if (p.type === 'row') continue;
         const where = `${dashboard.title} / ${p.title}`;
@@ -153,7 +163,7 @@ describe('generated dashboards', () => {
   });
 
   test('no two panels overlap, and every panel fits the 24-column grid', () => {
-    for (const { dashboard } of dashboards) {
+    for (const { dashboard } of every) {
       const placed = panelsOf(dashboard).map((p) => ({ title: p.title, ...p.gridPos! }));
       for (const [i, a] of placed.entries()) {
         expect({ title: a.title, fits: a.x >= 0 && a.w > 0 && a.x + a.w <= 24 && a.h > 0 }).toEqual({ title: a.title, fits: true });
@@ -182,7 +192,7 @@ describe('generated dashboards', () => {
   });
 
   test('every PromQL target parses with Prometheus’s own grammar', () => {
-    for (const { dashboard } of dashboards) {
+    for (const { dashboard } of every) {
       for (const t of dashboardTargets(dashboard).filter((q) => q.expr !== undefined)) {
         const errors: number[] = [];
         parser.parse(t.expr!).iterate({ enter: (n) => void (n.type.isError && errors.push(n.from)) });
@@ -212,6 +222,149 @@ describe('generated dashboards', () => {
           });
       }
     }
+  });
+});
+
+describe('client portal dashboards', () => {
+  const client = clientDashboards();
+  const json = client.map(({ dashboard }) => JSON.parse(JSON.stringify(dashboard)) as Yaml & { uid: string; title: string });
+
+  test('the Client overview comes first (each client org’s home), and no uid is an admin one', () => {
+    expect(client.map((d) => d.dashboard.uid)).toEqual(Object.values(CLIENT_UIDS));
+    const admin = new Set(adminDashboards().map((d) => d.dashboard.uid));
+    for (const { dashboard } of client) expect(admin.has(dashboard.uid!)).toBe(false);
+  });
+
+  test('each validates against Grafana’s dashboard JSON Schema, as org sync posts it', () => {
+    const ajv = new Ajv({ allErrors: true, strict: false });
+    addFormats(ajv);
+    const validate = ajv.compile(JSON.parse(readFileSync(path.join(CONTRACTS, 'grafana-dashboard.schema.json'), 'utf8')));
+    for (const d of json) {
+      const ok = validate(d);
+      expect({ uid: d.uid, errors: ok ? [] : validate.errors }).toEqual({ uid: d.uid, errors: [] });
+    }
+  });
+
+  test('npm run dashboards never writes them into provisioning (a file provider would put them in org 1)', () => {
+    const uids = new Set(client.map((d) => d.dashboard.uid));
+    const onDisk = readdirSync(PROVISIONING_DASHBOARDS, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .flatMap((e) => readdirSync(path.join(PROVISIONING_DASHBOARDS, e.name)).map((f) => path.join(PROVISIONING_DASHBOARDS, e.name, f)))
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => (JSON.parse(readFileSync(f, 'utf8')) as { uid: string }).uid);
+    expect(onDisk.length).toBeGreaterThan(0);
+    expect(onDisk.filter((uid) => uids.has(uid))).toEqual([]);
+    expect(provisionedDashboards().filter((d) => uids.has(d.dashboard.uid!))).toEqual([]);
+  });
+
+  test('read-only, tagged for clients, with no link out of the client’s organisation', () => {
+    for (const d of json) {
+      expect({ uid: d.uid, editable: d.editable, tags: d.tags, links: d.links ?? [] }).toEqual({
+        uid: d.uid,
+        editable: false,
+        tags: ['ct', 'ct-client'],
+        links: [],
+      });
+      for (const p of panelsOf(d as { panels?: unknown[] })) {
+        expect({ panel: p.title, links: [...(p.links ?? []), ...(p.fieldConfig?.defaults?.links ?? [])] }).toEqual({
+          panel: p.title,
+          links: [],
+        });
+      }
+    }
+  });
+
+  test('every panel and query names one of the client organisation’s two datasources, and no other', () => {
+    const allowed = new Map<string, string>([
+      [PORTAL_PROMETHEUS.uid, PORTAL_PROMETHEUS.type],
+      [PORTAL_POSTGRES.uid, PORTAL_POSTGRES.type],
+    ]);
+    const used = new Set<string>();
+    for (const d of json) {
+      for (const p of panelsOf(d as { panels?: unknown[] })) {
+        if (p.type === 'row') continue;
+        for (const ref of [p.datasource, ...(p.targets ?? []).map((t) => t.datasource)]) {
+          const r = ref as { uid: string; type: string } | undefined;
+          const where = `${d.title} / ${p.title}`;
+          expect({ where, type: r && allowed.get(r.uid) }).toEqual({ where, type: r?.type });
+          used.add(r!.uid);
+        }
+      }
+      // Not even in text: no admin datasource uid anywhere in the model.
+      expect(JSON.stringify(d)).not.toMatch(/"ct-(prometheus|postgres)"/);
+    }
+    expect([...used].sort()).toEqual([PORTAL_POSTGRES.uid, PORTAL_PROMETHEUS.uid].sort());
+  });
+
+  test('no variable, and no query names a client: the tenant proxy and the client’s database role choose the data', () => {
+    for (const { dashboard } of client) {
+      expect(dashboard.templating?.list ?? []).toEqual([]);
+      for (const t of dashboardTargets(dashboard)) {
+        const where = `${t.dashboard} / ${t.panel} / ${t.refId}`;
+        expect({ where, variables: variablesUsed(t.expr ?? t.rawSql ?? '') }).toEqual({ where, variables: [] });
+        if (t.rawSql !== undefined) {
+          expect({ where, sql: /client|slug/i.test(t.rawSql) }).toEqual({ where, sql: false });
+          continue;
+        }
+        // Every label matcher, parsed with Prometheus's grammar: none is on `client`.
+        const labels: string[] = [];
+        parser.parse(t.expr!).iterate({
+          enter: (n) => {
+            if (n.name === 'LabelName' && n.node.parent?.name?.endsWith('LabelMatcher')) labels.push(t.expr!.slice(n.from, n.to));
+          },
+        });
+        expect({ where, client: labels.includes('client') }).toEqual({ where, client: false });
+      }
+    }
+  });
+
+  test('the matcher check has teeth: a client matcher is seen', () => {
+    const expr = 'sum(ct_workflow_executions_total{status="success", client="pizza-co"})';
+    const labels: string[] = [];
+    parser.parse(expr).iterate({
+      enter: (n) => {
+        if (n.name === 'LabelName' && n.node.parent?.name?.endsWith('LabelMatcher')) labels.push(expr.slice(n.from, n.to));
+      },
+    });
+    expect(labels).toEqual(['status', 'client']);
+  });
+
+  test('SQL targets read only the portal schema’s views', () => {
+    let n = 0;
+    for (const { dashboard } of client) {
+      for (const t of dashboardTargets(dashboard).filter((q) => q.rawSql !== undefined)) {
+        const relations = [...t.rawSql!.matchAll(/\b(?:FROM|JOIN)\s+([a-z_.]+)/gi)].map((m) => m[1]!);
+        expect(relations.length).toBeGreaterThan(0);
+        for (const r of relations)
+          expect({ where: `${t.dashboard} / ${t.panel}`, r }).toEqual({
+            where: `${t.dashboard} / ${t.panel}`,
+            r: expect.stringMatching(/^portal\./),
+          });
+        n++;
+      }
+    }
+    expect(n).toBeGreaterThan(1);
+  });
+
+  test('the Client overview shows what the issue asks: runs, success, failures, hours saved, ROI, last activity, invoices, automations, activity', () => {
+    const overview = client.find((d) => d.dashboard.uid === CLIENT_UIDS.overview)!.dashboard;
+    const targets = dashboardTargets(overview);
+    const text = targets.map((t) => t.expr ?? t.rawSql).join('\n');
+    for (const needed of [
+      'ct_workflow_executions_total',
+      'status=~"error|crashed"',
+      'ct_client_time_saved_seconds_total',
+      'client:ct_client_hours_saved:total',
+      'ct_client_roi_value_total',
+      'ct_client_mrr',
+      'ct_client_last_activity_timestamp_seconds',
+      'ct_client_invoices_open',
+      'ct_workflow_active',
+      'portal.invoices',
+      'portal.activity_feed',
+    ])
+      expect({ needed, shown: text.includes(needed) }).toEqual({ needed, shown: true });
+    expect(new Set(targets.map((t) => t.panelType))).toEqual(new Set(['stat', 'timeseries', 'table']));
   });
 });
 
@@ -258,7 +411,7 @@ describe('provisioning files', () => {
       return doc.providers as Yaml[];
     });
     expect(new Set(providers.map((p) => p.name)).size).toBe(providers.length);
-    const folders = new Set(allDashboards().map((d) => path.dirname(d.file)));
+    const folders = new Set(provisionedDashboards().map((d) => path.dirname(d.file)));
     for (const folder of folders) {
       const provider = providers.find((p) => (p.options as Yaml).path === `${inContainer}/dashboards/${folder}`);
       expect({

@@ -1,9 +1,10 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { allDashboards, renderDashboard } from './index';
+import { provisionedDashboards, renderDashboard } from './index';
 
 /**
- * `npm run dashboards`: writes every generated dashboard into provisioning/dashboards/<folder>/,
+ * `npm run dashboards`: writes every file-provisioned dashboard (the admin portal's; the client
+ * portal's are posted to each client organisation by org sync) into provisioning/dashboards/<folder>/,
  * and removes JSON files there that no source generates any more. `--check` writes nothing and
  * exits 1 naming each file that differs from its source.
  */
@@ -17,7 +18,7 @@ export interface Difference {
 
 /** What is on disk against what the sources generate. */
 export function compareWithDisk(root = PROVISIONING_DASHBOARDS): Difference[] {
-  const wanted = new Map(allDashboards().map((d) => [d.file, renderDashboard(d.dashboard)]));
+  const wanted = new Map(provisionedDashboards().map((d) => [d.file, renderDashboard(d.dashboard)]));
   const out: Difference[] = [];
   for (const [file, text] of wanted) {
     let onDisk: string | undefined;
@@ -44,7 +45,7 @@ function generatedFilesOnDisk(root: string): string[] {
 
 export function writeDashboards(root = PROVISIONING_DASHBOARDS): string[] {
   const written: string[] = [];
-  const dashboards = allDashboards();
+  const dashboards = provisionedDashboards();
   for (const { file, dashboard } of dashboards) {
     const target = path.join(root, file);
     mkdirSync(path.dirname(target), { recursive: true });

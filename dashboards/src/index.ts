@@ -5,9 +5,11 @@ import { clients } from './admin/clients';
 import { overview } from './admin/overview';
 import { platform } from './admin/platform';
 import { security } from './admin/security';
+import { clientOverview } from './client/overview';
 
 export { ADMIN_UIDS } from './admin/common';
-export { MIXED, POSTGRES, PROMETHEUS } from './datasources';
+export { CLIENT_UIDS } from './client/common';
+export { MIXED, PORTAL_POSTGRES, PORTAL_PROMETHEUS, POSTGRES, PROMETHEUS } from './datasources';
 export { dashboardTargets, type DashboardTarget } from './targets';
 
 /** A generated dashboard and the file it is provisioned from. */
@@ -25,8 +27,22 @@ export function adminDashboards(): DashboardFile[] {
   }));
 }
 
-/** Every dashboard this package generates. */
-export function allDashboards(): DashboardFile[] {
+/** A client organisation's dashboard: org sync posts it to each client org (no file of its own). */
+export interface ClientDashboard {
+  dashboard: Dashboard;
+}
+
+/**
+ * The client portal's dashboards, Client overview first: it is each client org's home. They are
+ * the same for every client (the tenant proxy and the client's database role pick the client's
+ * data), and never written into provisioning/: a file provider would put them in org 1.
+ */
+export function clientDashboards(): ClientDashboard[] {
+  return [clientOverview()].map((dashboard) => ({ dashboard: numberPanels(dashboard) }));
+}
+
+/** What `npm run dashboards` writes into provisioning/dashboards/: the admin portal's. */
+export function provisionedDashboards(): DashboardFile[] {
   return adminDashboards();
 }
 
