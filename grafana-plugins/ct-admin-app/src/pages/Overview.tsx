@@ -12,6 +12,15 @@ import { DASHBOARDS, REFRESH_MS, dashboardUrl } from '../constants';
 import { ago, bytes, dateTime, duration } from '../utils/format';
 import { useLoad } from '../utils/useLoad';
 
+/** "Everything OK", or which parts are not. */
+function overallText(s: PlatformStatus): string {
+  const parts = { database: s.database, n8n: s.n8n, backups: s.backups, alerts: s.alerts };
+  const bad = Object.entries(parts).filter(([, p]) => p.status === 'warning' || p.status === 'critical');
+  return bad.length
+    ? `Needs attention: ${bad.map(([name, p]) => `${name} (${p.status})`).join(', ')}`
+    : 'Everything reports OK';
+}
+
 function tiles(s: PlatformStatus) {
   const db = s.database;
   const b = s.backups;
@@ -21,7 +30,7 @@ function tiles(s: PlatformStatus) {
       title: 'Platform',
       status: s.platform.status,
       value: `API ${s.platform.version}`,
-      details: [`Up for ${duration(s.platform.uptimeSeconds)}`, `Overall: ${s.overall}`],
+      details: [`Up for ${duration(s.platform.uptimeSeconds)}`, overallText(s)],
       href: dashboardUrl(DASHBOARDS.platform),
       linkText: 'Platform dashboard',
     },
