@@ -4,6 +4,7 @@ import {
   credentialFingerprint,
   GrafanaClient,
   listPortalUsers,
+  loadClientDashboards,
   removePortalUser,
   syncGrafanaOrgs,
   type DashboardJson,
@@ -18,29 +19,8 @@ import { GrafanaContractFake, type FakeState } from './grafana-contract';
  * Grafana's published OpenAPI document; none may be a violation) and a real, migrated database.
  */
 
-/**
- * Stands in for clientDashboards() of @ct/dashboards, whose Client overview is written beside this
- * work: two dashboards, the overview (the org's home) and a second one, shaped like generated ones.
- */
-const PLACEHOLDER_CLIENT_DASHBOARDS: DashboardJson[] = [
-  {
-    uid: 'ct-client-overview',
-    title: 'Client overview',
-    editable: true,
-    schemaVersion: 42,
-    tags: ['ct-client'],
-    panels: [
-      {
-        id: 1,
-        type: 'stat',
-        title: 'Runs',
-        datasource: { type: 'prometheus', uid: 'ct-portal-prometheus' },
-        targets: [{ refId: 'A', expr: 'sum(increase(ct_workflow_runs_total[$__range]))' }],
-      },
-    ],
-  },
-  { uid: 'ct-client-activity', title: 'Client activity', schemaVersion: 42, panels: [] },
-];
+/** The client dashboards as generated (clientDashboards() of @ct/dashboards). */
+const CLIENT_DASHBOARDS: DashboardJson[] = loadClientDashboards();
 
 const SETTINGS: SyncSettings = {
   tenantProxyUrl: 'http://tenant-proxy:9466',
@@ -68,7 +48,7 @@ function options(extra: Partial<SyncOptions> = {}): SyncOptions {
     grafana,
     settings: SETTINGS,
     portalToken: async (clientId) => tokens.get(clientId) ?? null,
-    dashboards: () => PLACEHOLDER_CLIENT_DASHBOARDS,
+    dashboards: () => CLIENT_DASHBOARDS,
     actor: 'cli:test',
     ...extra,
   };
@@ -167,7 +147,8 @@ test('a first sync creates each live client org, its two datasources, its dashbo
     // Nothing in a client org reaches Prometheus or PostgreSQL other than through these two.
     expect(JSON.stringify(ds)).not.toMatch(/prometheus:9090|ct_dashboard_reader/);
     const dashboards = fake.dashboardsOf(org.id);
-    expect(dashboards.map((d) => d.uid).sort()).toEqual(['ct-client-activity', 'ct-client-overview']);
+    expect(dashboards.map((d) => d.uid)).toEqual(['ct-client-overview']);
+    expect(dashboards[0]!.json.title).toBe('Client overview');
     for (const d of dashboards) expect(d.json.editable).toBe(false);
     expect(fake.state.preferences.get(org.id)?.homeDashboardUID).toBe('ct-client-overview');
   }
@@ -178,7 +159,7 @@ test('a first sync creates each live client org, its two datasources, its dashbo
   // One audit row per change, naming the client and the actor; no secret in any of them.
   const audit = await auditRows();
   expect(audit).toHaveLength(result.changes);
-  expect(result.changes).toBe(2 * (1 + 2 + 2 + 1));
+  expect(result.changes).toBe(2 * (1 + 2 + 1 + 1));
   expect(audit.filter((a) => a.action === 'grafana.org.create').map((a) => a.client_id)).toEqual([ids['bright-smile'], ids['pizza-co']]);
   expect(new Set(audit.map((a) => a.actor))).toEqual(new Set(['cli:test']));
   expect(audit.every((a) => a.outcome === 'success')).toBe(true);
@@ -231,7 +212,7 @@ test('a churned client (GRAFANA_CHURNED_ORGS=keep): users removed and deleted, c
   expect(fake.state.users.has(added.userId)).toBe(false);
   expect(fake.authenticate('owner@greenleaf.test', added.password)).toBeNull();
   expect(fake.datasourcesOf(org.id)).toEqual([]);
-  expect(fake.dashboardsOf(org.id)).toHaveLength(2);
+  expect(fake.dashboardsOf(org.id)).toHaveLength(1);
   expect((await auditRows()).slice(auditBefore).map((a) => a.action)).toEqual([
     'grafana.org_user.remove',
     'grafana.user.delete',
@@ -310,10 +291,9 @@ test('--dry-run prints the plan and changes nothing', async () => {
     ['datasource', 'Automations', 'create'],
     ['datasource', 'Activity', 'create'],
     ['dashboard', 'Client overview', 'create'],
-    ['dashboard', 'Client activity', 'create'],
     ['home', 'ct-client-overview', 'create'],
   ]);
-  expect(plan.changes).toBe(12);
+  expect(plan.changes).toBe(10);
 
   // Against an existing state: the same plan the real run then carries out.
   await syncGrafanaOrgs(options());
@@ -344,7 +324,18 @@ test('what someone changed by hand in a client org is put back: a direct datasou
     url: 'http://prometheus:9090',
     secureJsonData: {},
   });
-  fake.state.preferences.get(org.id)!.homeDashboardUID = 'ct-client-activity';
+  const now = new Date().toISOString();
+  fake.state.dashboards.push({
+    id: 99,
+    uid: 'hand-made',
+    orgId: org.id,
+    title: 'Hand made',
+    version: 1,
+    json: { uid: 'hand-made', title: 'Hand made' },
+    created: now,
+    updated: now,
+  });
+  fake.state.preferences.get(org.id)!.homeDashboardUID = 'hand-made';
   const overview = fake.dashboardsOf(org.id).find((d) => d.uid === 'ct-client-overview')!;
   overview.json = { ...overview.json, editable: true, title: 'Edited' };
 
@@ -374,7 +365,7 @@ test('a client without a portal token: the rest is synced, its datasources are r
   const r = await syncGrafanaOrgs(options({ clientSlug: 'pizza-co' }));
   const org = fake.orgByName('CT — Pizza Co')!;
   expect(fake.datasourcesOf(org.id)).toEqual([]);
-  expect(fake.dashboardsOf(org.id)).toHaveLength(2);
+  expect(fake.dashboardsOf(org.id)).toHaveLength(1);
   expect(r.problems).toEqual([
     'pizza-co: datasource Automations: the client has no portal token: run `ct portal token pizza-co` first',
     'pizza-co: datasource Activity: the client has no portal token: run `ct portal token pizza-co` first',
