@@ -360,6 +360,45 @@ test('what someone changed by hand in a client org is put back: a direct datasou
   expect(fake.state.preferences.get(org.id)!.homeDashboardUID).toBe('ct-client-overview');
 });
 
+test('an org made by hand for a client: the sync user joins it as Admin, then syncs it', async () => {
+  // Created by another server admin: the sync user is not a member and cannot read it yet.
+  const other = 7;
+  fake.state.users.set(other, { ...fake.userByLogin(fake.adminLogin)!, id: other, login: 'other-admin', email: 'other@x.test' });
+  fake.state.orgs.set(50, { id: 50, name: 'CT — Pizza Co' });
+  fake.state.members.set(50, new Map([[other, 'Admin']]));
+
+  const dry = await syncGrafanaOrgs(options({ clientSlug: 'pizza-co', dryRun: true }));
+  expect(dry.items.map((i) => [i.kind, i.action, i.detail])).toEqual([
+    ['org', 'nothing to do', 'org 50'],
+    ['user', 'create', 'Admin, for sync'],
+    ['user', 'update', 'role Admin → Viewer'],
+    ['datasource', 'update', 'not readable before the sync user joins the org'],
+    ['datasource', 'update', 'not readable before the sync user joins the org'],
+    ['dashboard', 'update', 'not readable before the sync user joins the org'],
+    ['home', 'update', 'not readable before the sync user joins the org'],
+  ]);
+  expect(fake.orgMembers(50)).toHaveLength(1);
+
+  const r = await syncGrafanaOrgs(options({ clientSlug: 'pizza-co' }));
+  expect(r.problems).toEqual([]);
+  expect(fake.orgMembers(50).map((m) => [m.user.login, m.role])).toEqual([
+    ['other-admin', 'Viewer'],
+    [fake.adminLogin, 'Admin'],
+  ]);
+  expect(fake.datasourcesOf(50)).toHaveLength(2);
+});
+
+test('a member of two client orgs is reported on both', async () => {
+  await syncGrafanaOrgs(options());
+  const added = await addPortalUser({ pool: db.pool, grafana, actor: 'cli:test', clientSlug: 'pizza-co', email: 'shared@x.test' });
+  fake.state.members.get(fake.orgByName('CT — Bright Smile Dental')!.id)!.set(added.userId, 'Viewer');
+  const r = await syncGrafanaOrgs(options({ dryRun: true }));
+  expect(r.items.filter((i) => i.action === 'warning').map((i) => [i.client, i.name, i.detail])).toEqual([
+    ['bright-smile', 'shared@x.test', 'also a member of CT — Pizza Co: a portal user should belong to one client only'],
+    ['pizza-co', 'shared@x.test', 'also a member of CT — Bright Smile Dental: a portal user should belong to one client only'],
+  ]);
+});
+
 test('a client without a portal token: the rest is synced, its datasources are reported blocked', async () => {
   tokens.delete(ids['pizza-co']!);
   const r = await syncGrafanaOrgs(options({ clientSlug: 'pizza-co' }));

@@ -242,7 +242,12 @@ class Run {
       );
     } else {
       this.note(client.slug, { kind: 'org', name: orgName, action: 'nothing to do', detail: `org ${orgId}` });
-      await this.members(client, orgId);
+      const joined = await this.members(client, orgId);
+      if (!joined && this.dry) {
+        // The sync user cannot read an org it is not a member of yet: the real run will.
+        this.plannedForNewOrg(client, token, 'not readable before the sync user joins the org');
+        return;
+      }
     }
     const fresh = !existing;
     if (fresh && this.dry) {
@@ -255,13 +260,14 @@ class Run {
     await this.dashboards(client, orgId, fresh);
   }
 
-  private plannedForNewOrg(client: ClientRow, token: string | null): void {
+  private plannedForNewOrg(client: ClientRow, token: string | null, unread?: string): void {
+    const action = unread ? 'update' : 'create';
     for (const ds of [PROMETHEUS_DATASOURCE, POSTGRES_DATASOURCE]) {
-      if (token) this.note(client.slug, { kind: 'datasource', name: ds.name, action: 'create' });
+      if (token) this.note(client.slug, { kind: 'datasource', name: ds.name, action, detail: unread });
       else this.blocked(client, ds.name);
     }
-    for (const d of this.o.dashboards()) this.note(client.slug, { kind: 'dashboard', name: d.title, action: 'create' });
-    this.note(client.slug, { kind: 'home', name: this.homeUid(), action: 'create' });
+    for (const d of this.o.dashboards()) this.note(client.slug, { kind: 'dashboard', name: d.title, action, detail: unread });
+    this.note(client.slug, { kind: 'home', name: this.homeUid(), action, detail: unread });
   }
 
   private blocked(client: ClientRow, name: string): void {
@@ -270,10 +276,15 @@ class Run {
     this.problems.push(`${client.slug}: datasource ${name}: ${detail}`);
   }
 
-  /** Members are Viewers; the sync user stays the org's Admin. */
-  private async members(client: ClientRow, orgId: number): Promise<void> {
+  /**
+   * Members are Viewers; the sync user stays the org's Admin. A member that also belongs to another
+   * org is reported: a portal user belongs to one client (portal-user add never makes another).
+   * Returns whether the sync user was already a member.
+   */
+  private async members(client: ClientRow, orgId: number): Promise<boolean> {
     const users = await this.o.grafana.orgUsers(orgId);
-    if (!users.some((u) => u.login === this.login)) {
+    const joined = users.some((u) => u.login === this.login);
+    if (!joined) {
       await this.change(
         client,
         { kind: 'user', name: this.login, action: 'create', detail: 'Admin, for sync' },
@@ -283,6 +294,15 @@ class Run {
     }
     for (const u of users) {
       if (u.login === this.login) continue;
+      const elsewhere = (await this.o.grafana.userOrgs(u.userId)).filter((x) => x.orgId !== orgId);
+      if (elsewhere.length) {
+        this.note(client.slug, {
+          kind: 'user',
+          name: u.email || u.login,
+          action: 'warning',
+          detail: `also a member of ${elsewhere.map((x) => x.name).join(', ')}: a portal user should belong to one client only`,
+        });
+      }
       if (u.role === 'Viewer') {
         this.note(client.slug, { kind: 'user', name: u.email || u.login, action: 'nothing to do', detail: 'Viewer' });
         continue;
@@ -299,6 +319,7 @@ class Run {
         () => this.o.grafana.setOrgUserRole(orgId, u.userId, 'Viewer'),
       );
     }
+    return joined;
   }
 
   private desiredDatasources(client: ClientRow, token: string): DatasourceCommand[] {
