@@ -118,3 +118,6 @@ export async function pick(page: Page, inputId: string, optionText: string | Reg
 export async function choose(page: Page, label: string) {
   await page.getByRole('radio', { name: label, exact: true }).check();
 }
+
+/** An absolute URL on the Grafana stand-in (for page.request, which shares the page's session cookie). */
+export const grafanaUrl = (p: string) => `${env('CT_E2E_GRAFANA_URL')}${p}`;
