@@ -29,7 +29,7 @@ beforeAll(() => {
     writeFileSync(path.join(dir, '.env'), '');
     const out = execFileSync('docker-compose', ['-f', 'docker-compose.yml', 'config'], {
       cwd: dir,
-      env: { PATH: process.env.PATH, POSTGRES_PASSWORD: 'x', N8N_DB_PASSWORD: 'x', N8N_ENCRYPTION_KEY: 'x' },
+      env: { PATH: process.env.PATH, POSTGRES_PASSWORD: 'x', N8N_DB_PASSWORD: 'x', N8N_ENCRYPTION_KEY: 'x', DASHBOARD_DB_PASSWORD: 'x' },
       encoding: 'utf8',
     });
     services = (parse(out) as { services: Record<string, ComposeService> }).services;
@@ -50,6 +50,13 @@ it('docker-compose accepts the file, and refuses it without the required passwor
       stdio: 'pipe',
     }),
   ).toThrow(/POSTGRES_PASSWORD/);
+  // Grafana's read-only database role has no password without it: refused too, by name.
+  expect(() =>
+    execFileSync('docker-compose', ['-f', path.join(ROOT, 'docker-compose.yml'), 'config', '-q'], {
+      env: { PATH: process.env.PATH, POSTGRES_PASSWORD: 'x', N8N_DB_PASSWORD: 'x', N8N_ENCRYPTION_KEY: 'x' },
+      stdio: 'pipe',
+    }),
+  ).toThrow(/DASHBOARD_DB_PASSWORD/);
 });
 
 it('every ct-platform container runs a migration or a real ct serve service, and every service runs somewhere', () => {
