@@ -1,6 +1,7 @@
 import { validate as validateCron } from 'node-cron';
 import { z } from 'zod';
 import { keyId, loadConfig, logLevel, postgresUrl, previousKeys } from '@ct/lib';
+import type { RetentionOptions } from './retention';
 
 /**
  * Settings of the backup module. S3 and the master keys are needed by every command; the database
@@ -47,6 +48,11 @@ export const backupSchema = storageSchema.extend({
   /** The database to dump; defaults to DATABASE_URL (where runs are recorded). */
   BACKUP_DATABASE_URL: postgresUrl.optional(),
   BACKUP_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
+  /** The newest complete backups of each kind that retention never deletes, whatever their age. */
+  BACKUP_RETENTION_KEEP_DATABASE: z.coerce.number().int().min(1).max(10_000).default(4),
+  BACKUP_RETENTION_KEEP_N8N: z.coerce.number().int().min(1).max(10_000).default(2),
+  /** The largest share (0–1] of a kind's backups one retention pass may delete; the rest wait. */
+  BACKUP_RETENTION_MAX_DELETE_SHARE: z.coerce.number().gt(0).max(1).default(0.25),
   /** zstd level of the dump stream (1 is the measured sweet spot, see docs/benchmarks.md). */
   BACKUP_ZSTD_LEVEL: z.coerce.number().int().min(1).max(19).default(1),
   /**
@@ -80,4 +86,16 @@ export type SchedulerConfig = z.infer<typeof schedulerSchema>;
 
 export function loadBackupConfig(env: NodeJS.ProcessEnv = process.env) {
   return loadConfig(['database', 'logging'], backupSchema, env);
+}
+
+/** The retention settings of a configuration, as applyRetention takes them. */
+export function retentionOptions(
+  cfg: BackupConfig,
+): Pick<RetentionOptions, 'retentionDays' | 'keep' | 'maxDeleteShare' | 'maxClockSkewSeconds'> {
+  return {
+    retentionDays: cfg.BACKUP_RETENTION_DAYS,
+    keep: { database: cfg.BACKUP_RETENTION_KEEP_DATABASE, n8n: cfg.BACKUP_RETENTION_KEEP_N8N },
+    maxDeleteShare: cfg.BACKUP_RETENTION_MAX_DELETE_SHARE,
+    maxClockSkewSeconds: cfg.BACKUP_MAX_CLOCK_SKEW_SECONDS,
+  };
 }

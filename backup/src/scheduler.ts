@@ -1,6 +1,6 @@
 import cron, { type ScheduledTask } from 'node-cron';
 import { assertReachable, createLogger, poolFromConfig, errorMessage, loadConfig, N8nClient, verifyAndRecordAuditChain } from '@ct/lib';
-import { schedulerSchema } from './config';
+import { retentionOptions, schedulerSchema } from './config';
 import { startDatabaseBackup } from './database';
 import { startRestoreDrill } from './drill';
 import { startN8nBackup } from './n8n';
@@ -42,7 +42,7 @@ export async function startScheduler(_opts: { port?: number } = {}): Promise<{ s
     {
       name: 'retention',
       schedule: cfg.SCHEDULE_RETENTION,
-      run: () => applyRetention({ bucket, retentionDays: cfg.BACKUP_RETENTION_DAYS, pool, actor: 'scheduler', log }),
+      run: () => applyRetention({ bucket, ...retentionOptions(cfg), pool, actor: 'scheduler', log }),
     },
     { name: 'audit-verify', schedule: cfg.SCHEDULE_AUDIT_VERIFY, run: () => verifyAndRecordAuditChain(pool) },
   ];

@@ -230,16 +230,21 @@ export function registerBackupCommands(program: Command): void {
 
   backup
     .command('retention')
-    .description('delete backups older than BACKUP_RETENTION_DAYS, keeping the newest of each kind')
+    .description('delete backups older than BACKUP_RETENTION_DAYS (by S3 time), keeping the newest of each kind')
     .action(async () => {
-      const { applyRetention, createBucket, loadBackupConfig } = await import('@ct/backup');
+      const { applyRetention, createBucket, loadBackupConfig, retentionOptions } = await import('@ct/backup');
       const cfg = loadBackupConfig();
       await withDatabase(async (pool) => {
-        const r = await applyRetention({ bucket: createBucket(cfg), retentionDays: cfg.BACKUP_RETENTION_DAYS, pool, actor: 'cli' });
+        const r = await applyRetention({ bucket: createBucket(cfg), ...retentionOptions(cfg), pool, actor: 'cli' });
         out(
-          `retention (${cfg.BACKUP_RETENTION_DAYS} days): ${r.deleted.length} deleted, ${r.kept} kept (newest: ${r.keptNewest.join(', ') || 'none'})`,
+          `retention (${cfg.BACKUP_RETENTION_DAYS} days): ${r.deleted.length} deleted, ${r.kept} kept (newest: ${r.keptNewest.join(', ') || 'none'})` +
+            (r.deferred.length > 0
+              ? `, ${r.deferred.length} due but left for the next passes (at most ${cfg.BACKUP_RETENTION_MAX_DELETE_SHARE * 100} % per pass)`
+              : '') +
+            (r.refused.length > 0 ? `, ${r.refused.length} refused by S3` : ''),
         );
         for (const k of r.deleted) out(`  deleted ${k}`);
+        for (const x of r.refused) out(`  refused ${x.key}: ${x.code}${x.message ? ` (${x.message})` : ''}`);
       });
     });
 }
