@@ -2,4 +2,5 @@
 // Grafana org sync (src/grafana/). One export line per module.
 export {};
 export * from './database';
+export * from './proxy';
 export * from './grafana';

@@ -1,0 +1,717 @@
+import http from 'node:http';
+import { createHash } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { errorMessage, listen, metricsHandler, type Logger, type Pool, type RunningServer } from '@ct/lib';
+import { createTenantProxyMetrics, type Endpoint, type Outcome, type RejectReason, type TenantProxyMetrics } from './metrics';
+import { enforceClient, enforceClientSelector, QueryRefused } from './promql';
+import { verifyPortalToken, type VerifiedPortalToken } from './tokens';
+
+/**
+ * The tenant proxy: the Prometheus HTTP API as a client's Grafana organisation sees it.
+ *
+ * Each request is authenticated by the client's portal token (`Authorization: Bearer ctp_…`); the
+ * client's slug then goes onto every selector of every expression (see promql.ts) before anything
+ * reaches Prometheus. Only what Grafana's Prometheus datasource uses is served; the request sent
+ * upstream is rebuilt from the parameters each endpoint knows, checked, so nothing the caller
+ * adds (a second `query`, another header, a parameter Prometheus would read) goes through.
+ *
+ *   GET|POST /api/v1/query, /api/v1/query_range, /api/v1/query_exemplars   expression enforced
+ *   GET|POST /api/v1/series, /api/v1/labels; GET /api/v1/label/<name>/values
+ *            every match[] enforced; without one, the client's own series ({client="<slug>"})
+ *   GET /api/v1/metadata           only ct_ metrics the client has series of
+ *   GET /api/v1/status/buildinfo   as Prometheus answers it (the datasource's health check)
+ *   anything else                  403
+ *
+ * A missing, malformed, unknown or ended token is answered 401 with the same body whatever the
+ * cause, before any routing. Bad input gets a 4xx with a message naming what is wrong.
+ */
+
+export interface TenantProxyLimits {
+  /** Longest evaluation, in seconds (Prometheus's `timeout`). */
+  timeoutSeconds: number;
+  maxQueryLength: number;
+  maxBodyBytes: number;
+  /** Requests of one client at Prometheus at once. */
+  maxConcurrent: number;
+  /** Requests of one client waiting for a turn. */
+  maxQueued: number;
+  /** Most match[] selectors in one request. */
+  maxMatchers: number;
+}
+
+export const DEFAULT_LIMITS: TenantProxyLimits = {
+  timeoutSeconds: 30,
+  maxQueryLength: 16_384,
+  maxBodyBytes: 65_536,
+  maxConcurrent: 8,
+  maxQueued: 32,
+  maxMatchers: 20,
+};
+
+export interface TenantProxyOptions {
+  /** The platform database, where portal tokens are verified. */
+  pool: Pool;
+  prometheusUrl: string;
+  logger: Logger;
+  limits?: Partial<TenantProxyLimits>;
+  /** Seconds a verified token is remembered. */
+  authCacheSeconds?: number;
+}
+
+export interface TenantProxy {
+  /** The Prometheus API, for the client organisations' datasources. */
+  app: express.Express;
+  /** GET /metrics and GET /healthz, on a port of their own. */
+  metricsApp: express.Express;
+  metrics: TenantProxyMetrics;
+  limits: TenantProxyLimits;
+  close(): void;
+}
+
+/** An answer in the Prometheus API's error format. */
+class ProxyError extends Error {
+  constructor(
+    readonly status: number,
+    readonly errorType: string,
+    message: string,
+    readonly outcome: Outcome,
+    readonly reject?: RejectReason,
+  ) {
+    super(message);
+  }
+}
+
+const badParam = (message: string) => new ProxyError(400, 'bad_data', message, 'bad_request', 'invalid_parameter');
+
+interface Locals {
+  started: bigint;
+  endpoint: Endpoint;
+  client?: VerifiedPortalToken;
+  /** Time spent waiting for Prometheus, and for a turn under the per-client cap (ns). */
+  excludedNs: bigint;
+  recorded?: boolean;
+}
+const locals = (res: Response) => res.locals as Locals;
+
+function endpointOf(path: string): Endpoint {
+  switch (path) {
+    case '/api/v1/query':
+      return 'query';
+    case '/api/v1/query_range':
+      return 'query_range';
+    case '/api/v1/series':
+      return 'series';
+    case '/api/v1/labels':
+      return 'labels';
+    case '/api/v1/query_exemplars':
+      return 'query_exemplars';
+    case '/api/v1/metadata':
+      return 'metadata';
+    case '/api/v1/status/buildinfo':
+      return 'buildinfo';
+    default:
+      return /^\/api\/v1\/label\/[^/]+\/values$/.test(path) ? 'label_values' : 'other';
+  }
+}
+
+/** The parameters of a request: the URL's and, for a form POST, the body's, every value of each. */
+class Params {
+  private readonly values = new Map<string, string[]>();
+  constructor(sources: URLSearchParams[]) {
+    for (const source of sources) for (const [k, v] of source) this.values.set(k, [...(this.values.get(k) ?? []), v]);
+  }
+  /** One value at most; a parameter given twice is refused rather than guessed at. */
+  one(name: string, opts: { required?: boolean; maxLength?: number } = {}): string | undefined {
+    const all = this.values.get(name) ?? [];
+    if (all.length > 1) throw badParam(`parameter ${name} is given ${all.length} times; give it once`);
+    const v = all[0];
+    if (v === undefined || v === '') {
+      if (opts.required) throw badParam(`parameter ${name} is required`);
+      return undefined;
+    }
+    if (v.length > (opts.maxLength ?? 64)) throw badParam(`parameter ${name} is too long (${v.length} characters)`);
+    return v;
+  }
+  all(name: string): string[] {
+    return this.values.get(name) ?? [];
+  }
+}
+
+/** A Prometheus duration (`30s`, `1m30s`, `500ms`) or a number of seconds, in seconds; null if neither. */
+export function promDurationSeconds(v: string): number | null {
+  if (/^\d+(\.\d+)?$/.test(v)) return Number(v);
+  const m = /^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$/.exec(v);
+  if (!m || v === '') return null;
+  const units = [365 * 86400, 7 * 86400, 86400, 3600, 60, 1, 0.001];
+  return units.reduce((sum, unit, i) => sum + Number(m[i + 1] ?? 0) * unit, 0);
+}
+
+/** A per-client cap on requests at Prometheus at once, with a bounded line behind it. */
+class ClientGate {
+  private readonly running = new Map<string, number>();
+  private readonly waiting = new Map<string, (() => void)[]>();
+  constructor(
+    private readonly maxConcurrent: number,
+    private readonly maxQueued: number,
+  ) {}
+  /** Resolves with a release() once the client may go; null when its line is full. */
+  async enter(client: string, signal: AbortSignal): Promise<(() => void) | null> {
+    const n = this.running.get(client) ?? 0;
+    if (n < this.maxConcurrent) {
+      this.running.set(client, n + 1);
+      return this.releaser(client);
+    }
+    const line = this.waiting.get(client) ?? [];
+    if (line.length >= this.maxQueued) return null;
+    this.waiting.set(client, line);
+    return new Promise((resolve) => {
+      const go = () => {
+        signal.removeEventListener('abort', giveUp);
+        resolve(this.releaser(client));
+      };
+      const giveUp = () => {
+        const i = line.indexOf(go);
+        if (i >= 0) line.splice(i, 1);
+        resolve(null);
+      };
+      line.push(go);
+      signal.addEventListener('abort', giveUp, { once: true });
+    });
+  }
+  private releaser(client: string): () => void {
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      const next = this.waiting.get(client)?.shift();
+      if (next)
+        next(); // the turn passes on; the running count stays
+      else {
+        const n = (this.running.get(client) ?? 1) - 1;
+        if (n <= 0) this.running.delete(client);
+        else this.running.set(client, n);
+        if (this.waiting.get(client)?.length === 0) this.waiting.delete(client);
+      }
+    };
+  }
+}
+
+/** Verified tokens remembered by hash for a few seconds (never longer than the token's own end). */
+class TokenCache {
+  private readonly entries = new Map<string, { value: VerifiedPortalToken | null; until: number }>();
+  constructor(
+    private readonly ttlMs: number,
+    private readonly maxEntries = 10_000,
+  ) {}
+  get(hash: string): VerifiedPortalToken | null | undefined {
+    const e = this.entries.get(hash);
+    if (!e) return undefined;
+    if (e.until <= Date.now()) {
+      this.entries.delete(hash);
+      return undefined;
+    }
+    return e.value;
+  }
+  set(hash: string, value: VerifiedPortalToken | null): void {
+    if (this.ttlMs <= 0) return;
+    if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+    const until = Math.min(Date.now() + this.ttlMs, value?.expiresAt?.getTime() ?? Infinity);
+    this.entries.set(hash, { value, until });
+  }
+}
+
+function sendError(res: Response, status: number, errorType: string, message: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res
+    .status(status)
+    .type('application/json')
+    .send(JSON.stringify({ status: 'error', errorType, error: message }));
+}
+
+interface Upstream {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: http.IncomingMessage;
+}
+
+export function createTenantProxy(opts: TenantProxyOptions): TenantProxy {
+  const limits: TenantProxyLimits = { ...DEFAULT_LIMITS, ...opts.limits };
+  const { logger } = opts;
+  const metrics = createTenantProxyMetrics();
+  const upstreamBase = new URL(opts.prometheusUrl);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  const gate = new ClientGate(limits.maxConcurrent, limits.maxQueued);
+  const tokens = new TokenCache((opts.authCacheSeconds ?? 10) * 1000);
+
+  const finish = (res: Response, outcome: Outcome) => {
+    const l = locals(res);
+    if (l.recorded) return;
+    l.recorded = true;
+    metrics.requests.inc({ client: l.client?.slug ?? 'unknown', endpoint: l.endpoint, outcome });
+  };
+
+  const fail = (res: Response, err: ProxyError) => {
+    const l = locals(res);
+    if (err.reject) metrics.rejectedQueries.inc({ client: l.client?.slug ?? 'unknown', reason: err.reject });
+    if (err.status >= 500)
+      logger.warn({ client: l.client?.slug, endpoint: l.endpoint, status: err.status, err: err.message }, 'request failed');
+    else logger.debug({ client: l.client?.slug, endpoint: l.endpoint, status: err.status, err: err.message }, 'request refused');
+    finish(res, err.outcome);
+    sendError(res, err.status, err.errorType, err.message);
+  };
+
+  /** Sends one request to Prometheus; the caller reads or relays the body. */
+  const upstream = (
+    method: 'GET' | 'POST',
+    path: string,
+    params: URLSearchParams,
+    signal: AbortSignal,
+    acceptEncoding?: string,
+  ): Promise<Upstream> =>
+    new Promise((resolve, reject) => {
+      const url = new URL(path.replace(/^\//, ''), upstreamBase.href.endsWith('/') ? upstreamBase : new URL(`${upstreamBase.href}/`));
+      const body = method === 'POST' ? params.toString() : '';
+      if (method === 'GET') url.search = params.toString();
+      const req = http.request(
+        url,
+        {
+          method,
+          agent,
+          signal,
+          headers: {
+            'User-Agent': 'ct-tenant-proxy',
+            Accept: 'application/json',
+            ...(acceptEncoding ? { 'Accept-Encoding': acceptEncoding } : {}),
+            ...(method === 'POST'
+              ? { 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': Buffer.byteLength(body) }
+              : {}),
+          },
+        },
+        (r) => resolve({ status: r.statusCode ?? 502, headers: r.headers, body: r }),
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+
+  const readAll = async (body: http.IncomingMessage, max = 64 * 1024 * 1024): Promise<string> => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const c of body) {
+      size += (c as Buffer).length;
+      if (size > max) throw new ProxyError(502, 'internal', 'Prometheus answered more than the proxy relays', 'upstream_error');
+      chunks.push(c as Buffer);
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  };
+
+  /** An answer Prometheus gave that is not a success, turned into ours. */
+  const upstreamFailure = async (up: Upstream): Promise<ProxyError> => {
+    const text = await readAll(up.body, 1024 * 1024).catch(() => '');
+    let parsed: { errorType?: string; error?: string } = {};
+    try {
+      parsed = JSON.parse(text) as typeof parsed;
+    } catch {
+      /* not JSON */
+    }
+    if (up.status === 400 || up.status === 422) {
+      // Prometheus refusing the (enforced) expression or a parameter: the caller's to fix.
+      return new ProxyError(
+        up.status,
+        parsed.errorType ?? 'bad_data',
+        parsed.error ?? `Prometheus refused the request (${up.status})`,
+        'upstream_rejected',
+      );
+    }
+    if (up.status === 503 && parsed.errorType === 'timeout') {
+      return new ProxyError(
+        422,
+        'timeout',
+        `the query took longer than ${limits.timeoutSeconds}s (the proxy's limit); narrow it`,
+        'timeout',
+      );
+    }
+    if (up.status === 503 && parsed.errorType === 'canceled') {
+      return new ProxyError(
+        422,
+        'canceled',
+        'the query was canceled by Prometheus (too many samples or a restart); narrow it or try again',
+        'timeout',
+      );
+    }
+    logger.warn({ status: up.status, errorType: parsed.errorType }, 'Prometheus answered an error');
+    return new ProxyError(502, 'unavailable', `Prometheus answered ${up.status}`, 'upstream_error');
+  };
+
+  /**
+   * Takes the client's turn, calls Prometheus, and hands the response to `relay`. The time
+   * waiting for the turn and for Prometheus is left out of the added latency.
+   */
+  const forward = async (
+    res: Response,
+    call: (signal: AbortSignal) => Promise<Upstream>,
+    relay: (up: Upstream) => Promise<void>,
+  ): Promise<void> => {
+    const l = locals(res);
+    const slug = l.client!.slug;
+    const gone = new AbortController();
+    const onClose = () => {
+      if (!res.writableFinished) gone.abort();
+    };
+    res.on('close', onClose);
+    const waitStart = process.hrtime.bigint();
+    const release = await gate.enter(slug, gone.signal);
+    l.excludedNs += process.hrtime.bigint() - waitStart;
+    if (!release) {
+      if (gone.signal.aborted) return finish(res, 'bad_request');
+      res.set('Retry-After', '1');
+      throw new ProxyError(
+        429,
+        'too_many_requests',
+        `too many queries at once for this organisation (${limits.maxConcurrent} running, ${limits.maxQueued} waiting); try again shortly`,
+        'rate_limited',
+      );
+    }
+    metrics.inFlight.inc({ client: slug });
+    const timeout = AbortSignal.timeout((limits.timeoutSeconds + 5) * 1000);
+    const signal = AbortSignal.any([gone.signal, timeout]);
+    const upStart = process.hrtime.bigint();
+    try {
+      let up: Upstream;
+      try {
+        up = await call(signal);
+      } catch (err) {
+        if (timeout.aborted) throw new ProxyError(504, 'timeout', 'Prometheus did not answer in time', 'upstream_error');
+        if (gone.signal.aborted) return finish(res, 'bad_request');
+        logger.warn({ err: errorMessage(err) }, 'Prometheus unreachable');
+        throw new ProxyError(502, 'unavailable', 'Prometheus is unreachable', 'upstream_error');
+      }
+      if (up.status < 200 || up.status >= 300) throw await upstreamFailure(up);
+      await relay(up);
+    } finally {
+      l.excludedNs += process.hrtime.bigint() - upStart;
+      metrics.inFlight.dec({ client: slug });
+      release();
+      res.off('close', onClose);
+    }
+  };
+
+  /** Streams a successful Prometheus answer to the caller as it is. */
+  const pipe = async (res: Response, up: Upstream): Promise<void> => {
+    res.status(up.status);
+    for (const h of ['content-type', 'content-encoding', 'vary']) if (up.headers[h]) res.set(h, String(up.headers[h]));
+    await new Promise<void>((resolve, reject) => {
+      up.body.on('error', reject);
+      up.body.on('end', resolve);
+      up.body.pipe(res);
+    });
+  };
+
+  const sendJson = (res: Response, data: unknown) => {
+    res
+      .status(200)
+      .type('application/json')
+      .send(JSON.stringify({ status: 'success', data }));
+  };
+
+  const enforce = (res: Response, query: string): string => {
+    try {
+      return enforceClient(query, locals(res).client!.slug, { maxLength: limits.maxQueryLength });
+    } catch (err) {
+      if (err instanceof QueryRefused) throw new ProxyError(400, 'bad_data', `query refused: ${err.message}`, 'bad_request', err.reason);
+      throw err;
+    }
+  };
+
+  /** The request's match[] selectors, each enforced; `{client="<slug>"}` when it gives none. */
+  const enforcedMatchers = (res: Response, params: Params): string[] => {
+    const slug = locals(res).client!.slug;
+    const given = params.all('match[]');
+    if (given.length > limits.maxMatchers)
+      throw badParam(`at most ${limits.maxMatchers} match[] selectors are accepted, got ${given.length}`);
+    if (given.length === 0) return [`{client="${slug}"}`];
+    return given.map((m) => {
+      try {
+        return enforceClientSelector(m, slug, { maxLength: limits.maxQueryLength });
+      } catch (err) {
+        if (err instanceof QueryRefused)
+          throw new ProxyError(400, 'bad_data', `match[] refused: ${err.message}`, 'bad_request', err.reason);
+        throw err;
+      }
+    });
+  };
+
+  /** Copies the named single-valued parameters that are present. */
+  const copy = (params: Params, names: string[], into = new URLSearchParams()): URLSearchParams => {
+    for (const n of names) {
+      const v = params.one(n);
+      if (v !== undefined) into.set(n, v);
+    }
+    return into;
+  };
+
+  /** Prometheus's timeout for this request: the caller's if shorter than the proxy's limit. */
+  const timeoutParam = (params: Params): string => {
+    const asked = params.one('timeout');
+    if (asked === undefined) return `${limits.timeoutSeconds}s`;
+    const s = promDurationSeconds(asked);
+    if (s === null || s <= 0) throw badParam(`parameter timeout must be a duration such as 30s, got ${JSON.stringify(asked)}`);
+    return `${Math.min(s, limits.timeoutSeconds)}s`;
+  };
+
+  const params = (req: Request): Params => {
+    const sources = [new URL(req.originalUrl, 'http://proxy.invalid').searchParams];
+    if (req.method === 'POST' && typeof req.body === 'string') sources.push(new URLSearchParams(req.body));
+    return new Params(sources);
+  };
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', false);
+
+  app.use((req, res, next) => {
+    res.locals.started = process.hrtime.bigint();
+    res.locals.excludedNs = 0n;
+    res.locals.endpoint = endpointOf(req.path);
+    res.on('finish', () => {
+      const l = locals(res);
+      if (l.endpoint === 'other' || !l.client) return;
+      const addedNs = process.hrtime.bigint() - l.started - l.excludedNs;
+      metrics.addedLatency.observe({ endpoint: l.endpoint }, Number(addedNs) / 1e9);
+    });
+    next();
+  });
+
+  // Authentication, before anything else: the answer is the same whatever is wrong.
+  app.use(async (req, res, next) => {
+    const m = /^Bearer[ ]+(\S+)\s*$/i.exec(req.get('authorization') ?? '');
+    const token = m?.[1] ?? '';
+    const hash = createHash('sha256').update(token, 'utf8').digest('hex');
+    let who = token ? tokens.get(hash) : null;
+    if (who === undefined) {
+      try {
+        who = await verifyPortalToken(opts.pool, token);
+      } catch (err) {
+        logger.error({ err: errorMessage(err) }, 'cannot verify a portal token: the platform database is unavailable');
+        finish(res, 'unavailable');
+        return sendError(res, 503, 'unavailable', 'authentication is unavailable; try again shortly');
+      }
+      tokens.set(hash, who);
+    }
+    if (!who) {
+      finish(res, 'unauthorized');
+      res.set('WWW-Authenticate', 'Bearer realm="ct-tenant-proxy"');
+      return sendError(res, 401, 'unauthorized', 'a valid portal token is required (Authorization: Bearer <token>)');
+    }
+    locals(res).client = who;
+    next();
+  });
+
+  const formBody = express.text({ type: 'application/x-www-form-urlencoded', limit: limits.maxBodyBytes, defaultCharset: 'utf-8' });
+
+  type Handler = (req: Request, res: Response) => Promise<void>;
+  const route = (handler: Handler) => async (req: Request, res: Response, next: NextFunction) => {
+    try {
+      await handler(req, res);
+      finish(res, 'ok');
+    } catch (err) {
+      next(err);
+    }
+  };
+
+  const queryEndpoint =
+    (path: string, names: string[]): Handler =>
+    async (req, res) => {
+      const p = params(req);
+      const query = enforce(res, p.one('query', { required: true, maxLength: Number.MAX_SAFE_INTEGER })!);
+      const out = copy(p, names);
+      out.set('query', query);
+      if (path !== '/api/v1/query_exemplars') out.set('timeout', timeoutParam(p));
+      const enc = req.get('accept-encoding')?.includes('gzip') ? 'gzip' : undefined;
+      await forward(
+        res,
+        (signal) => upstream('POST', path, out, signal, enc),
+        (up) => pipe(res, up),
+      );
+    };
+
+  app.all('/api/v1/query', formBody, route(queryEndpoint('/api/v1/query', ['time'])));
+  app.all('/api/v1/query_range', formBody, route(queryEndpoint('/api/v1/query_range', ['start', 'end', 'step'])));
+  app.all('/api/v1/query_exemplars', formBody, route(queryEndpoint('/api/v1/query_exemplars', ['start', 'end'])));
+
+  app.all(
+    '/api/v1/series',
+    formBody,
+    route(async (req, res) => {
+      const p = params(req);
+      const out = copy(p, ['start', 'end', 'limit']);
+      for (const m of enforcedMatchers(res, p)) out.append('match[]', m);
+      const slug = locals(res).client!.slug;
+      await forward(
+        res,
+        (signal) => upstream('POST', '/api/v1/series', out, signal),
+        async (up) => {
+          const body = JSON.parse(await readAll(up.body)) as { data?: Record<string, string>[] };
+          // Every selector holds client="<slug>" already; this is the second lock on the same door.
+          sendJson(
+            res,
+            (body.data ?? []).filter((s) => s.client === slug),
+          );
+        },
+      );
+    }),
+  );
+
+  app.all(
+    '/api/v1/labels',
+    formBody,
+    route(async (req, res) => {
+      const p = params(req);
+      const out = copy(p, ['start', 'end', 'limit']);
+      for (const m of enforcedMatchers(res, p)) out.append('match[]', m);
+      await forward(
+        res,
+        (signal) => upstream('POST', '/api/v1/labels', out, signal),
+        (up) => pipe(res, up),
+      );
+    }),
+  );
+
+  app.get(
+    '/api/v1/label/:name/values',
+    route(async (req, res) => {
+      const name = String(req.params.name);
+      if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(name)) throw badParam(`invalid label name ${JSON.stringify(name.slice(0, 80))}`);
+      const p = params(req);
+      const out = copy(p, ['start', 'end', 'limit']);
+      for (const m of enforcedMatchers(res, p)) out.append('match[]', m);
+      await forward(
+        res,
+        (signal) => upstream('GET', `/api/v1/label/${name}/values`, out, signal),
+        (up) => pipe(res, up),
+      );
+    }),
+  );
+
+  app.get(
+    '/api/v1/metadata',
+    route(async (req, res) => {
+      const p = params(req);
+      const metric = p.one('metric', { maxLength: 200 });
+      if (metric !== undefined && !/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(metric))
+        throw badParam(`invalid metric name ${JSON.stringify(metric)}`);
+      const limit = p.one('limit');
+      if (limit !== undefined && !/^\d{1,6}$/.test(limit)) throw badParam('parameter limit must be a whole number');
+      const slug = locals(res).client!.slug;
+      const out = new URLSearchParams(metric ? { metric } : {});
+      let names: Set<string> = new Set();
+      await forward(
+        res,
+        async (signal) => {
+          // The metric names the client has series of, then the metadata of those.
+          const own = await upstream(
+            'GET',
+            '/api/v1/label/__name__/values',
+            new URLSearchParams({ 'match[]': `{client="${slug}"}` }),
+            signal,
+          );
+          if (own.status !== 200) return own;
+          names = new Set((JSON.parse(await readAll(own.body)) as { data: string[] }).data);
+          return upstream('GET', '/api/v1/metadata', out, signal);
+        },
+        async (up) => {
+          const body = JSON.parse(await readAll(up.body)) as { data?: Record<string, unknown[]> };
+          const hasSeries = (family: string) =>
+            ['', '_total', '_count', '_sum', '_bucket', '_created', '_info'].some((suffix) => names.has(family + suffix));
+          const visible = Object.entries(body.data ?? {}).filter(([family]) => family.startsWith('ct_') && hasSeries(family));
+          sendJson(res, Object.fromEntries(limit === undefined ? visible : visible.slice(0, Number(limit))));
+        },
+      );
+    }),
+  );
+
+  app.get(
+    '/api/v1/status/buildinfo',
+    route(async (req, res) => {
+      await forward(
+        res,
+        (signal) => upstream('GET', '/api/v1/status/buildinfo', new URLSearchParams(), signal),
+        (up) => pipe(res, up),
+      );
+    }),
+  );
+
+  // Everything else: the admin API, federation, targets, rules, alerts, TSDB status, remote read, the UI.
+  app.use((req, res) => {
+    const l = locals(res);
+    if (l.endpoint !== 'other') {
+      finish(res, 'bad_request');
+      res.set('Allow', l.endpoint === 'label_values' || l.endpoint === 'metadata' || l.endpoint === 'buildinfo' ? 'GET' : 'GET, POST');
+      return sendError(res, 405, 'bad_data', `${req.method} is not allowed on ${req.path}`);
+    }
+    finish(res, 'forbidden');
+    sendError(res, 403, 'forbidden', 'this endpoint is not available through the tenant proxy');
+  });
+
+  app.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
+    void next;
+    if (err instanceof ProxyError) return fail(res, err);
+    const status = (err as { status?: number; statusCode?: number }).status ?? (err as { statusCode?: number }).statusCode;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      // The body parser's refusals: too large (413), unsupported charset or encoding (415), malformed (400).
+      const outcome: Outcome = status === 413 ? 'too_large' : 'bad_request';
+      const message = status === 413 ? `the request body is larger than ${limits.maxBodyBytes} bytes` : errorMessage(err);
+      return fail(res, new ProxyError(status, 'bad_data', message, outcome));
+    }
+    if (err instanceof SyntaxError)
+      return fail(res, new ProxyError(502, 'unavailable', 'Prometheus answered something unreadable', 'upstream_error'));
+    logger.error({ err: err instanceof Error ? (err.stack ?? err.message) : String(err) }, 'tenant proxy error');
+    fail(res, new ProxyError(500, 'internal', 'internal error', 'upstream_error'));
+  });
+
+  const metricsApp = express();
+  metricsApp.disable('x-powered-by');
+  metricsApp.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  metricsApp.get('/metrics', metricsHandler(metrics.registry));
+
+  return { app, metricsApp, metrics, limits, close: () => agent.destroy() };
+}
+
+export interface RunningTenantProxy {
+  url: string;
+  metricsUrl: string;
+  proxy: TenantProxy;
+  stop(): Promise<void>;
+}
+
+/** Starts both listeners: the API on `port`, the proxy's own metrics on `metricsPort`. */
+export async function startTenantProxy(
+  opts: TenantProxyOptions & { port: number; metricsPort: number; host?: string },
+): Promise<RunningTenantProxy> {
+  const proxy = createTenantProxy(opts);
+  const api: RunningServer = await listen(proxy.app, { port: opts.port, host: opts.host, setting: 'TENANT_PROXY_PORT' });
+  let own: RunningServer;
+  try {
+    own = await listen(proxy.metricsApp, { port: opts.metricsPort, host: opts.host, setting: 'TENANT_PROXY_METRICS_PORT' });
+  } catch (err) {
+    await api.close(0);
+    throw err;
+  }
+  // Slow or idle callers do not hold sockets for long.
+  api.server.requestTimeout = (proxy.limits.timeoutSeconds + 15) * 1000;
+  api.server.headersTimeout = 10_000;
+  return {
+    url: api.url,
+    metricsUrl: own.url,
+    proxy,
+    async stop() {
+      await Promise.all([api.close(), own.close()]);
+      proxy.close();
+    },
+  };
+}
