@@ -8,13 +8,14 @@
  * Run with the repository's tsx (the API's dependencies live in the root workspace).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { format, resolveConfig } from 'prettier';
 import path from 'node:path';
 import { createApp } from '../../../api/src/app';
 import { createLogger, createPool, N8nClient } from '../../../lib/src';
 
 const TARGET = path.resolve(__dirname, '..', 'src', 'api', 'openapi.json');
 
-function currentDocument(): string {
+function currentDocument(): Record<string, unknown> {
   const pool = createPool({ url: 'postgres://nobody@127.0.0.1:1/none', max: 1, applicationName: 'openapi-print' });
   const { openapi } = createApp({
     pool,
@@ -35,29 +36,35 @@ function currentDocument(): string {
     },
   });
   void pool.end();
-  return JSON.stringify(openapi, null, 2) + '\n';
+  return openapi;
 }
 
-const mode = process.argv[2];
-const doc = currentDocument();
-if (mode === 'write') {
-  writeFileSync(TARGET, doc);
-  console.log(`wrote ${path.relative(process.cwd(), TARGET)}`);
-} else if (mode === 'check') {
-  let committed = '';
+async function main(mode: string | undefined) {
+  const doc = currentDocument();
+  if (mode === 'write') {
+    // Formatted as the repository's prettier check wants it.
+    writeFileSync(TARGET, await format(JSON.stringify(doc), { ...(await resolveConfig(TARGET)), filepath: TARGET }));
+    console.log(`wrote ${path.relative(process.cwd(), TARGET)}`);
+    return;
+  }
+  if (mode !== 'check') {
+    console.error('usage: tsx scripts/openapi.ts write|check');
+    process.exit(2);
+  }
+  let committed: unknown = null;
   try {
-    committed = readFileSync(TARGET, 'utf8');
+    committed = JSON.parse(readFileSync(TARGET, 'utf8'));
   } catch {
     /* reported below */
   }
-  if (committed !== doc) {
+  // The same document, whatever the formatting (key order included: the API builds it in order).
+  if (JSON.stringify(committed) !== JSON.stringify(doc)) {
     console.error(
       `${path.relative(process.cwd(), TARGET)} is not the API's current OpenAPI document: run "npm run openapi" in the plugin folder and commit the result`
     );
     process.exit(1);
   }
   console.log('src/api/openapi.json matches the API');
-} else {
-  console.error('usage: tsx scripts/openapi.ts write|check');
-  process.exit(2);
 }
+
+void main(process.argv[2]);
