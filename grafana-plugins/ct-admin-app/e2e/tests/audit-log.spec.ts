@@ -1,4 +1,4 @@
-import { createClient, expect, pick, sql, test, uniq } from '../fixtures';
+import { apiCall, createClient, expect, pick, sql, test, uniq } from '../fixtures';
 
 async function setActor(id: string, actor: string) {
   await sql(
@@ -56,9 +56,11 @@ test('Audit log: filter, page, open a row, and Verify chain finds a row changed 
 });
 
 test('Audit log: the API cursor pages through more rows than one page holds', async ({ page, app }) => {
+  // Enough rows for a second page: a client paused and resumed, each change one audit row.
+  const c = await createClient(uniq('page'), 'Paging Print Shop');
   const n = Number((await sql<{ n: string }>(`SELECT count(*)::text AS n FROM audit_logs`))[0]!.n);
   for (let i = n; i < 55; i++) {
-    await createClient(uniq('page'), 'Paging Co');
+    expect((await apiCall('POST', `/api/clients/${c.slug}/${i % 2 ? 'resume' : 'pause'}`)).status).toBe(200);
   }
   await app.goto('/a/ct-admin-app/actions/audit');
   const rows = page.locator('[data-testid^="data-testid audit-row-"]');

@@ -12,6 +12,7 @@ test('Force a backup: started from the page, followed until it ends, stored in t
   await app.shot('force-backup-running');
   const result = page.getByTestId('data-testid backup-result');
   await expect(result).toHaveAttribute('data-state', 'succeeded', { timeout: 90_000 });
+  await expect(page.getByText(/^Last successful backup .* ago/)).toBeVisible();
   await app.shot('force-backup-done');
   const runId = /Run ([0-9a-f-]{36}) succeeded/.exec((await result.textContent()) ?? '')?.[1];
   expect(runId).toBeDefined();

@@ -157,11 +157,11 @@ export function AuditLog() {
           <div data-testid={testIds.audit.verifyResult} data-ok={String(verification.ok)}>
             {verification.ok ? (
               <Alert severity="success" title="The audit chain is intact">
-                {`${verification.rowsChecked} rows checked; every hash matches.`}
+                {`${verification.rowsChecked} row${verification.rowsChecked === 1 ? '' : 's'} checked; every hash matches.`}
               </Alert>
             ) : (
               <Alert severity="error" title={`The audit chain is BROKEN at row ${verification.firstBadId}`}>
-                {`${verification.rowsChecked} rows checked. First bad row: ${verification.firstBadId}. Reason: ${verification.reason ?? 'not given'}. A row was changed or removed outside the platform: see the security runbook.`}
+                {`${verification.rowsChecked} row${verification.rowsChecked === 1 ? '' : 's'} checked. First bad row: ${verification.firstBadId}. Reason: ${verification.reason ?? 'not given'}. A row was changed or removed outside the platform: see the security runbook.`}
               </Alert>
             )}
           </div>

@@ -58,6 +58,7 @@ describe('ForceBackup', () => {
     expect(result).toHaveAttribute('data-state', 'succeeded');
     expect(result).toHaveTextContent('Run run-9 succeeded');
     expect(result).toHaveTextContent('5.0 MB uploaded');
+    expect(screen.getByText(/Last successful backup .*5\.0 MB/)).toBeInTheDocument();
   });
 
   it('says when a backup was already running, and explains a 501', async () => {

@@ -37,6 +37,8 @@ export function ForceBackup() {
   const [outcome, setOutcome] = useState<Outcome | undefined>();
   const [error, setError] = useState<ApiError | undefined>();
   const [pollError, setPollError] = useState<ApiError | undefined>();
+  // The backups part of the latest poll, so the summary line follows the run too.
+  const [polled, setPolled] = useState<PlatformStatus['backups'] | undefined>();
   const [now, setNow] = useState(() => Date.now());
 
   const finished = outcome !== undefined && outcome.state !== 'running';
@@ -51,6 +53,7 @@ export function ForceBackup() {
         const s = await api.status();
         if (!cancelled) {
           setPollError(undefined);
+          setPolled(s.backups);
           setOutcome(outcomeOf(started.run.id, s.backups));
         }
       } catch (err) {
@@ -67,7 +70,7 @@ export function ForceBackup() {
     };
   }, [started, finished]);
 
-  const b = status.value?.backups;
+  const b = polled ?? status.value?.backups;
   return (
     <div data-testid={testIds.backup.container}>
       <Stack direction="column" gap={2}>
