@@ -6,6 +6,7 @@ import { registerApiCommands } from './commands/api';
 import { registerAuditCommands } from './commands/audit';
 import { registerBackupCommands } from './commands/backup';
 import { registerDemoCommands } from './commands/demo';
+import { registerGrafanaCommands } from './commands/grafana';
 import { registerMigrateCommand } from './commands/migrate';
 import { registerServeCommand } from './commands/serve';
 import { registerStatusCommand } from './commands/status';
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerServeCommand(program);
   registerApiCommands(program);
   registerDemoCommands(program);
+  registerGrafanaCommands(program);
   return program;
 }
 

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import {
   addPortalUser,
   credentialFingerprint,
+  issuePortalToken,
   GrafanaClient,
   listPortalUsers,
   loadClientDashboards,
@@ -11,6 +12,8 @@ import {
   type SyncOptions,
   type SyncSettings,
 } from '@ct/client-portal';
+import { keyringFromConfig, loadConfig } from '@ct/lib';
+import { runCt } from '../helpers/cli';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { GrafanaContractFake, type FakeState } from './grafana-contract';
 
@@ -489,5 +492,116 @@ describe('portal users', () => {
     expect(fake.state.users.has(added.userId)).toBe(false);
     expect(await listPortalUsers(opts('pizza-co'))).toEqual([]);
     expect((await auditRows()).slice(-2).map((a) => a.action)).toEqual(['grafana.portal_user.remove', 'grafana.user.delete']);
+  });
+});
+
+describe('the ct commands, end to end (portal tokens issued in the database)', () => {
+  function env(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+    const e: NodeJS.ProcessEnv = {
+      ...process.env,
+      DATABASE_URL: db.url,
+      GRAFANA_URL: fake.url,
+      GRAFANA_ADMIN_USER: fake.adminLogin,
+      GRAFANA_ADMIN_PASSWORD: fake.adminPassword,
+      GRAFANA_TOKEN: undefined,
+      GRAFANA_CHURNED_ORGS: undefined,
+      LOG_LEVEL: 'silent',
+      USER: 'ops',
+      ...extra,
+    };
+    for (const k of Object.keys(e)) if (e[k] === undefined) delete e[k];
+    return e;
+  }
+
+  test('grafana sync --dry-run, sync, portal-user add / list / remove, a rotation, and the audit rows', async () => {
+    const keyring = keyringFromConfig(loadConfig(['secrets']));
+    const issued = await issuePortalToken(db.pool, keyring, 'pizza-co');
+    await issuePortalToken(db.pool, keyring, 'bright-smile');
+
+    const dry = await runCt(['grafana', 'sync', '--dry-run', '--client', 'pizza-co'], { env: env() });
+    expect(dry.stderr).toBe('');
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toMatch(/^pizza-co +org +CT — Pizza Co +create$/m);
+    expect(dry.stdout).toMatch(/^pizza-co +datasource +Automations +create$/m);
+    expect(dry.stdout).toMatch(/^pizza-co +home +ct-client-overview +create$/m);
+    expect(dry.stdout).toMatch(/changes planned \(dry run: nothing was changed\)$/m);
+    expect(fake.state.orgs.size).toBe(1);
+
+    const sync = await runCt(['grafana', 'sync'], { env: env() });
+    expect(sync.stderr).toBe('');
+    expect(sync.code).toBe(0);
+    const org = fake.orgByName('CT — Pizza Co')!;
+    expect(fake.datasourcesOf(org.id).find((d) => d.uid === 'ct-portal-prometheus')!.secureJsonData).toEqual({
+      httpHeaderValue1: `Bearer ${issued.token}`,
+    });
+    expect(fake.dashboardsOf(org.id).map((d) => d.uid)).toContain('ct-client-overview');
+    expect(sync.stdout).not.toContain(issued.token);
+
+    const add = await runCt(['client', 'portal-user', 'add', 'pizza-co', 'owner@pizza.test'], { env: env() });
+    expect(add.code).toBe(0);
+    expect(add.stderr).toMatch(
+      /created portal user owner@pizza.test in pizza-co's organisation \(Viewer\); its password is shown this once/,
+    );
+    const password = add.stdout.trim();
+    expect(fake.authenticate('owner@pizza.test', password)).not.toBeNull();
+    const list = await runCt(['client', 'portal-user', 'list', 'pizza-co', '--json'], { env: env() });
+    expect(JSON.parse(list.stdout)).toEqual([
+      { email: 'owner@pizza.test', login: 'owner@pizza.test', role: 'Viewer', lastSeen: expect.any(String) },
+    ]);
+
+    const again = await runCt(['grafana', 'sync'], { env: env() });
+    expect(again.stdout).toMatch(/^0 changes made$/m);
+
+    const rotated = await issuePortalToken(db.pool, keyring, 'pizza-co');
+    const after = await runCt(['grafana', 'sync', '--client', 'pizza-co'], { env: env() });
+    expect(after.stdout).toMatch(/^pizza-co +datasource +Automations +update \(credential\)$/m);
+    expect(after.stdout).toMatch(/^2 changes made$/m);
+    expect(fake.datasourcesOf(org.id).find((d) => d.uid === 'ct-portal-postgres')!.secureJsonData).toEqual({ password: rotated.token });
+
+    const remove = await runCt(['client', 'portal-user', 'remove', 'pizza-co', 'owner@pizza.test'], { env: env() });
+    expect(remove.stdout).toBe('removed owner@pizza.test from pizza-co and deleted the Grafana user\n');
+    expect((await runCt(['client', 'portal-user', 'list', 'pizza-co'], { env: env() })).stdout).toBe('pizza-co has no portal user\n');
+
+    const audit = await auditRows();
+    expect(new Set(audit.map((a) => a.actor))).toEqual(new Set(['cli:ops']));
+    expect(audit.filter((a) => a.action === 'grafana.datasource.update')).toHaveLength(2);
+    expect(audit.map((a) => a.action)).toEqual(
+      expect.arrayContaining(['grafana.portal_user.add', 'grafana.portal_user.remove', 'grafana.user.delete']),
+    );
+    expect(JSON.stringify(audit)).not.toContain(password);
+  });
+
+  test('a client without a portal token makes sync exit 1 naming what to run', async () => {
+    await db.pool.query(`INSERT INTO clients (slug, name) VALUES ('corner-bakery', 'Corner Bakery')`);
+    try {
+      const r = await runCt(['grafana', 'sync', '--client', 'corner-bakery'], { env: env() });
+      expect(r.code).toBe(1);
+      expect(r.stdout).toMatch(
+        /^corner-bakery +datasource +Automations +blocked \(the client has no portal token: run `ct portal token corner-bakery` first\)$/m,
+      );
+      expect(r.stderr).toBe('ct: sync incomplete: 2 problem(s) above\n');
+    } finally {
+      // Audit rows name it, so it stays; churned, the other tests see no org of it.
+      await db.pool.query(`UPDATE clients SET status = 'churned' WHERE slug = 'corner-bakery'`);
+    }
+  });
+
+  test('bad settings are named before anything runs', async () => {
+    const noUrl = await runCt(['grafana', 'sync'], { env: env({ GRAFANA_URL: undefined }) });
+    expect(noUrl.code).toBe(78);
+    expect(noUrl.stderr).toContain('GRAFANA_URL: is required but not set');
+    const both = await runCt(['grafana', 'sync'], { env: env({ GRAFANA_TOKEN: 'glsa_x' }) });
+    expect(both.code).toBe(78);
+    expect(both.stderr).toContain('GRAFANA_TOKEN: set either GRAFANA_TOKEN or GRAFANA_ADMIN_USER/GRAFANA_ADMIN_PASSWORD, not both');
+    const half = await runCt(['client', 'portal-user', 'list', 'pizza-co'], { env: env({ GRAFANA_ADMIN_PASSWORD: undefined }) });
+    expect(half.stderr).toContain('GRAFANA_ADMIN_PASSWORD: is required when GRAFANA_ADMIN_USER is set');
+    const token = await runCt(['client', 'portal-user', 'list', 'pizza-co'], {
+      env: env({ GRAFANA_ADMIN_USER: undefined, GRAFANA_ADMIN_PASSWORD: undefined, GRAFANA_TOKEN: 'glsa_x' }),
+    });
+    expect(token.code).toBe(1);
+    expect(token.stderr).toMatch(/^ct: ct client portal-user needs a Grafana server admin user/);
+    const churn = await runCt(['grafana', 'sync'], { env: env({ GRAFANA_CHURNED_ORGS: 'archive' }) });
+    expect(churn.stderr).toMatch(/GRAFANA_CHURNED_ORGS: Invalid option: expected one of "keep"\|"delete"/);
+    expect(fake.requests).toEqual([]);
   });
 });
