@@ -61,6 +61,19 @@ export const backupSchema = storageSchema.extend({
    */
   BACKUP_PART_SIZE_MB: z.coerce.number().int().min(5).max(512).default(5),
   BACKUP_UPLOAD_CONCURRENCY: z.coerce.number().int().min(1).max(16).default(2),
+  /** The drill fails, restoring nothing, when the latest database backup is older than this (S3's time). */
+  BACKUP_DRILL_MAX_AGE_HOURS: z.coerce
+    .number()
+    .gt(0)
+    .max(24 * 366)
+    .default(24),
+  /**
+   * A path on the database server's data filesystem, as this process sees it, where the drill reads
+   * the free space; unset: the server's data_directory when it is visible here (same host).
+   */
+  BACKUP_DRILL_DATA_DIR: z.string().min(1).optional(),
+  /** Space the drill leaves free on that filesystem beyond about twice the database's size. */
+  BACKUP_DRILL_MIN_FREE_MB: z.coerce.number().int().min(0).default(1024),
   /** How long a failed run keeps trying to abort its incomplete multipart upload. */
   BACKUP_ABORT_RETRY_SECONDS: z.coerce.number().min(0).max(3600).default(60),
 });
