@@ -8,6 +8,7 @@ import { registerBackupCommands } from './commands/backup';
 import { registerDemoCommands } from './commands/demo';
 import { registerGrafanaCommands } from './commands/grafana';
 import { registerMigrateCommand } from './commands/migrate';
+import { registerPortalCommands } from './commands/portal';
 import { registerServeCommand } from './commands/serve';
 import { registerStatusCommand } from './commands/status';
 
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerServeCommand(program);
   registerApiCommands(program);
   registerDemoCommands(program);
+  registerPortalCommands(program);
   registerGrafanaCommands(program);
   return program;
 }

@@ -19,6 +19,7 @@ SERVICES.api = async (opts) => (await import('@ct/api')).startApi(opts, { forceB
 SERVICES.exporters = async (opts) => (await import('@ct/exporters')).startExportersService(opts);
 SERVICES.scheduler = async (opts) => (await import('@ct/backup')).startScheduler(opts);
 SERVICES.notifier = async (opts) => (await import('@ct/alerting')).startNotifierService(opts);
+SERVICES['tenant-proxy'] = async (opts) => (await import('@ct/client-portal')).startTenantProxyService(opts);
 
 /**
  * The API's "force a backup": a database backup through the backup module, answered as soon as

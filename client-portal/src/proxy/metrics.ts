@@ -24,7 +24,8 @@ export type Outcome =
   | 'timeout'
   | 'upstream_rejected'
   | 'upstream_error'
-  | 'unavailable';
+  | 'unavailable'
+  | 'canceled';
 
 export type RejectReason = 'parse_error' | 'unsupported' | 'too_long' | 'not_a_selector' | 'invalid_parameter';
 
@@ -36,7 +37,7 @@ export function createTenantProxyMetrics() {
     registry,
     requests: new Counter({
       name: 'ct_tenant_proxy_requests_total',
-      help: 'Requests answered, by client (unknown before authentication), endpoint and outcome (ok|unauthorized|forbidden|bad_request|too_large|rate_limited|timeout|upstream_rejected|upstream_error|unavailable).',
+      help: 'Requests answered, by client (unknown before authentication), endpoint and outcome (ok|unauthorized|forbidden|bad_request|too_large|rate_limited|timeout|upstream_rejected|upstream_error|unavailable|canceled).',
       labelNames: ['client', 'endpoint', 'outcome'] as const,
       registers: [registry],
     }),

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import { createHash } from 'node:crypto';
+import { createGunzip } from 'node:zlib';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { errorMessage, listen, metricsHandler, type Logger, type Pool, type RunningServer } from '@ct/lib';
 import { createTenantProxyMetrics, type Endpoint, type Outcome, type RejectReason, type TenantProxyMetrics } from './metrics';
@@ -299,13 +300,17 @@ export function createTenantProxy(opts: TenantProxyOptions): TenantProxy {
   const readAll = async (body: http.IncomingMessage, max = 64 * 1024 * 1024): Promise<string> => {
     const chunks: Buffer[] = [];
     let size = 0;
-    for await (const c of body) {
+    const stream = body.headers['content-encoding'] === 'gzip' ? body.pipe(createGunzip()) : body;
+    for await (const c of stream) {
       size += (c as Buffer).length;
       if (size > max) throw new ProxyError(502, 'internal', 'Prometheus answered more than the proxy relays', 'upstream_error');
       chunks.push(c as Buffer);
     }
     return Buffer.concat(chunks).toString('utf8');
   };
+
+  const tooLong = () =>
+    new ProxyError(422, 'timeout', `the query took longer than ${limits.timeoutSeconds}s (the proxy's limit); narrow it`, 'timeout');
 
   /** An answer Prometheus gave that is not a success, turned into ours. */
   const upstreamFailure = async (up: Upstream): Promise<ProxyError> => {
@@ -325,14 +330,7 @@ export function createTenantProxy(opts: TenantProxyOptions): TenantProxy {
         'upstream_rejected',
       );
     }
-    if (up.status === 503 && parsed.errorType === 'timeout') {
-      return new ProxyError(
-        422,
-        'timeout',
-        `the query took longer than ${limits.timeoutSeconds}s (the proxy's limit); narrow it`,
-        'timeout',
-      );
-    }
+    if (up.status === 503 && parsed.errorType === 'timeout') return tooLong();
     if (up.status === 503 && parsed.errorType === 'canceled') {
       return new ProxyError(
         422,
@@ -365,7 +363,7 @@ export function createTenantProxy(opts: TenantProxyOptions): TenantProxy {
     const release = await gate.enter(slug, gone.signal);
     l.excludedNs += process.hrtime.bigint() - waitStart;
     if (!release) {
-      if (gone.signal.aborted) return finish(res, 'bad_request');
+      if (gone.signal.aborted) return finish(res, 'canceled');
       res.set('Retry-After', '1');
       throw new ProxyError(
         429,
@@ -375,7 +373,8 @@ export function createTenantProxy(opts: TenantProxyOptions): TenantProxy {
       );
     }
     metrics.inFlight.inc({ client: slug });
-    const timeout = AbortSignal.timeout((limits.timeoutSeconds + 5) * 1000);
+    // Prometheus checks its own timeout only between evaluation steps; this deadline is the bound.
+    const timeout = AbortSignal.timeout((limits.timeoutSeconds + 1) * 1000);
     const signal = AbortSignal.any([gone.signal, timeout]);
     const upStart = process.hrtime.bigint();
     try {
@@ -383,13 +382,18 @@ export function createTenantProxy(opts: TenantProxyOptions): TenantProxy {
       try {
         up = await call(signal);
       } catch (err) {
-        if (timeout.aborted) throw new ProxyError(504, 'timeout', 'Prometheus did not answer in time', 'upstream_error');
-        if (gone.signal.aborted) return finish(res, 'bad_request');
+        if (timeout.aborted) throw tooLong();
+        if (gone.signal.aborted) return finish(res, 'canceled');
         logger.warn({ err: errorMessage(err) }, 'Prometheus unreachable');
         throw new ProxyError(502, 'unavailable', 'Prometheus is unreachable', 'upstream_error');
       }
       if (up.status < 200 || up.status >= 300) throw await upstreamFailure(up);
-      await relay(up);
+      try {
+        await relay(up);
+      } catch (err) {
+        if (timeout.aborted && !res.headersSent) throw tooLong();
+        throw err;
+      }
     } finally {
       l.excludedNs += process.hrtime.bigint() - upStart;
       metrics.inFlight.dec({ client: slug });
@@ -510,6 +514,12 @@ export function createTenantProxy(opts: TenantProxyOptions): TenantProxy {
     next();
   });
 
+  /** GET and form-encoded POST, as Prometheus serves these endpoints. */
+  const getOrPost = (path: string, ...handlers: express.RequestHandler[]) => {
+    app.get(path, ...handlers);
+    app.post(path, ...handlers);
+  };
+
   const formBody = express.text({ type: 'application/x-www-form-urlencoded', limit: limits.maxBodyBytes, defaultCharset: 'utf-8' });
 
   type Handler = (req: Request, res: Response) => Promise<void>;
@@ -538,11 +548,11 @@ export function createTenantProxy(opts: TenantProxyOptions): TenantProxy {
       );
     };
 
-  app.all('/api/v1/query', formBody, route(queryEndpoint('/api/v1/query', ['time'])));
-  app.all('/api/v1/query_range', formBody, route(queryEndpoint('/api/v1/query_range', ['start', 'end', 'step'])));
-  app.all('/api/v1/query_exemplars', formBody, route(queryEndpoint('/api/v1/query_exemplars', ['start', 'end'])));
+  getOrPost('/api/v1/query', formBody, route(queryEndpoint('/api/v1/query', ['time'])));
+  getOrPost('/api/v1/query_range', formBody, route(queryEndpoint('/api/v1/query_range', ['start', 'end', 'step'])));
+  getOrPost('/api/v1/query_exemplars', formBody, route(queryEndpoint('/api/v1/query_exemplars', ['start', 'end'])));
 
-  app.all(
+  getOrPost(
     '/api/v1/series',
     formBody,
     route(async (req, res) => {
@@ -565,7 +575,7 @@ export function createTenantProxy(opts: TenantProxyOptions): TenantProxy {
     }),
   );
 
-  app.all(
+  getOrPost(
     '/api/v1/labels',
     formBody,
     route(async (req, res) => {
