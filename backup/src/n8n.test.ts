@@ -1,4 +1,5 @@
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -27,6 +28,34 @@ const workflow = (name: string, note: string) => ({
     },
   ],
   connections: { Start: { main: [[{ node: 'Note', type: 'main', index: 0 }]] } },
+  settings: { executionOrder: 'v1' },
+});
+
+/** A workflow n8n can activate: started by a Webhook (unique path) or a Schedule trigger. */
+const triggered = (name: string, trigger: 'webhook' | 'schedule', webhookPath = '') => ({
+  name,
+  nodes: [
+    trigger === 'webhook'
+      ? {
+          id: 'b1',
+          name: 'Hook',
+          type: 'n8n-nodes-base.webhook',
+          typeVersion: 2,
+          position: [0, 0],
+          webhookId: randomUUID(),
+          parameters: { path: webhookPath, httpMethod: 'POST', responseMode: 'onReceived' },
+        }
+      : {
+          id: 'b1',
+          name: 'Hook',
+          type: 'n8n-nodes-base.scheduleTrigger',
+          typeVersion: 1.2,
+          position: [0, 0],
+          parameters: { rule: { interval: [{ field: 'hours', hoursInterval: 24 }] } },
+        },
+    { id: 'b2', name: 'Note', type: 'n8n-nodes-base.noOp', typeVersion: 1, position: [220, 0], parameters: {} },
+  ],
+  connections: { Hook: { main: [[{ node: 'Note', type: 'main', index: 0 }]] } },
   settings: { executionOrder: 'v1' },
 });
 
@@ -135,5 +164,59 @@ describe('n8n workflow export and re-import (a private n8n)', () => {
     expect(r.created).toEqual(['HVAC: quote request', 'HVAC: service reminder', 'HVAC: service reminder']);
     expect(await names()).toEqual(['HVAC: quote request', 'HVAC: service reminder', 'HVAC: service reminder']);
     for (const w of await n8n.listWorkflows()) await n8n.deleteWorkflow(w.id);
+  });
+  it('restored workflows come back active when they were active (unless reactivate is off)', async () => {
+    for (const w of await n8n.listWorkflows()) await n8n.deleteWorkflow(w.id);
+    const hookPath = `pizza-order-${randomUUID().slice(0, 8)}`;
+    const orders = await n8n.createWorkflow(triggered('Pizza shop: order webhook', 'webhook', hookPath));
+    await n8n.activateWorkflow(orders.id);
+    const digest = await n8n.createWorkflow(triggered('Plumber: daily digest', 'schedule'));
+    await n8n.activateWorkflow(digest.id);
+    await n8n.createWorkflow(triggered('HVAC: draft intake', 'webhook', `hvac-draft-${randomUUID().slice(0, 8)}`));
+    const run = await (await startN8nBackup({ pool: db.pool, config: cfg, n8n, n8nUrl: n8nService.url })).done;
+    expect(run.status).toBe('succeeded');
+    const activeByName = async () =>
+      Object.fromEntries(
+        await Promise.all((await n8n.listWorkflows()).map(async (w) => [w.name, (await n8n.getWorkflow(w.id)).active] as const)),
+      );
+    const wipe = async () => {
+      for (const w of await n8n.listWorkflows()) await n8n.deleteWorkflow(w.id);
+    };
+    const expected = { 'Pizza shop: order webhook': true, 'Plumber: daily digest': true, 'HVAC: draft intake': false };
+
+    // Lost, then restored: the two that were active are active again, the draft is not.
+    await wipe();
+    const r1 = await restoreN8n({ bucket, keyring: keyringFrom(cfg), ref: run.id, n8n });
+    expect(r1).toMatchObject({ activated: ['Pizza shop: order webhook', 'Plumber: daily digest'], activationFailed: [] });
+    expect(await activeByName()).toEqual(expected);
+    // n8n serves the restored webhook again.
+    const hook = await fetch(`${n8nService.url}/webhook/${hookPath}`, { method: 'POST', body: '{}' });
+    expect(hook.status).toBe(200);
+
+    // Off: everything comes back inactive.
+    await wipe();
+    const r2 = await restoreN8n({ bucket, keyring: keyringFrom(cfg), ref: run.id, n8n, reactivate: false });
+    expect(r2.activated).toEqual([]);
+    expect(await activeByName()).toEqual({
+      'Pizza shop: order webhook': false,
+      'Plumber: daily digest': false,
+      'HVAC: draft intake': false,
+    });
+
+    // Overwriting those inactive copies activates the ones that were active.
+    const r3 = await restoreN8n({ bucket, keyring: keyringFrom(cfg), ref: run.id, n8n, overwrite: true });
+    expect(r3).toMatchObject({ updated: Object.keys(expected).sort(), activated: ['Pizza shop: order webhook', 'Plumber: daily digest'] });
+    expect(await activeByName()).toEqual(expected);
+
+    // A workflow n8n will not activate (its webhook path taken meanwhile) is reported; the rest goes on.
+    await wipe();
+    const squatter = await n8n.createWorkflow(triggered('Other: same path', 'webhook', hookPath));
+    await n8n.activateWorkflow(squatter.id);
+    const r4 = await restoreN8n({ bucket, keyring: keyringFrom(cfg), ref: run.id, n8n });
+    expect(r4.created).toEqual(Object.keys(expected).sort());
+    expect(r4.activated).toEqual(['Plumber: daily digest']);
+    expect(r4.activationFailed).toEqual([{ name: 'Pizza shop: order webhook', error: expect.any(String) }]);
+    expect(await activeByName()).toEqual({ ...expected, 'Pizza shop: order webhook': false, 'Other: same path': true });
+    await wipe();
   });
 });

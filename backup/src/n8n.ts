@@ -86,6 +86,10 @@ export interface N8nRestoreResult {
   created: string[];
   updated: string[];
   skipped: string[];
+  /** Created or updated workflows that were active in the export and were activated again. */
+  activated: string[];
+  /** Workflows that were active in the export but that n8n would not activate (e.g. missing credentials). */
+  activationFailed: { name: string; error: string }[];
 }
 
 /** The fields n8n's public API accepts when creating or updating a workflow. */
@@ -107,6 +111,11 @@ export async function restoreN8n(opts: {
   overwrite?: boolean;
   /** Accept a legacy manifest that carries no authentication (refused otherwise). */
   allowUnauthenticated?: boolean;
+  /**
+   * Activate the created or updated workflows that were active when exported (default true). A
+   * workflow n8n refuses to activate is reported in `activationFailed`; the restore goes on.
+   */
+  reactivate?: boolean;
   maxSkewSeconds?: number;
   log?: Logger;
 }): Promise<N8nRestoreResult> {
@@ -136,16 +145,22 @@ export async function restoreN8n(opts: {
     created: [],
     updated: [],
     skipped: [],
+    activated: [],
+    activationFailed: [],
   };
+  // Imported first, activated after: a workflow that calls another by id finds it there.
+  const toActivate: { name: string; id: string }[] = [];
   for (const wf of doc.workflows) {
     const current = existing.get(wf.name);
     try {
       if (!current) {
-        await opts.n8n.createWorkflow(payloadOf(wf));
+        const made = await opts.n8n.createWorkflow(payloadOf(wf));
         result.created.push(wf.name);
+        if (wf.active) toActivate.push({ name: wf.name, id: made.id });
       } else if (opts.overwrite) {
-        await opts.n8n.updateWorkflow(current.id, payloadOf(wf));
+        const updated = await opts.n8n.updateWorkflow(current.id, payloadOf(wf));
         result.updated.push(wf.name);
+        if (wf.active && !updated.active) toActivate.push({ name: wf.name, id: current.id });
       } else {
         result.skipped.push(wf.name);
       }
@@ -155,8 +170,20 @@ export async function restoreN8n(opts: {
       );
     }
   }
+  if (opts.reactivate !== false) {
+    for (const w of toActivate) {
+      try {
+        await opts.n8n.activateWorkflow(w.id);
+        result.activated.push(w.name);
+      } catch (err) {
+        result.activationFailed.push({ name: w.name, error: errorMessage(err) });
+        opts.log?.warn({ workflow: w.name, err: errorMessage(err) }, 'n8n refused to activate a restored workflow');
+      }
+    }
+  }
   result.created.sort();
   result.updated.sort();
   result.skipped.sort();
+  result.activated.sort();
   return result;
 }

@@ -190,8 +190,9 @@ export function registerBackupCommands(program: Command): void {
     .description('re-import the workflows of an n8n export into n8n (existing ones, by name, are skipped)')
     .argument('<backup>', 'latest, a run id or an object key')
     .option('--overwrite', 'replace workflows that already exist')
+    .option('--no-reactivate', 'leave every restored workflow inactive (by default those active when exported are activated)')
     .option('--allow-unauthenticated', 'accept an export whose manifest predates manifest authentication (warned and audited)')
-    .action(async (ref: string, opts: { overwrite?: boolean; allowUnauthenticated?: boolean }) => {
+    .action(async (ref: string, opts: { overwrite?: boolean; reactivate: boolean; allowUnauthenticated?: boolean }) => {
       const { createBucket, keyringFrom, restoreN8n, restoreSchema } = await import('@ct/backup');
       const cfg = parseEnv(restoreSchema.extend(sections.n8n.shape));
       const n8n = new N8nClient({ url: cfg.N8N_URL, apiKey: cfg.N8N_API_KEY, timeoutSeconds: cfg.N8N_TIMEOUT });
@@ -201,6 +202,7 @@ export function registerBackupCommands(program: Command): void {
         ref,
         n8n,
         overwrite: opts.overwrite,
+        reactivate: opts.reactivate,
         allowUnauthenticated: opts.allowUnauthenticated,
         maxSkewSeconds: cfg.BACKUP_MAX_CLOCK_SKEW_SECONDS,
       });
@@ -208,12 +210,16 @@ export function registerBackupCommands(program: Command): void {
         created: result.created.length,
         updated: result.updated.length,
         skipped: result.skipped.length,
+        activated: result.activated.length,
+        activationFailed: result.activationFailed.map((f) => f.name),
         manifestAuthenticated: result.authenticated,
       });
       out(
         `restored n8n workflows from ${result.objectKey}: ${result.created.length} created, ${result.updated.length} updated, ` +
-          `${result.skipped.length} skipped${result.skipped.length > 0 && !opts.overwrite ? ' (already there; --overwrite replaces them)' : ''}`,
+          `${result.skipped.length} skipped${result.skipped.length > 0 && !opts.overwrite ? ' (already there; --overwrite replaces them)' : ''}, ` +
+          `${result.activated.length} activated again`,
       );
+      for (const f of result.activationFailed) out(`  not activated: "${f.name}": ${f.error}`);
     });
 
   backup
