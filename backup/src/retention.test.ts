@@ -37,13 +37,14 @@ describe('retention and latest by S3 time (private s3rver, planted objects, a sk
    * A backup as the module names it (object and manifest), named `named`, stored (by S3's
    * LastModified) `ageDays` ago. Retention and `latest` read only names and S3 times.
    */
-  async function plant(b: Bucket, kind: StoredKind, named: Date, ageDays: number): Promise<string> {
+  async function plant(b: Bucket, kind: StoredKind, named: Date, ageDays: number, lockedUntil?: Date): Promise<string> {
     const key = objectKeyFor(b, kind, named);
+    const lock = lockedUntil ? { ObjectLockMode: 'COMPLIANCE' as const, ObjectLockRetainUntilDate: lockedUntil } : {};
     for (const [k, body] of [
       [key, 'CTBK planted'],
       [manifestKeyOf(key), JSON.stringify({ kind, objectKey: key, createdAt: named.toISOString() })],
     ] as const) {
-      await b.s3.send(new PutObjectCommand({ Bucket: b.bucket, Key: k, Body: body }));
+      await b.s3.send(new PutObjectCommand({ Bucket: b.bucket, Key: k, Body: body, ...lock }));
       await setLastModified(s3, k, new Date(Date.now() - ageDays * DAY));
     }
     return key;
@@ -145,5 +146,26 @@ describe('retention and latest by S3 time (private s3rver, planted objects, a sk
     expect((await resolveBackup(b, 'database', 'latest')).backup.key).toBe(renamed);
     // A future-dated backup can still be named explicitly.
     expect((await resolveBackup(b, 'database', future)).backup.key).toBe(future);
+  });
+  it('a delete that Object Lock refuses is reported, and the pass goes on', async () => {
+    const b = freshBucket();
+    // Six backups 40..45 days old; the second oldest is still under a compliance-mode lock.
+    const keys: string[] = [];
+    for (let age = 45; age >= 40; age--) {
+      const locked = age === 44 ? new Date(Date.now() + 30 * DAY) : undefined;
+      keys.push(await plant(b, 'database', new Date(Date.now() - age * DAY), age, locked));
+    }
+    for (let i = 0; i < 4; i++) await plant(b, 'database', new Date(Date.now() - i * 60_000), 0);
+    const r = await applyRetention({ bucket: b, retentionDays: 30, maxDeleteShare: 1, pool: db.pool, actor: 'test' });
+    expect(r.deleted.sort()).toEqual([keys[0], ...keys.slice(2)].sort());
+    expect(r.refused).toEqual(
+      [keys[1]!, manifestKeyOf(keys[1]!)].map((key) => ({ key, code: 'AccessDenied', message: expect.stringMatching(/object lock/) })),
+    );
+    expect(await stored(b)).toContain(keys[1]);
+    expect(await stored(b)).toHaveLength(5);
+    const audit = await db.pool.query(
+      `SELECT outcome, details->'refused' AS refused FROM audit_logs WHERE action = 'backup.retention' ORDER BY id DESC LIMIT 1`,
+    );
+    expect(audit.rows[0]).toMatchObject({ outcome: 'success', refused: [{ key: keys[1], code: 'AccessDenied' }, expect.anything()] });
   });
 });

@@ -53,8 +53,9 @@ const DAY = 86_400_000;
  * `maxDeleteShare` of a kind's backups go in one pass (the oldest first, the rest next time); and
  * the pass refuses to run at all when the local clock and S3's disagree by more than
  * `maxClockSkewSeconds`. A delete S3 refuses (Object Lock) is reported and the pass goes on.
- * Multipart uploads abandoned for more than a day are aborted too. The bucket-side equivalent is
- * the lifecycle rule in docs/backup.md.
+ * Multipart uploads abandoned for more than a day are aborted too. Deletes name no version: on a
+ * versioned bucket they leave delete markers, and the bucket's lifecycle rule removes the locked
+ * versions later (docs/backup.md, production bucket).
  */
 export async function applyRetention(opts: RetentionOptions): Promise<RetentionResult> {
   const keep = { ...DEFAULT_KEEP, ...opts.keep };
