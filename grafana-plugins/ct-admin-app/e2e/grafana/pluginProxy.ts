@@ -18,6 +18,7 @@
  *   headers are set last (they override what the browser sent); Origin, Referer and
  *   X-Forwarded-Host/Port/Proto are removed, X-Grafana-Referer keeps the referer,
  *   X-Forwarded-For gains the client address;
+ * - a target that cannot be reached or parsed (e.g. an unset apiUrl) is 502 Bad Gateway;
  * - answers lose Set-Cookie and gain `Content-Security-Policy: sandbox`; an unreachable target is 502.
  *
  * Only what this plugin needs is implemented; anything else in a route (reqAction, regexp
@@ -182,6 +183,9 @@ export function decide(routes: PluginRoute[], method: string, proxyPath: string,
   return { status: 404, message: 'plugin route match not found' };
 }
 
+/** The upstream request cannot be made: Grafana's proxy answers 502 Bad Gateway. */
+export class BadGateway extends Error {}
+
 export interface OutgoingRequest {
   url: string;
   headers: Record<string, string>;
@@ -195,7 +199,13 @@ export function outgoing(
   user: ProxyUser,
   sendUserHeader: boolean
 ): OutgoingRequest {
-  const target = new URL(interpolate(decision.route.url ?? '', settings));
+  let target: URL;
+  try {
+    target = new URL(interpolate(decision.route.url ?? '', settings));
+  } catch {
+    // Go parses "<no value>/api" as a relative URL; the transport then fails: Grafana answers 502.
+    throw new BadGateway(`unsupported protocol scheme in ${decision.route.url}`);
+  }
   target.pathname = joinURLFragments(target.pathname, decision.rest);
   target.search = incoming.search;
   const headers: Record<string, string> = {};

@@ -18,6 +18,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import Ajv from 'ajv';
 import {
+  BadGateway,
   decide,
   loadRoutes,
   outgoing,
@@ -124,17 +125,26 @@ window.harnessBoot = ${JSON.stringify({ user: { login: user.login, orgRole: user
     if (decision.status !== 200) {
       return json(res, decision.status, { message: decision.message });
     }
-    const out = outgoing(
-      decision,
-      {
-        search,
-        headers: req.headers as Record<string, string | undefined>,
-        remoteAddress: req.socket.remoteAddress?.replace(/^::ffff:/, ''),
-      },
-      settings,
-      user,
-      o.sendUserHeader
-    );
+    let out: ReturnType<typeof outgoing>;
+    try {
+      out = outgoing(
+        decision,
+        {
+          search,
+          headers: req.headers as Record<string, string | undefined>,
+          remoteAddress: req.socket.remoteAddress?.replace(/^::ffff:/, ''),
+        },
+        settings,
+        user,
+        o.sendUserHeader
+      );
+    } catch (err) {
+      if (err instanceof BadGateway) {
+        res.writeHead(502);
+        return res.end();
+      }
+      throw err;
+    }
     proxied.push({ method: req.method ?? 'GET', url: out.url, headers: out.headers });
     const body = req.method === 'GET' || req.method === 'HEAD' ? undefined : await readBody(req);
     let upstream: Response;
