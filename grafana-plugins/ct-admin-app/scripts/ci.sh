@@ -8,7 +8,7 @@
 # repository's .bench/env (npm run stack:up); with neither, it starts a private bench for the run
 # and stops it at the end. It also needs the repository built (npm ci && npm run build at the
 # root: the suite runs `ct serve api` and `ct serve exporters`) and Debian's chromium.
-# CT_ADMIN_APP_SKIP_E2E=1 stops after jest.
+# CT_ADMIN_APP_SKIP_E2E=1 stops after jest; CT_ADMIN_APP_PRIVATE_BENCH=1 always starts a private bench.
 set -euo pipefail
 
 PLUGIN="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -53,7 +53,7 @@ if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
   exit 1
 fi
 npx webpack -c e2e/harness/webpack.config.js >/dev/null
-if [ -z "${DATABASE_URL:-}" ] && [ ! -f "$REPO/.bench/env" ]; then
+if [ "${CT_ADMIN_APP_PRIVATE_BENCH:-}" = "1" ] || { [ -z "${DATABASE_URL:-}" ] && [ ! -f "$REPO/.bench/env" ]; }; then
   export CT_BENCH_STATE_DIR="$tmp/bench"
   echo "no bench in the environment or .bench/env: starting a private one"
   (cd "$REPO" && npx tsx test/bench/cli.ts up postgres n8n s3)
@@ -62,6 +62,7 @@ if [ -z "${DATABASE_URL:-}" ] && [ ! -f "$REPO/.bench/env" ]; then
   # shellcheck disable=SC1091
   . "$CT_BENCH_STATE_DIR/env"
   set +a
+  export CT_E2E_IGNORE_BENCH_FILE=1
 fi
 npx playwright test
 step "done"

@@ -32,7 +32,8 @@ const NEEDED = [
 export function benchEnv(): Record<string, string> {
   const out: Record<string, string> = {};
   const file = path.join(REPO, '.bench', 'env');
-  if (existsSync(file)) {
+  // A private bench (scripts/ci.sh) is in the environment; a developer's .bench/env must not mix in.
+  if (existsSync(file) && process.env.CT_E2E_IGNORE_BENCH_FILE !== '1') {
     for (const line of readFileSync(file, 'utf8').split('\n')) {
       const m = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
       if (m) {
