@@ -28,6 +28,11 @@ export const notifierSchema = z.object({
   /** What a resolved call-tier alert does: a text (default), another call, or nothing. */
   NOTIFIER_CALL_RESOLVED: z.enum(['sms', 'call', 'none']).default('sms'),
   NOTIFIER_DEDUPE_WINDOW: durationSeconds.default(300),
+  /**
+   * The call tier calls again for an alert still firing once its last call is this old (the
+   * repeat of an unanswered page; Alertmanager repeats the call route every 30m); 0: never.
+   */
+  NOTIFIER_RECALL_AFTER: durationSeconds.default(1500),
   NOTIFIER_PROVIDER_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(3),
   NOTIFIER_RETRY_BACKOFF: durationSeconds.default(0.5),
 });

@@ -2,6 +2,7 @@ export * from './config';
 export * from './webhook';
 export * from './format';
 export * from './dedupe';
+export * from './ledger';
 export * from './twilio';
 export * from './metrics';
 export * from './notifier';

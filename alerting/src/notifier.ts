@@ -6,19 +6,22 @@ import { Deduplicator } from './dedupe';
 import { smsText, voiceTwiml } from './format';
 import { createNotifierMetrics, type Channel, type NotifierMetrics } from './metrics';
 import { ProviderError, TwilioClient } from './twilio';
-import { describeIssue, webhookPayload, type WebhookPayload } from './webhook';
+import { AlertLedger } from './ledger';
+import { describeIssue, webhookPayload, type WebhookAlert, type WebhookPayload } from './webhook';
 
 /**
  * The notifier: receives Alertmanager webhooks (version 4) and calls or texts through Twilio.
  *
- *   POST /alerts/call   the call tier: a voice call to each NOTIFIER_CALL_TO number when firing;
- *                       on resolution a text (NOTIFIER_CALL_RESOLVED=sms, default), a call, or nothing
+ *   POST /alerts/call   the call tier: a voice call to each NOTIFIER_CALL_TO number for the alerts
+ *                       that newly fire (per alert, by fingerprint); each resolution a text
+ *                       (NOTIFIER_CALL_RESOLVED=sms, default), a call, or nothing
  *   POST /alerts/sms    the text tier: an SMS to each NOTIFIER_SMS_TO number, firing and resolved
  *   GET  /metrics, GET /healthz
  *
  * It answers 200 only once Twilio accepted every message, and 502 when any failed after its
  * retries, so Alertmanager tries again later; recipients already served are not messaged again
- * (deduplication by group key, status, alerts and recipient).
+ * (the call tier remembers each alert it called or resolved; the text tier deduplicates by group
+ * key, status, alerts and recipient).
  */
 
 export interface NotifierOptions {
@@ -35,12 +38,15 @@ interface Delivery {
   channel: Channel;
   to: string;
   send(): Promise<{ sid: string }>;
+  /** Call tier: the ledger claim of the alerts this delivery is about (released if it fails). */
+  claim?: { release(): void };
 }
 
 export function createNotifier({ config, logger: given }: NotifierOptions): Notifier {
   const logger = given ?? createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT, name: 'notifier' });
   const metrics = createNotifierMetrics();
   const dedupe = new Deduplicator(config.NOTIFIER_DEDUPE_WINDOW * 1000);
+  const ledger = new AlertLedger({ recallAfterMs: config.NOTIFIER_RECALL_AFTER * 1000, forgetAfterMs: 24 * 3600 * 1000 });
   const twilio = new TwilioClient({
     baseUrl: config.TWILIO_API_URL,
     accountSid: config.TWILIO_ACCOUNT_SID,
@@ -52,13 +58,48 @@ export function createNotifier({ config, logger: given }: NotifierOptions): Noti
     onAttempt: (channel, outcome, seconds) => metrics.providerRequests.observe({ channel, outcome }, seconds),
   });
 
+  /** The payload narrowed to some of its alerts, as if Alertmanager had sent only those. */
+  const only = (payload: WebhookPayload, status: 'firing' | 'resolved', alerts: WebhookAlert[]): WebhookPayload => ({
+    ...payload,
+    status,
+    alerts,
+  });
+
+  /**
+   * The call tier works per alert, not per group: Alertmanager re-sends a group whenever its alert
+   * set changes (an alert joins, one of several resolves), still `firing`. Each on-call number is
+   * called only for the alerts that newly fire (or whose page is due again after
+   * NOTIFIER_RECALL_AFTER), and told of each resolution once, by SMS unless configured otherwise.
+   */
+  const callDeliveries = (payload: WebhookPayload): Delivery[] => {
+    const firing = payload.alerts.filter((a) => a.status === 'firing');
+    const resolved = payload.alerts.filter((a) => a.status === 'resolved');
+    const out: Delivery[] = [];
+    for (const to of config.NOTIFIER_CALL_TO) {
+      const calls = ledger.claim('call', to, firing);
+      if (firing.length > 0 && calls.alerts.length === 0) metrics.deduplicated.inc({ channel: 'call' });
+      if (calls.alerts.length > 0) {
+        const twiml = voiceTwiml(only(payload, 'firing', calls.alerts));
+        out.push({ channel: 'call', to, send: () => twilio.call(to, twiml), claim: calls });
+      }
+      if (config.NOTIFIER_CALL_RESOLVED === 'none') continue;
+      const told = ledger.claim('resolved', to, resolved);
+      const resolvedChannel = config.NOTIFIER_CALL_RESOLVED === 'call' ? 'call' : 'sms';
+      if (resolved.length > 0 && told.alerts.length === 0) metrics.deduplicated.inc({ channel: resolvedChannel });
+      if (told.alerts.length === 0) continue;
+      const narrowed = only(payload, 'resolved', told.alerts);
+      out.push(
+        config.NOTIFIER_CALL_RESOLVED === 'call'
+          ? { channel: 'call', to, send: () => twilio.call(to, voiceTwiml(narrowed)), claim: told }
+          : { channel: 'sms', to, send: () => twilio.sms(to, smsText(narrowed)), claim: told },
+      );
+    }
+    return out;
+  };
+
   const deliveriesFor = (receiver: 'call' | 'sms', payload: WebhookPayload): Delivery[] => {
-    const sms = (to: string): Delivery => ({ channel: 'sms', to, send: () => twilio.sms(to, smsText(payload)) });
-    const call = (to: string): Delivery => ({ channel: 'call', to, send: () => twilio.call(to, voiceTwiml(payload)) });
-    if (receiver === 'sms') return config.NOTIFIER_SMS_TO.map(sms);
-    if (payload.status === 'firing' || config.NOTIFIER_CALL_RESOLVED === 'call') return config.NOTIFIER_CALL_TO.map(call);
-    if (config.NOTIFIER_CALL_RESOLVED === 'sms') return config.NOTIFIER_CALL_TO.map(sms);
-    return [];
+    if (receiver === 'call') return callDeliveries(payload);
+    return config.NOTIFIER_SMS_TO.map((to) => ({ channel: 'sms', to, send: () => twilio.sms(to, smsText(payload)) }));
   };
 
   const dedupeKey = (payload: WebhookPayload, d: Delivery) => {
@@ -108,9 +149,12 @@ export function createNotifier({ config, logger: given }: NotifierOptions): Noti
       deliveriesFor(receiver, payload).map(async (d) => {
         try {
           let sid = '';
-          const ran = await dedupe.once(dedupeKey(payload, d), async () => {
-            sid = (await d.send()).sid;
-          });
+          // The call tier's ledger already decided what is news; the text tier dedupes whole webhooks.
+          const ran = d.claim
+            ? ((sid = (await d.send()).sid), true)
+            : await dedupe.once(dedupeKey(payload, d), async () => {
+                sid = (await d.send()).sid;
+              });
           if (ran) {
             metrics.sent.inc({ channel: d.channel });
             log.info({ channel: d.channel, sid }, 'provider accepted the notification');
@@ -119,6 +163,7 @@ export function createNotifier({ config, logger: given }: NotifierOptions): Noti
           }
           return { channel: d.channel, outcome: ran ? 'sent' : 'duplicate', sid };
         } catch (err) {
+          d.claim?.release();
           const e = err instanceof ProviderError ? err : new ProviderError(String(err), 'network', true);
           metrics.failed.inc({ channel: d.channel, reason: e.reason });
           log.warn({ channel: d.channel, reason: e.reason, status: e.status, err: e.message }, 'notification failed');
