@@ -436,4 +436,39 @@ describe('provisioning files', () => {
     const onDisk = path.join(PROVISIONING, path.relative(inContainer!, home));
     expect(JSON.parse(readFileSync(onDisk, 'utf8')).uid).toBe(ADMIN_UIDS.overview);
   });
+
+  test('the admin app: provisioned in org 1 with its proxy secret from the environment, mounted and allowed unsigned by id alone', () => {
+    const plugin = JSON.parse(readFileSync(path.join(ROOT, 'grafana-plugins', 'ct-admin-app', 'src', 'plugin.json'), 'utf8')) as {
+      id: string;
+      routes: { url: string; headers?: { content: string }[] }[];
+    };
+    const apps = yamlFiles(path.join(PROVISIONING, 'plugins')).flatMap((f) => (readYaml(f).apps ?? []) as Yaml[]);
+    expect(apps).toEqual([
+      {
+        type: plugin.id,
+        org_id: 1,
+        disabled: false,
+        jsonData: { apiUrl: expect.stringMatching(/^http:\/\/api:\d+$/) },
+        secureJsonData: { proxySecret: expect.stringMatching(/^\$\{?API_GRAFANA_PROXY_SECRET\}?$/) },
+      },
+    ]);
+    // Every key the plugin's routes template from the settings is one the provisioning sets.
+    const used = new Set(
+      plugin.routes.flatMap(
+        (r) => [r.url, ...(r.headers ?? []).map((h) => h.content)].join(' ').match(/\.(JsonData|SecureJsonData)\.\w+/g) ?? [],
+      ),
+    );
+    for (const ref of used) {
+      const [, kind, key] = /\.(JsonData|SecureJsonData)\.(\w+)/.exec(ref)!;
+      expect({ ref, set: key! in (apps[0]![kind === 'JsonData' ? 'jsonData' : 'secureJsonData'] as Yaml) }).toEqual({ ref, set: true });
+    }
+    const compose = readYaml(path.join(ROOT, 'docker-compose.yml')) as {
+      services: Record<string, { volumes?: string[]; environment?: Record<string, string> }>;
+    };
+    const grafana = compose.services.grafana!;
+    expect(grafana.environment!.GF_PLUGINS_ALLOW_LOADING_UNSIGNED_PLUGINS).toBe(plugin.id);
+    expect(grafana.environment!.GF_DATAPROXY_SEND_USER_HEADER).toBe('true');
+    expect(grafana.environment!.API_GRAFANA_PROXY_SECRET).toMatch(/API_GRAFANA_PROXY_SECRET/);
+    expect(grafana.volumes).toContain(`./grafana-plugins/${plugin.id}/dist:/var/lib/grafana/plugins/${plugin.id}:ro`);
+  });
 });

@@ -19,6 +19,8 @@ export const DEBIAN_PACKAGES: Record<string, string> = {
   // Validates docker-compose.yml (no engine needed for `config`).
   'docker-compose': '/usr/bin/docker-compose',
   openssl: '/usr/bin/openssl',
+  // The admin app's browser suite (Playwright drives Debian's build; it never downloads one).
+  chromium: '/usr/bin/chromium',
 };
 
 export const N8N_DIR = path.join(__dirname, 'n8n');

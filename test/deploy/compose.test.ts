@@ -29,7 +29,14 @@ beforeAll(() => {
     writeFileSync(path.join(dir, '.env'), '');
     const out = execFileSync('docker-compose', ['-f', 'docker-compose.yml', 'config'], {
       cwd: dir,
-      env: { PATH: process.env.PATH, POSTGRES_PASSWORD: 'x', N8N_DB_PASSWORD: 'x', N8N_ENCRYPTION_KEY: 'x', DASHBOARD_DB_PASSWORD: 'x' },
+      env: {
+        PATH: process.env.PATH,
+        POSTGRES_PASSWORD: 'x',
+        N8N_DB_PASSWORD: 'x',
+        N8N_ENCRYPTION_KEY: 'x',
+        DASHBOARD_DB_PASSWORD: 'x',
+        API_GRAFANA_PROXY_SECRET: 'x',
+      },
       encoding: 'utf8',
     });
     services = (parse(out) as { services: Record<string, ComposeService> }).services;
