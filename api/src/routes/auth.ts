@@ -42,7 +42,8 @@ export function authRoutes(r: ApiRouter, d: RouteDeps): void {
       const user = rows[0];
       const ok = await verifyPassword(body.password, user?.password_hash ?? DUMMY_HASH);
       if (!user || !ok || user.disabled_at) {
-        d.metrics.authFailures.inc({ reason: 'bad_password' });
+        // Its own reason: FailedLoginsHigh counts failed logins, not every refused credential.
+        d.metrics.authFailures.inc({ reason: 'login_failed' });
         throw new HttpError(401, 'unauthorized', 'wrong email or password');
       }
       return withTransaction(pool, async (tx) => {
