@@ -6,6 +6,8 @@ import path from 'node:path';
 import { startAlertmanager, type AlertmanagerService } from '../bench/services';
 import { sleep } from '../bench/process';
 import { REAL_ALERTMANAGER, REAL_PROMETHEUS, ROOT, testAlertmanagerConfig } from './generate';
+import { loadAlertRules } from '@ct/alerting';
+import { composeServices } from './compose-layout';
 import { groupPayload } from './payloads';
 
 /** The real alertmanager.yml: validity, the route tree per tier, templates and inhibitions. */
@@ -42,6 +44,39 @@ describe('alertmanager.yml and prometheus.yml', () => {
   it('fails the verification when the receiver is not the expected one', () => {
     const res = amtool(['config', 'routes', 'test', `--config.file=${REAL_ALERTMANAGER}`, '--verify.receivers=call', 'tier=text']);
     expect(res.status).toBe(1);
+  });
+});
+
+describe('notification failures reach the operator through another integration', () => {
+  const rules = loadAlertRules(path.join(ROOT, 'alerting', 'rules'));
+  const config = parse(readFileSync(REAL_ALERTMANAGER, 'utf8')) as { receivers: Record<string, unknown>[] };
+  const cases: [string, string][] = [
+    ['AlertmanagerEmailFailing', 'email_configs'],
+    ['AlertmanagerWebhookFailing', 'webhook_configs'],
+    ['NotifierDeliveryFailing', 'webhook_configs'],
+  ];
+  it.each(cases)('%s routes to a receiver without %s', (alertname, failing) => {
+    const rule = rules.find((r) => r.alert === alertname);
+    expect(rule).toBeDefined();
+    const labels = Object.entries({ alertname, ...rule!.labels }).map(([k, v]) => `${k}=${v}`);
+    const res = amtool(['config', 'routes', 'test', `--config.file=${REAL_ALERTMANAGER}`, ...labels]);
+    expect(res.status).toBe(0);
+    const receiver = config.receivers.find((r) => r.name === res.stdout.trim());
+    expect(receiver).toBeDefined();
+    expect(Object.keys(receiver!)).not.toContain(failing);
+  });
+
+  it('prometheus.yml scrapes both Alertmanagers of docker-compose.yml and the notifier', () => {
+    const prom = parse(readFileSync(REAL_PROMETHEUS, 'utf8')) as {
+      scrape_configs: { job_name: string; static_configs: { targets: string[] }[] }[];
+    };
+    const targets = (job: string) => prom.scrape_configs.find((j) => j.job_name === job)?.static_configs.flatMap((c) => c.targets) ?? [];
+    const services = Object.keys(composeServices());
+    const alertmanagers = services.filter((name) => /^alertmanager/.test(name));
+    expect(alertmanagers.length).toBeGreaterThanOrEqual(2);
+    expect(targets('alertmanager').sort()).toEqual(alertmanagers.map((name) => `${name}:9093`).sort());
+    expect(targets('ct_notifier')).toEqual(['notifier:9465']);
+    expect(services).toContain('notifier');
   });
 });
 
