@@ -20,10 +20,10 @@ export const tenantProxySchema = z.object({
   TENANT_PROXY_MAX_QUERY_LENGTH: z.coerce.number().int().min(256).max(1_000_000).default(16_384),
   /** Largest form-encoded request body accepted, in bytes. */
   TENANT_PROXY_MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(10_000_000).default(65_536),
-  /** Requests of one client sent to Prometheus at the same time; more wait in line. */
-  TENANT_PROXY_MAX_CONCURRENT: z.coerce.number().int().min(1).max(1000).default(8),
+  /** Requests of one client sent to Prometheus at the same time (a dashboard sends all its panels' queries at once); more wait in line. */
+  TENANT_PROXY_MAX_CONCURRENT: z.coerce.number().int().min(1).max(1000).default(20),
   /** Requests of one client waiting for a turn; beyond that they are answered 429. */
-  TENANT_PROXY_MAX_QUEUED: z.coerce.number().int().min(0).max(10_000).default(32),
+  TENANT_PROXY_MAX_QUEUED: z.coerce.number().int().min(0).max(10_000).default(100),
   /** How long a verified token is remembered (a rotated or churned client's token stops at most this late). */
   TENANT_PROXY_AUTH_CACHE: durationSeconds.default(10).refine((s) => s <= 300, 'must be at most 5m'),
 });
