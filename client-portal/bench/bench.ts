@@ -19,10 +19,10 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { clientDashboards, dashboardTargets } from '@ct/dashboards';
 import { createPool, migrate } from '@ct/lib';
@@ -161,6 +161,22 @@ function rssOf(pid: number): { rss: number; peak: number } {
   return { rss: kb('VmRSS'), peak: kb('VmHWM') };
 }
 
+/**
+ * CPU time and time spent runnable but waiting for a core, in ms, summed over a process's threads
+ * (/proc/<pid>/task/<tid>/schedstat: ns on a CPU, ns waiting on a run queue, time slices).
+ */
+function schedOf(pid: number): { cpu: number; wait: number } {
+  let cpu = 0;
+  let wait = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    const [run, queued] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').trim().split(/\s+/).map(Number);
+    cpu += (run ?? 0) / 1e6;
+    wait += (queued ?? 0) / 1e6;
+  }
+  return { cpu, wait };
+}
+const loadAverage = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(tmpdir(), 'ct-bench-tenant-proxy-'));
   const cleanups: (() => Promise<unknown>)[] = [];
@@ -192,18 +208,26 @@ async function main(): Promise<void> {
 
     const port = await freePort();
     const metricsPort = await freePort();
-    const child = spawn(process.execPath, [path.join(ROOT, 'cli', 'bin', 'ct.js'), 'serve', 'tenant-proxy', '--port', String(port)], {
-      env: {
-        PATH: process.env.PATH,
-        DATABASE_URL: pg.url,
-        PROMETHEUS_URL: prometheus.url,
-        TENANT_PROXY_METRICS_PORT: String(metricsPort),
-        LOG_FORMAT: 'json',
-        LOG_LEVEL: 'warn',
+    // BENCH_PROXY_CPU_PROF=<dir>: the proxy writes a V8 CPU profile (.cpuprofile) there when it stops.
+    const profile = process.env.BENCH_PROXY_CPU_PROF
+      ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_PROXY_CPU_PROF)}`]
+      : [];
+    const child = spawn(
+      process.execPath,
+      [...profile, path.join(ROOT, 'cli', 'bin', 'ct.js'), 'serve', 'tenant-proxy', '--port', String(port)],
+      {
+        env: {
+          PATH: process.env.PATH,
+          DATABASE_URL: pg.url,
+          PROMETHEUS_URL: prometheus.url,
+          TENANT_PROXY_METRICS_PORT: String(metricsPort),
+          LOG_FORMAT: 'json',
+          LOG_LEVEL: 'warn',
+        },
+        stdio: ['ignore', 'ignore', 'inherit'],
+        detached: true,
       },
-      stdio: ['ignore', 'ignore', 'inherit'],
-      detached: true,
-    });
+    );
     cleanups.push(() => killGroup(child.pid!));
     const proxyUrl = `http://127.0.0.1:${port}`;
     await waitFor(
@@ -228,6 +252,7 @@ async function main(): Promise<void> {
       }
 
     // 1. Dashboard load, paired.
+    const sched0 = { proxy: schedOf(child.pid!), prometheus: schedOf(prometheus.pid), bench: schedOf(process.pid) };
     const added: number[] = [];
     const viaProxy: number[] = [];
     const straightMs: number[] = [];
@@ -257,6 +282,9 @@ async function main(): Promise<void> {
         }
       }),
     );
+    const sched1 = { proxy: schedOf(child.pid!), prometheus: schedOf(prometheus.pid), bench: schedOf(process.pid) };
+    const load1 = loadAverage();
+    const perQuery = (who: keyof typeof sched0, what: 'cpu' | 'wait') => (sched1[who][what] - sched0[who][what]) / added.length;
     const own = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     // One line per endpoint and bucket: ct_tenant_proxy_added_latency_seconds_bucket{le="0.001",endpoint="query"} 12
     const bucket = (le: string) =>
@@ -299,6 +327,13 @@ async function main(): Promise<void> {
         "proxy's own added-latency histogram: ≤ 1 ms / ≤ 2.5 ms / ≤ 5 ms",
         `${underMs('0.001')} / ${underMs('0.0025')} / ${underMs('0.005')}`,
       ],
+      [
+        'per query pair under dashboard load, CPU / waiting for a core: proxy',
+        `${ms(perQuery('proxy', 'cpu'))} / ${ms(perQuery('proxy', 'wait'))}`,
+      ],
+      ['… Prometheus (both queries of the pair)', `${ms(perQuery('prometheus', 'cpu'))} / ${ms(perQuery('prometheus', 'wait'))}`],
+      ['… this load generator (both queries of the pair)', `${ms(perQuery('bench', 'cpu'))} / ${ms(perQuery('bench', 'wait'))}`],
+      ['machine load average (1, 5, 15 min) at the end of the dashboard load', `${load1} on ${availableParallelism()} cores`],
       [`throughput, ${CONCURRENCY} in flight: through the proxy / direct`, `${tpProxy.toFixed(0)} / ${tpDirect.toFixed(0)} queries/s`],
       ['proxy resident memory: at the end / peak', `${mem.rss.toFixed(0)} MB / ${mem.peak.toFixed(0)} MB`],
     ];
