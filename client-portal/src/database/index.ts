@@ -1,1 +1,12 @@
-export { clientRoleName, dropClientRole, ensureClientRole, setClientRolePassword, type DroppedClientRole } from './roles';
+export {
+  clientRoleChanges,
+  clientRoleName,
+  clientRoleState,
+  disableClientRoleLogin,
+  dropClientRole,
+  ensureClientRole,
+  predictDropClientRole,
+  setClientRolePassword,
+  type ClientRoleState,
+  type DroppedClientRole,
+} from './roles';

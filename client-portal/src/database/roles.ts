@@ -97,3 +97,146 @@ export async function dropClientRole(tx: PoolClient, slug: string): Promise<Drop
     throw explained(err, slug);
   }
 }
+
+type Queryable = Pick<PoolClient, 'query'>;
+
+/**
+ * What ensureClientRole and dropClientRole look after, read without changing anything: compare two
+ * readings (before and after a call, in one transaction) to know what the call changed. Each fact
+ * is comparable text; `null` where there is nothing (no role, no map row).
+ */
+export interface ClientRoleState {
+  role: string;
+  exists: boolean;
+  canLogin: boolean;
+  /**
+   * Whether the role has a password; null when the connected role may not read pg_authid (only a
+   * superuser may), or when there is no role.
+   */
+  hasPassword: boolean | null;
+  facts: {
+    /** login, superuser, inherit, createrole, createdb, replication, bypassrls, connection limit */
+    attributes: string | null;
+    memberOf: string | null;
+    settings: string | null;
+    /** The client it is bound to in this database (portal.client_roles). */
+    mappedClient: string | null;
+    schemaUsage: boolean | null;
+    /** The views of schema `portal` it may read. */
+    views: string | null;
+    /** Views of `portal` not owned by ct_portal_owner (database-wide: ensureClientRole repairs them). */
+    foreignOwnedViews: string | null;
+    /** How many columns of the four tables ct_portal_owner may read (database-wide, likewise). */
+    ownerColumns: string;
+  };
+}
+
+export async function clientRoleState(db: Queryable, slug: string): Promise<ClientRoleState> {
+  const role = clientRoleName(slug);
+  try {
+    const { rows } = await db.query<{
+      exists: boolean;
+      can_login: boolean | null;
+      attributes: string | null;
+      member_of: string | null;
+      settings: string | null;
+      mapped_client: string | null;
+      schema_usage: boolean | null;
+      views: string | null;
+      foreign_owned_views: string | null;
+      owner_columns: string;
+      read_authid: boolean;
+    }>(
+      `WITH r AS (SELECT * FROM pg_catalog.pg_roles WHERE rolname = $1),
+            o AS (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = 'ct_portal_owner'),
+            v AS (SELECT c.oid, c.relname, c.relowner FROM pg_catalog.pg_class c
+                   WHERE c.relnamespace = 'portal'::regnamespace AND c.relkind IN ('v', 'm'))
+       SELECT EXISTS (SELECT FROM r) AS exists,
+              (SELECT rolcanlogin FROM r) AS can_login,
+              (SELECT concat_ws(',', rolcanlogin, rolsuper, rolinherit, rolcreaterole, rolcreatedb, rolreplication, rolbypassrls, rolconnlimit)
+                 FROM r) AS attributes,
+              (SELECT string_agg(pg_get_userbyid(m.roleid)::text, ',' ORDER BY 1)
+                 FROM pg_catalog.pg_auth_members m JOIN r ON m.member = r.oid) AS member_of,
+              (SELECT array_to_string(array(SELECT unnest(s.setconfig) ORDER BY 1), ',')
+                 FROM pg_catalog.pg_db_role_setting s JOIN r ON s.setrole = r.oid WHERE s.setdatabase = 0) AS settings,
+              (SELECT m.client_id::text FROM portal.client_roles m WHERE m.role = $1) AS mapped_client,
+              (SELECT has_schema_privilege(r.oid, 'portal', 'USAGE') FROM r) AS schema_usage,
+              (SELECT string_agg(v.relname::text, ',' ORDER BY v.relname) FROM v, r WHERE has_table_privilege(r.oid, v.oid, 'SELECT')) AS views,
+              (SELECT string_agg(v.relname::text, ',' ORDER BY v.relname) FROM v
+                WHERE v.relowner IS DISTINCT FROM (SELECT oid FROM o)) AS foreign_owned_views,
+              (SELECT count(*) FROM pg_catalog.pg_attribute a, o
+                WHERE a.attrelid IN ('public.clients'::regclass, 'public.activity_events'::regclass,
+                                     'public.invoices'::regclass, 'public.automations'::regclass)
+                  AND a.attnum > 0 AND NOT a.attisdropped
+                  AND has_column_privilege(o.oid, a.attrelid, a.attnum, 'SELECT'))::text AS owner_columns,
+              has_table_privilege('pg_catalog.pg_authid', 'SELECT') AS read_authid`,
+      [role],
+    );
+    const r = rows[0]!;
+    let hasPassword: boolean | null = null;
+    if (r.exists && r.read_authid) {
+      const pw = await db.query<{ set: boolean }>('SELECT rolpassword IS NOT NULL AS set FROM pg_catalog.pg_authid WHERE rolname = $1', [
+        role,
+      ]);
+      hasPassword = pw.rows[0]?.set ?? null;
+    }
+    return {
+      role,
+      exists: r.exists,
+      canLogin: r.can_login === true,
+      hasPassword,
+      facts: {
+        attributes: r.attributes,
+        memberOf: r.member_of,
+        settings: r.settings,
+        mappedClient: r.mapped_client,
+        schemaUsage: r.schema_usage,
+        views: r.views,
+        foreignOwnedViews: r.foreign_owned_views,
+        ownerColumns: r.owner_columns,
+      },
+    };
+  } catch (err) {
+    throw explained(err, slug);
+  }
+}
+
+/** The facts that differ between two readings of clientRoleState. */
+export function clientRoleChanges(before: ClientRoleState, after: ClientRoleState): Array<keyof ClientRoleState['facts']> {
+  return (Object.keys(after.facts) as Array<keyof ClientRoleState['facts']>).filter((k) => before.facts[k] !== after.facts[k]);
+}
+
+/**
+ * What dropClientRole would answer, without doing it (for a dry run): `kept` when anything outside
+ * this database's portal grants depends on the role — another database's grants or objects, a
+ * right on a database or tablespace — so PostgreSQL would refuse to drop it.
+ */
+export async function predictDropClientRole(db: Queryable, slug: string): Promise<DroppedClientRole> {
+  const role = clientRoleName(slug);
+  const { rows } = await db.query<{ exists: boolean; kept: boolean }>(
+    `WITH r AS (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = $1),
+          here AS (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
+     SELECT EXISTS (SELECT FROM r) AS exists,
+            EXISTS (SELECT FROM pg_catalog.pg_shdepend d, r, here
+                     WHERE d.refclassid = 'pg_catalog.pg_authid'::regclass AND d.refobjid = r.oid
+                       AND NOT (d.dbid = here.oid AND (
+                             (d.classid = 'pg_catalog.pg_class'::regclass
+                              AND d.objid IN (SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relnamespace = 'portal'::regnamespace))
+                          OR (d.classid = 'pg_catalog.pg_namespace'::regclass AND d.objid = 'portal'::regnamespace)))) AS kept`,
+    [role],
+  );
+  const r = rows[0]!;
+  return !r.exists ? 'absent' : r.kept ? 'kept' : 'dropped';
+}
+
+/**
+ * For a role dropClientRole had to keep: it can no longer log in, and has no password left to log
+ * in with should something give it LOGIN again. Returns false when it already could not log in.
+ */
+export async function disableClientRoleLogin(tx: PoolClient, slug: string): Promise<boolean> {
+  const role = clientRoleName(slug);
+  const { rows } = await tx.query<{ rolcanlogin: boolean }>('SELECT rolcanlogin FROM pg_catalog.pg_roles WHERE rolname = $1', [role]);
+  if (!rows[0]?.rolcanlogin) return false;
+  await tx.query(`ALTER ROLE ${escapeIdentifier(role)} NOLOGIN PASSWORD NULL`);
+  return true;
+}
