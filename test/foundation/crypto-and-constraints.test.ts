@@ -80,27 +80,36 @@ describe('secret encryption in PostgreSQL (pgcrypto)', () => {
     expect(JSON.stringify(stored.rows)).not.toContain(key);
   });
 
+  it('refuses a portal token stored without the hash the tenant proxy looks it up by', async () => {
+    const { ciphertext } = await encryptSecret(db.pool, keyring, 'v');
+    await expect(
+      db.pool.query(`INSERT INTO client_secrets (client_id, kind, version, ciphertext, key_id) VALUES ($1, 'portal_token', 1, $2, 'k2')`, [
+        clientId,
+        ciphertext,
+      ]),
+    ).rejects.toThrow(/client_secrets_portal_token_hashed/);
+  });
+
   it('allows at most one current version of a secret per client and kind', async () => {
     const { ciphertext } = await encryptSecret(db.pool, keyring, 'v');
-    await db.pool.query(
-      `INSERT INTO client_secrets (client_id, kind, version, ciphertext, key_id) VALUES ($1, 'portal_token', 1, $2, 'k2')`,
-      [clientId, ciphertext],
-    );
+    await db.pool.query(`INSERT INTO client_secrets (client_id, kind, version, ciphertext, key_id) VALUES ($1, 'api_token', 1, $2, 'k2')`, [
+      clientId,
+      ciphertext,
+    ]);
     await expect(
-      db.pool.query(`INSERT INTO client_secrets (client_id, kind, version, ciphertext, key_id) VALUES ($1, 'portal_token', 2, $2, 'k2')`, [
+      db.pool.query(`INSERT INTO client_secrets (client_id, kind, version, ciphertext, key_id) VALUES ($1, 'api_token', 2, $2, 'k2')`, [
         clientId,
         ciphertext,
       ]),
     ).rejects.toThrow(/client_secrets_one_current/);
     // Rotation: the previous version gets an expiry, then the new one may be current.
-    await db.pool.query(
-      `UPDATE client_secrets SET expires_at = now() + interval '24 hours' WHERE client_id = $1 AND kind = 'portal_token'`,
-      [clientId],
-    );
-    await db.pool.query(
-      `INSERT INTO client_secrets (client_id, kind, version, ciphertext, key_id) VALUES ($1, 'portal_token', 2, $2, 'k2')`,
-      [clientId, ciphertext],
-    );
+    await db.pool.query(`UPDATE client_secrets SET expires_at = now() + interval '24 hours' WHERE client_id = $1 AND kind = 'api_token'`, [
+      clientId,
+    ]);
+    await db.pool.query(`INSERT INTO client_secrets (client_id, kind, version, ciphertext, key_id) VALUES ($1, 'api_token', 2, $2, 'k2')`, [
+      clientId,
+      ciphertext,
+    ]);
   });
 });
 
