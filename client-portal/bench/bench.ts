@@ -311,10 +311,13 @@ async function main(): Promise<void> {
           }
         }),
       );
-      return done / SECONDS;
+      return done;
     };
-    const tpProxy = await throughput('proxy');
-    const tpDirect = await throughput('direct');
+    const tp0 = schedOf(child.pid!).cpu;
+    const doneProxy = await throughput('proxy');
+    const proxyCpuPerQuery = (schedOf(child.pid!).cpu - tp0) / doneProxy;
+    const tpProxy = doneProxy / SECONDS;
+    const tpDirect = (await throughput('direct')) / SECONDS;
     const mem = rssOf(child.pid!);
 
     const rows = [
@@ -335,6 +338,7 @@ async function main(): Promise<void> {
       ['… this load generator (both queries of the pair)', `${ms(perQuery('bench', 'cpu'))} / ${ms(perQuery('bench', 'wait'))}`],
       ['machine load average (1, 5, 15 min) at the end of the dashboard load', `${load1} on ${availableParallelism()} cores`],
       [`throughput, ${CONCURRENCY} in flight: through the proxy / direct`, `${tpProxy.toFixed(0)} / ${tpDirect.toFixed(0)} queries/s`],
+      ["proxy's CPU per query at that throughput", ms(proxyCpuPerQuery)],
       ['proxy resident memory: at the end / peak', `${mem.rss.toFixed(0)} MB / ${mem.peak.toFixed(0)} MB`],
     ];
     process.stdout.write(`| measurement | result |\n| --- | --- |\n${rows.map(([a, b]) => `| ${a} | ${b} |`).join('\n')}\n`);

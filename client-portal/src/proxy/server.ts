@@ -197,27 +197,67 @@ class ClientGate {
   }
 }
 
-/** Verified tokens remembered by hash for a few seconds (never longer than the token's own end). */
+/**
+ * Verified tokens remembered by hash for a few seconds (never longer than the token's own end).
+ *
+ * A dashboard sends all its panels' queries at once: when its token is not remembered, they share
+ * one verification instead of each taking a database connection. A remembered token that is used
+ * in the second half of its time is verified again in the background, so a client that keeps
+ * using the portal is not made to wait for the database every `ttl`; what is served is never
+ * older than `ttl` (a rotated, revoked or churned client's token stops at most that late, sooner
+ * when a background verification sees it first). With a `ttl` of 0 every request verifies alone.
+ */
 class TokenCache {
-  private readonly entries = new Map<string, { value: VerifiedPortalToken | null; until: number }>();
+  private readonly entries = new Map<string, { value: VerifiedPortalToken | null; until: number; refreshAt: number }>();
+  private readonly pending = new Map<string, Promise<VerifiedPortalToken | null>>();
   constructor(
     private readonly ttlMs: number,
     private readonly maxEntries = 10_000,
   ) {}
-  get(hash: string): VerifiedPortalToken | null | undefined {
+
+  /**
+   * The token's client, from memory or from `verify` (shared by concurrent callers). Rejects when
+   * `verify` does; `onRefreshError` hears of a failed background verification.
+   */
+  async resolve(
+    hash: string,
+    verify: () => Promise<VerifiedPortalToken | null>,
+    onRefreshError: (err: unknown) => void,
+  ): Promise<VerifiedPortalToken | null> {
+    if (this.ttlMs <= 0) return verify();
+    const now = Date.now();
     const e = this.entries.get(hash);
-    if (!e) return undefined;
-    if (e.until <= Date.now()) {
-      this.entries.delete(hash);
-      return undefined;
+    if (e && e.until > now) {
+      if (e.value && e.refreshAt <= now && !this.pending.has(hash)) this.load(hash, verify).catch(onRefreshError);
+      return e.value;
     }
-    return e.value;
+    if (e) this.entries.delete(hash);
+    return this.pending.get(hash) ?? this.load(hash, verify);
   }
-  set(hash: string, value: VerifiedPortalToken | null): void {
-    if (this.ttlMs <= 0) return;
+
+  private load(hash: string, verify: () => Promise<VerifiedPortalToken | null>): Promise<VerifiedPortalToken | null> {
+    const started = Date.now();
+    const p = verify().then(
+      (value) => {
+        this.pending.delete(hash);
+        this.set(hash, value, started);
+        return value;
+      },
+      (err: unknown) => {
+        this.pending.delete(hash);
+        throw err;
+      },
+    );
+    this.pending.set(hash, p);
+    return p;
+  }
+
+  /** Remembered from when the verification started: its answer is at most that old. */
+  private set(hash: string, value: VerifiedPortalToken | null, verifiedAt: number): void {
+    this.entries.delete(hash);
     if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
-    const until = Math.min(Date.now() + this.ttlMs, value?.expiresAt?.getTime() ?? Infinity);
-    this.entries.set(hash, { value, until });
+    const until = Math.min(verifiedAt + this.ttlMs, value?.expiresAt?.getTime() ?? Infinity);
+    this.entries.set(hash, { value, until, refreshAt: verifiedAt + this.ttlMs / 2 });
   }
 }
 
@@ -264,7 +304,20 @@ export function createTenantProxy(opts: TenantProxyOptions): TenantProxy {
     sendError(res, err.status, err.errorType, err.message);
   };
 
-  /** Sends one request to Prometheus; the caller reads or relays the body. */
+  // Where requests go, worked out once (not a URL parsed per request).
+  const target: http.RequestOptions = {
+    host: upstreamBase.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: upstreamBase.port || 80,
+    agent,
+    ...(upstreamBase.username ? { auth: `${decodeURIComponent(upstreamBase.username)}:${decodeURIComponent(upstreamBase.password)}` } : {}),
+  };
+  const pathPrefix = upstreamBase.pathname.replace(/\/+$/, '');
+
+  /**
+   * Sends one request to Prometheus; the caller reads or relays the body. An abort of `signal`
+   * destroys the request and its response (a listener of our own: handing the signal to
+   * http.request costs a stream-finished watcher per request).
+   */
   const upstream = (
     method: 'GET' | 'POST',
     path: string,
@@ -273,28 +326,23 @@ export function createTenantProxy(opts: TenantProxyOptions): TenantProxy {
     acceptEncoding?: string,
   ): Promise<Upstream> =>
     new Promise((resolve, reject) => {
-      const url = new URL(path.replace(/^\//, ''), upstreamBase.href.endsWith('/') ? upstreamBase : new URL(`${upstreamBase.href}/`));
-      const body = method === 'POST' ? params.toString() : '';
-      if (method === 'GET') url.search = params.toString();
+      if (signal.aborted) return reject(new Error('aborted'));
+      const query = params.toString();
+      const headers: http.OutgoingHttpHeaders = { 'User-Agent': 'ct-tenant-proxy', Accept: 'application/json' };
+      if (acceptEncoding) headers['Accept-Encoding'] = acceptEncoding;
+      if (method === 'POST') {
+        headers['Content-Type'] = 'application/x-www-form-urlencoded';
+        headers['Content-Length'] = Buffer.byteLength(query);
+      }
       const req = http.request(
-        url,
-        {
-          method,
-          agent,
-          signal,
-          headers: {
-            'User-Agent': 'ct-tenant-proxy',
-            Accept: 'application/json',
-            ...(acceptEncoding ? { 'Accept-Encoding': acceptEncoding } : {}),
-            ...(method === 'POST'
-              ? { 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': Buffer.byteLength(body) }
-              : {}),
-          },
-        },
+        { ...target, method, path: method === 'GET' && query ? `${pathPrefix}${path}?${query}` : `${pathPrefix}${path}`, headers },
         (r) => resolve({ status: r.statusCode ?? 502, headers: r.headers, body: r }),
       );
+      const onAbort = () => req.destroy(new Error('aborted'));
+      signal.addEventListener('abort', onAbort, { once: true });
+      req.once('close', () => signal.removeEventListener('abort', onAbort));
       req.on('error', reject);
-      req.end(body);
+      req.end(method === 'POST' ? query : undefined);
     });
 
   const readAll = async (body: http.IncomingMessage, max = 64 * 1024 * 1024): Promise<string> => {
@@ -354,16 +402,20 @@ export function createTenantProxy(opts: TenantProxyOptions): TenantProxy {
   ): Promise<void> => {
     const l = locals(res);
     const slug = l.client!.slug;
-    const gone = new AbortController();
+    // One controller per request: the caller going away, or the deadline below, aborts it.
+    const abort = new AbortController();
+    const gone = { aborted: false };
     const onClose = () => {
-      if (!res.writableFinished) gone.abort();
+      if (res.writableFinished) return;
+      gone.aborted = true;
+      abort.abort();
     };
     res.on('close', onClose);
     const waitStart = process.hrtime.bigint();
-    const release = await gate.enter(slug, gone.signal);
+    const release = await gate.enter(slug, abort.signal);
     l.excludedNs += process.hrtime.bigint() - waitStart;
     if (!release) {
-      if (gone.signal.aborted) return finish(res, 'canceled');
+      if (gone.aborted) return finish(res, 'canceled');
       res.set('Retry-After', '1');
       throw new ProxyError(
         429,
@@ -374,19 +426,16 @@ export function createTenantProxy(opts: TenantProxyOptions): TenantProxy {
     }
     metrics.inFlight.inc({ client: slug });
     // Prometheus checks its own timeout only between evaluation steps; this deadline is the bound.
-    // (One controller and a timer: AbortSignal.any and AbortSignal.timeout cost far more per request on Node 20.)
-    const upstreamAbort = new AbortController();
+    // (A timer: AbortSignal.any and AbortSignal.timeout cost far more per request on Node 20.)
     const timeout = { aborted: false };
     const timer = setTimeout(
       () => {
         timeout.aborted = true;
-        upstreamAbort.abort();
+        abort.abort();
       },
       (limits.timeoutSeconds + 1) * 1000,
     );
-    const onGone = () => upstreamAbort.abort();
-    gone.signal.addEventListener('abort', onGone, { once: true });
-    const signal = upstreamAbort.signal;
+    const signal = abort.signal;
     const upStart = process.hrtime.bigint();
     try {
       let up: Upstream;
@@ -394,7 +443,7 @@ export function createTenantProxy(opts: TenantProxyOptions): TenantProxy {
         up = await call(signal);
       } catch (err) {
         if (timeout.aborted) throw tooLong();
-        if (gone.signal.aborted) return finish(res, 'canceled');
+        if (gone.aborted) return finish(res, 'canceled');
         logger.warn({ err: errorMessage(err) }, 'Prometheus unreachable');
         throw new ProxyError(502, 'unavailable', 'Prometheus is unreachable', 'upstream_error');
       }
@@ -408,7 +457,6 @@ export function createTenantProxy(opts: TenantProxyOptions): TenantProxy {
     } finally {
       l.excludedNs += process.hrtime.bigint() - upStart;
       clearTimeout(timer);
-      gone.signal.removeEventListener('abort', onGone);
       metrics.inFlight.dec({ client: slug });
       release();
       res.off('close', onClose);
@@ -521,17 +569,20 @@ export function createTenantProxy(opts: TenantProxyOptions): TenantProxy {
   app.use(async (req, res, next) => {
     const m = /^Bearer[ ]+(\S+)\s*$/i.exec(req.get('authorization') ?? '');
     const token = m?.[1] ?? '';
-    const hash = createHash('sha256').update(token, 'utf8').digest('hex');
-    let who = token ? tokens.get(hash) : null;
-    if (who === undefined) {
+    let who: VerifiedPortalToken | null = null;
+    if (token) {
+      const hash = createHash('sha256').update(token, 'utf8').digest('hex');
       try {
-        who = await verifyPortalToken(opts.pool, token);
+        who = await tokens.resolve(
+          hash,
+          () => verifyPortalToken(opts.pool, token),
+          (err) => logger.warn({ err: errorMessage(err) }, 'cannot verify a remembered portal token again; it ends at its usual time'),
+        );
       } catch (err) {
         logger.error({ err: errorMessage(err) }, 'cannot verify a portal token: the platform database is unavailable');
         finish(res, 'unavailable');
         return sendError(res, 503, 'unavailable', 'authentication is unavailable; try again shortly');
       }
-      tokens.set(hash, who);
     }
     if (!who) {
       finish(res, 'unauthorized');
