@@ -1,8 +1,13 @@
 import { randomBytes } from 'node:crypto';
+import { Client } from 'pg';
 import {
   addPortalUser,
+  clientRoleName,
   credentialFingerprint,
+  currentPortalToken,
+  dropClientRole,
   issuePortalToken,
+  verifyPortalToken,
   GrafanaClient,
   listPortalUsers,
   loadClientDashboards,
@@ -12,9 +17,9 @@ import {
   type SyncOptions,
   type SyncSettings,
 } from '@ct/client-portal';
-import { keyringFromConfig, loadConfig } from '@ct/lib';
+import { keyringFromConfig, loadConfig, scramVerifierMatches, withTransaction, type SecretKeyring } from '@ct/lib';
 import { runCt } from '../helpers/cli';
-import { createTestDatabase, type TestDatabase } from '../helpers/db';
+import { benchEnv, createTestDatabase, type TestDatabase } from '../helpers/db';
 import { GrafanaContractFake, type FakeState } from './grafana-contract';
 
 /**
@@ -39,6 +44,8 @@ let grafana: GrafanaClient;
 /** Each client's current portal token (what currentPortalToken returns). */
 let tokens: Map<string, string>;
 const ids: Record<string, string> = {};
+/** Clients the database role tests add (unique slugs: roles are shared by every database of the cluster). */
+const madeSlugs: string[] = [];
 let auditFrom = '0';
 
 function newToken(): string {
@@ -75,7 +82,9 @@ async function auditRows(): Promise<
   Array<{ action: string; target_id: string; client_id: string | null; outcome: string; actor: string; details: Record<string, unknown> }>
 > {
   const { rows } = await db.pool.query(
-    `SELECT action, target_id, client_id::text, outcome, actor, details FROM audit_logs WHERE id > $1 AND action LIKE 'grafana.%' ORDER BY id`,
+    `SELECT action, target_id, client_id::text, outcome, actor, details FROM audit_logs
+      WHERE id > $1 AND (action LIKE 'grafana.%' OR action LIKE 'client.portal_role.%' OR action = 'client.portal_token.revoke')
+      ORDER BY id`,
     [auditFrom],
   );
   return rows;
@@ -90,7 +99,19 @@ beforeAll(async () => {
   );
   for (const r of rows) ids[r.slug] = r.id;
 });
-afterAll(() => db.drop());
+afterAll(async () => {
+  await db.drop();
+  // Roles are cluster-wide: drop the ones this file made, unless another database still uses them.
+  const admin = new Client({ connectionString: benchEnv('DATABASE_URL') });
+  await admin.connect();
+  try {
+    for (const slug of [...Object.keys(ids), ...madeSlugs]) {
+      await admin.query(`DROP ROLE IF EXISTS ${clientRoleName(slug)}`).catch(() => undefined);
+    }
+  } finally {
+    await admin.end();
+  }
+});
 
 beforeEach(async () => {
   await db.pool.query(
@@ -162,7 +183,14 @@ test('a first sync creates each live client org, its two datasources, its dashbo
   // One audit row per change, naming the client and the actor; no secret in any of them.
   const audit = await auditRows();
   expect(audit).toHaveLength(result.changes);
-  expect(result.changes).toBe(2 * (1 + 2 + 1 + 1));
+  // org, two datasources, dashboard, home; and the client's database role, bound to it in this database.
+  expect(result.changes).toBe(2 * (1 + 2 + 1 + 1 + 1));
+  // (made by another suite, a role exists already: then it is bound and granted here, an update)
+  const liveRoles = result.items.filter((i) => i.kind === 'database role' && i.client !== 'green-leaf');
+  expect(liveRoles.map((i) => [i.client, i.name, i.action])).toEqual([
+    ['bright-smile', 'ct_portal_bright_smile', expect.stringMatching(/^(create|update)$/)],
+    ['pizza-co', 'ct_portal_pizza_co', expect.stringMatching(/^(create|update)$/)],
+  ]);
   expect(audit.filter((a) => a.action === 'grafana.org.create').map((a) => a.client_id)).toEqual([ids['bright-smile'], ids['pizza-co']]);
   expect(new Set(audit.map((a) => a.actor))).toEqual(new Set(['cli:test']));
   expect(audit.every((a) => a.outcome === 'success')).toBe(true);
@@ -221,6 +249,7 @@ test('a churned client (GRAFANA_CHURNED_ORGS=keep): users removed and deleted, c
     'grafana.user.delete',
     'grafana.datasource.delete',
     'grafana.datasource.delete',
+    'client.portal_role.drop',
   ]);
   // Idempotent: nothing left to do.
   expect((await syncGrafanaOrgs(options({ clientSlug: 'green-leaf' }))).changes).toBe(0);
@@ -242,6 +271,8 @@ test('a churned client (GRAFANA_CHURNED_ORGS=delete): users deleted and the org 
     ['user', 'remove'],
     ['user', 'delete'],
     ['org', 'delete'],
+    ['portal token', 'nothing to do'],
+    ['database role', 'delete'],
   ]);
   // The other clients' orgs are untouched.
   expect(fake.orgByName('CT — Pizza Co')).toBeDefined();
@@ -295,8 +326,10 @@ test('--dry-run prints the plan and changes nothing', async () => {
     ['datasource', 'Activity', 'create'],
     ['dashboard', 'Client overview', 'create'],
     ['home', 'ct-client-overview', 'create'],
+    // Made by the tests before this one when they run in order (the database role tests below cover it).
+    ['database role', 'ct_portal_pizza_co', expect.stringMatching(/^(create|update|nothing to do)$/)],
   ]);
-  expect(plan.changes).toBe(10);
+  expect(plan.changes).toBe(10 + plan.items.filter((i) => i.kind === 'database role' && i.action !== 'nothing to do').length);
 
   // Against an existing state: the same plan the real run then carries out.
   await syncGrafanaOrgs(options());
@@ -379,6 +412,7 @@ test('an org made by hand for a client: the sync user joins it as Admin, then sy
     ['datasource', 'update', 'not readable before the sync user joins the org'],
     ['dashboard', 'update', 'not readable before the sync user joins the org'],
     ['home', 'update', 'not readable before the sync user joins the org'],
+    ['database role', expect.stringMatching(/^(create|update|nothing to do)$/), dry.items.at(-1)!.detail],
   ]);
   expect(fake.orgMembers(50)).toHaveLength(1);
 
@@ -603,5 +637,215 @@ describe('the ct commands, end to end (portal tokens issued in the database)', (
     const churn = await runCt(['grafana', 'sync'], { env: env({ GRAFANA_CHURNED_ORGS: 'archive' }) });
     expect(churn.stderr).toMatch(/GRAFANA_CHURNED_ORGS: Invalid option: expected one of "keep"\|"delete"/);
     expect(fake.requests).toEqual([]);
+  });
+});
+
+describe("the client's database role and portal token (offboarding, a restore, a cluster move)", () => {
+  let keyring: SecretKeyring;
+  const tag = randomBytes(3).toString('hex');
+  const opened: Client[] = [];
+
+  beforeAll(() => {
+    keyring = keyringFromConfig(loadConfig(['secrets']));
+  });
+  afterEach(async () => {
+    for (const c of opened.splice(0)) await c.end().catch(() => undefined);
+  });
+
+  /** A client with its portal token issued (which creates its role) and one activity event, and another client's event beside it. */
+  async function clientWithToken(prefix: string): Promise<{ slug: string; id: string; role: string; token: string }> {
+    const slug = `${prefix}-${tag}`;
+    madeSlugs.push(slug);
+    const { rows } = await db.pool.query<{ id: string }>(`INSERT INTO clients (slug, name) VALUES ($1, $2) RETURNING id::text`, [
+      slug,
+      `Client ${slug}`,
+    ]);
+    const id = rows[0]!.id;
+    await db.pool.query(
+      `INSERT INTO activity_events (client_id, kind, occurred_at, details, idempotency_key) VALUES
+         ($1, 'order', now(), '{"summary": "own event"}', gen_random_uuid()::text),
+         ($2, 'order', now(), '{"summary": "another client''s event"}', gen_random_uuid()::text)`,
+      [id, ids['pizza-co']],
+    );
+    const { token } = await issuePortalToken(db.pool, keyring, slug);
+    return { slug, id, role: clientRoleName(slug), token };
+  }
+
+  /** Sync of one client, with the portal tokens as stored (what `ct grafana sync` reads). */
+  function syncOf(slug: string, extra: Partial<SyncOptions> = {}) {
+    return syncGrafanaOrgs(options({ clientSlug: slug, portalToken: (id) => currentPortalToken(db.pool, keyring, id), ...extra }));
+  }
+
+  /** Connects to the test database as `role` (the bench trusts local connections: what counts is whether the role may log in). */
+  async function connectAs(role: string): Promise<Client> {
+    const u = new URL(db.url);
+    u.username = role;
+    u.password = '';
+    const c = new Client({ connectionString: u.toString() });
+    c.on('error', () => undefined); // a session ended by the server
+    opened.push(c);
+    await c.connect();
+    return c;
+  }
+
+  async function feedAs(role: string): Promise<string[]> {
+    const c = await connectAs(role);
+    return (await c.query<{ what: string }>('SELECT what FROM portal.activity_feed ORDER BY time')).rows.map((r) => r.what);
+  }
+
+  async function roleRow(role: string): Promise<{ rolcanlogin: boolean; rolpassword: string | null } | undefined> {
+    return (await db.pool.query('SELECT rolcanlogin, rolpassword FROM pg_authid WHERE rolname = $1', [role])).rows[0];
+  }
+
+  function roleItems(r: { items: Array<{ kind: string; name: string; action: string; detail?: string }> }) {
+    return r.items.filter((i) => i.kind === 'database role' || i.kind === 'portal token').map((i) => [i.kind, i.name, i.action, i.detail]);
+  }
+
+  test('a churned client: its token is revoked and its role dropped, its open session ended; dry run first, then nothing left to do', async () => {
+    const c = await clientWithToken('leaving');
+    await syncOf(c.slug);
+    const session = await connectAs(c.role);
+    expect((await session.query('SELECT slug FROM portal.client')).rows).toEqual([{ slug: c.slug }]);
+    expect(await verifyPortalToken(db.pool, c.token)).toMatchObject({ slug: c.slug });
+
+    await db.pool.query(`UPDATE clients SET status = 'churned' WHERE id = $1`, [c.id]);
+    const auditBefore = (await auditRows()).length;
+    const dry = await syncOf(c.slug, { dryRun: true });
+    const planned = [
+      ['portal token', 'portal_token', 'revoke', 'churned: version 1'],
+      ['database role', c.role, 'delete', 'churned'],
+    ];
+    expect(roleItems(dry)).toEqual(planned);
+    // The dry run changed nothing: the role still logs in and reads, the token row is intact, no audit row.
+    expect(await roleRow(c.role)).toMatchObject({ rolcanlogin: true });
+    expect((await session.query('SELECT slug FROM portal.client')).rows).toEqual([{ slug: c.slug }]);
+    expect((await db.pool.query(`SELECT revoked_at FROM client_secrets WHERE client_id = $1`, [c.id])).rows).toEqual([
+      { revoked_at: null },
+    ]);
+    expect(await auditRows()).toHaveLength(auditBefore);
+
+    const r = await syncOf(c.slug);
+    expect(r.problems).toEqual([]);
+    expect(roleItems(r)).toEqual(planned);
+    expect(await roleRow(c.role)).toBeUndefined();
+    await expect(connectAs(c.role)).rejects.toThrow(`role "${c.role}" does not exist`);
+    await expect(session.query('SELECT 1')).rejects.toThrow();
+    // The token is revoked, not only refused while the client is churned: reactivating the client does not revive it.
+    expect(await verifyPortalToken(db.pool, c.token)).toBeNull();
+    await db.pool.query(`UPDATE clients SET status = 'active' WHERE id = $1`, [c.id]);
+    expect(await verifyPortalToken(db.pool, c.token)).toBeNull();
+    await db.pool.query(`UPDATE clients SET status = 'churned' WHERE id = $1`, [c.id]);
+    const audit = (await auditRows()).slice(auditBefore).filter((a) => a.action.startsWith('client.'));
+    expect(audit.map((a) => [a.action, a.target_id, a.client_id, a.outcome, a.actor])).toEqual([
+      ['client.portal_token.revoke', c.id, c.id, 'success', 'cli:test'],
+      ['client.portal_role.drop', c.role, c.id, 'success', 'cli:test'],
+    ]);
+    expect(audit[0]!.details).toMatchObject({ versions: [1] });
+    expect(JSON.stringify(audit)).not.toContain(c.token);
+
+    const again = await syncOf(c.slug);
+    expect(again.changes).toBe(0);
+    expect(roleItems(again)).toEqual([
+      ['portal token', 'portal_token', 'nothing to do', 'churned: none that works'],
+      ['database role', c.role, 'nothing to do', 'churned: no role'],
+    ]);
+  });
+
+  test('a churned client whose role another database still grants something: kept, but without LOGIN or password', async () => {
+    const c = await clientWithToken('kept');
+    const other = await createTestDatabase({ migrate: false, prefix: 'orgsync_other' });
+    try {
+      await other.pool.query(`CREATE TABLE t (x int); GRANT SELECT ON t TO ${c.role}`);
+      await db.pool.query(`UPDATE clients SET status = 'churned' WHERE id = $1`, [c.id]);
+
+      const dry = await syncOf(c.slug, { dryRun: true });
+      const kept = 'kept: another database of the cluster still grants it something';
+      expect(roleItems(dry)).toEqual([
+        ['portal token', 'portal_token', 'revoke', 'churned: version 1'],
+        [
+          'database role',
+          c.role,
+          'update',
+          `churned: LOGIN and password removed; removed here: bound to the client, USAGE on schema portal, SELECT on the portal views (${kept})`,
+        ],
+      ]);
+      expect(await roleRow(c.role)).toMatchObject({ rolcanlogin: true });
+
+      const r = await syncOf(c.slug);
+      expect(roleItems(r)).toEqual(roleItems(dry));
+      expect(await roleRow(c.role)).toEqual({ rolcanlogin: false, rolpassword: null });
+      await expect(connectAs(c.role)).rejects.toThrow(`role "${c.role}" is not permitted to log in`);
+      expect(
+        (await auditRows()).filter((a) => a.action === 'client.portal_role.disable').map((a) => [a.target_id, a.details.outcome]),
+      ).toEqual([[c.role, 'kept']]);
+
+      const again = await syncOf(c.slug);
+      expect(again.changes).toBe(0);
+      expect(roleItems(again)[1]).toEqual(['database role', c.role, 'nothing to do', `churned: no login, ${kept}`]);
+    } finally {
+      await other.drop();
+    }
+  });
+
+  test('after a restore with --no-privileges the role has lost its grants: sync gives them back, it reads its own rows again', async () => {
+    const c = await clientWithToken('restored');
+    await syncOf(c.slug);
+    expect(await feedAs(c.role)).toEqual(['own event']);
+    // What pg_restore --no-privileges leaves: no grant to the client role, none to the views' owner.
+    await db.pool.query(`REVOKE ALL ON ALL TABLES IN SCHEMA portal FROM ${c.role}`);
+    await db.pool.query(`REVOKE ALL ON SCHEMA portal FROM ${c.role}`);
+    await db.pool.query(`REVOKE ALL ON public.activity_events FROM ct_portal_owner`);
+    await expect(feedAs(c.role)).rejects.toThrow(/permission denied for schema portal/);
+
+    const auditBefore = (await auditRows()).length;
+    const dry = await syncOf(c.slug, { dryRun: true });
+    const planned = [
+      ['database role', c.role, 'update', "USAGE on schema portal, SELECT on the portal views, ct_portal_owner's column grants"],
+    ];
+    expect(roleItems(dry)).toEqual(planned);
+    await expect(feedAs(c.role)).rejects.toThrow(/permission denied/);
+    expect(await auditRows()).toHaveLength(auditBefore);
+
+    const r = await syncOf(c.slug);
+    expect(r.problems).toEqual([]);
+    expect(roleItems(r)).toEqual(planned);
+    expect(await feedAs(c.role)).toEqual(['own event']);
+    const audit = (await auditRows()).slice(auditBefore);
+    expect(audit.map((a) => [a.action, a.target_id, a.client_id])).toEqual([['client.portal_role.update', c.role, c.id]]);
+    expect(audit[0]!.details).toMatchObject({ changed: ['schemaUsage', 'views', 'ownerColumns'], password_set: false });
+
+    const again = await syncOf(c.slug);
+    expect(again.changes).toBe(0);
+    expect(roleItems(again)).toEqual([['database role', c.role, 'nothing to do', undefined]]);
+  });
+
+  test('after a cluster move: a role without a password gets the current token, a missing role is made again', async () => {
+    const c = await clientWithToken('moved');
+    await syncOf(c.slug);
+    expect(scramVerifierMatches((await roleRow(c.role))!.rolpassword!, c.token)).toBe(true);
+
+    // Roles copied without their passwords.
+    await db.pool.query(`ALTER ROLE ${c.role} PASSWORD NULL`);
+    const dry = await syncOf(c.slug, { dryRun: true });
+    expect(roleItems(dry)).toEqual([['database role', c.role, 'update', 'password from the portal token']]);
+    expect((await roleRow(c.role))!.rolpassword).toBeNull();
+    await syncOf(c.slug);
+    expect(scramVerifierMatches((await roleRow(c.role))!.rolpassword!, c.token)).toBe(true);
+
+    // No role at all (a new cluster, the database restored into it).
+    await withTransaction(db.pool, (tx) => dropClientRole(tx, c.slug));
+    await expect(connectAs(c.role)).rejects.toThrow('does not exist');
+    const plan = await syncOf(c.slug, { dryRun: true });
+    expect(roleItems(plan)).toEqual([['database role', c.role, 'create', 'password from the portal token']]);
+    expect(await roleRow(c.role)).toBeUndefined();
+    const r = await syncOf(c.slug);
+    expect(roleItems(r)).toEqual(roleItems(plan));
+    expect(scramVerifierMatches((await roleRow(c.role))!.rolpassword!, c.token)).toBe(true);
+    expect(await feedAs(c.role)).toEqual(['own event']);
+    expect((await auditRows()).filter((a) => a.target_id === c.role).map((a) => [a.action, a.details.password_set])).toEqual([
+      ['client.portal_role.update', true],
+      ['client.portal_role.create', true],
+    ]);
+    expect((await syncOf(c.slug)).changes).toBe(0);
   });
 });

@@ -1,6 +1,17 @@
 import { createHash } from 'node:crypto';
-import { UserError, writeAudit, type Pool } from '@ct/lib';
-import { clientRoleName } from '../database';
+import { UserError, withTransaction, writeAudit, type Pool, type PoolClient } from '@ct/lib';
+import {
+  clientRoleChanges,
+  clientRoleName,
+  clientRoleState,
+  disableClientRoleLogin,
+  dropClientRole,
+  ensureClientRole,
+  predictDropClientRole,
+  setClientRolePassword,
+  type ClientRoleState,
+} from '../database';
+import { PORTAL_TOKEN_KIND } from '../proxy/tokens';
 import { GrafanaApiError, type DatasourceCommand, type GrafanaClient, type GrafanaDatasource, type GrafanaOrg } from './client';
 import { CLIENT_HOME_DASHBOARD_UID, type DashboardJson } from './dashboards';
 
@@ -66,8 +77,8 @@ export interface SyncOptions {
   clientSlug?: string;
 }
 
-export type ObjectKind = 'org' | 'user' | 'datasource' | 'dashboard' | 'home';
-export type ItemAction = 'create' | 'update' | 'remove' | 'delete' | 'nothing to do' | 'blocked' | 'failed' | 'warning';
+export type ObjectKind = 'org' | 'user' | 'datasource' | 'dashboard' | 'home' | 'database role' | 'portal token';
+export type ItemAction = 'create' | 'update' | 'remove' | 'delete' | 'revoke' | 'nothing to do' | 'blocked' | 'failed' | 'warning';
 
 export interface PlanItem {
   client: string;
@@ -93,7 +104,33 @@ interface ClientRow {
   status: 'active' | 'paused' | 'churned';
 }
 
-const CHANGES: ItemAction[] = ['create', 'update', 'remove', 'delete'];
+const CHANGES: ItemAction[] = ['create', 'update', 'remove', 'delete', 'revoke'];
+
+/** What a database step of sync planned or did, and the audit row of its change. */
+interface DbOutcome {
+  action: ItemAction;
+  detail?: string;
+  audit?: { action: string; targetType: string; targetId: string; details?: Record<string, unknown> };
+}
+
+/** Carries a dry run's outcome out of its transaction, which is rolled back. */
+class RolledBack extends Error {
+  constructor(readonly outcome: DbOutcome) {
+    super('dry run: rolled back');
+  }
+}
+
+/** How each fact of a client role reads in a plan line. */
+const ROLE_FACTS: Record<keyof ClientRoleState['facts'], string> = {
+  attributes: 'attributes',
+  memberOf: 'memberships',
+  settings: 'session defaults',
+  mappedClient: 'bound to the client',
+  schemaUsage: 'USAGE on schema portal',
+  views: 'SELECT on the portal views',
+  foreignOwnedViews: 'views given back to ct_portal_owner',
+  ownerColumns: "ct_portal_owner's column grants",
+};
 
 /** JSON with keys sorted, so two equal models compare equal whatever their key order. */
 function canonical(v: unknown): string {
@@ -187,15 +224,15 @@ class Run {
     const byName = new Map(orgs.map((org) => [org.name, org]));
     try {
       for (const client of clients) {
-        try {
-          const org = byName.get(orgNameOf(client.name)) ?? null;
-          if (client.status === 'churned') await this.churned(client, org);
-          else await this.live(client, org);
-        } catch (err) {
-          this.problems.push(`${client.slug}: ${(err as Error).message}`);
-          if (!this.items.some((i) => i.client === client.slug && i.action === 'failed')) {
-            this.note(client.slug, { kind: 'org', name: orgNameOf(client.name), action: 'failed', detail: (err as Error).message });
-          }
+        const org = byName.get(orgNameOf(client.name)) ?? null;
+        // Grafana and the database are two steps: one failing does not hold the other back (a
+        // churned client's access must end in the database even when Grafana is unreachable).
+        if (client.status === 'churned') {
+          await this.step(client, () => this.churned(client, org));
+          await this.step(client, () => this.offboardDatabase(client));
+        } else {
+          await this.step(client, () => this.live(client, org));
+          await this.step(client, () => this.clientRole(client));
         }
       }
       if (!this.o.clientSlug) {
@@ -213,6 +250,19 @@ class Run {
       }
     } finally {
       if (this.currentOrgId !== this.homeOrgId) await this.o.grafana.switchOrg(this.homeOrgId).catch(() => undefined);
+    }
+  }
+
+  /** Runs one step for a client; a failure is reported (as a `failed` line) and sync goes on. */
+  private async step(client: ClientRow, fn: () => Promise<void>): Promise<void> {
+    const from = this.items.length;
+    try {
+      await fn();
+    } catch (err) {
+      this.problems.push(`${client.slug}: ${(err as Error).message}`);
+      if (!this.items.slice(from).some((i) => i.action === 'failed')) {
+        this.note(client.slug, { kind: 'org', name: orgNameOf(client.name), action: 'failed', detail: (err as Error).message });
+      }
     }
   }
 
@@ -506,6 +556,178 @@ class Run {
         () => this.o.grafana.deleteDatasource(ds.uid),
       );
     }
+  }
+
+  // ---- the client's database role and portal token ------------------------------------------------
+
+  /**
+   * One change in the platform database, in a transaction of its own with its audit row: `fn`
+   * reads, changes and says what it did. A dry run runs the same reads and rolls everything back,
+   * so the plan is what the real run would do.
+   */
+  private async inTransaction(
+    client: ClientRow,
+    item: { kind: ObjectKind; name: string },
+    onFailure: { action: string; targetType: string; targetId: string },
+    fn: (tx: PoolClient) => Promise<DbOutcome>,
+  ): Promise<void> {
+    let outcome: DbOutcome;
+    try {
+      outcome = await withTransaction(this.o.pool, async (tx) => {
+        const out = await fn(tx);
+        if (this.dry) throw new RolledBack(out);
+        if (out.audit && CHANGES.includes(out.action)) {
+          await writeAudit(tx, {
+            actor: this.o.actor,
+            actorType: 'system',
+            action: out.audit.action,
+            targetType: out.audit.targetType,
+            targetId: out.audit.targetId,
+            clientId: client.id,
+            outcome: 'success',
+            details: { ...out.audit.details, name: item.name, change: out.action, detail: out.detail ?? null },
+          });
+        }
+        return out;
+      });
+    } catch (err) {
+      if (!(err instanceof RolledBack)) {
+        this.items.push({ client: client.slug, ...item, action: 'failed', detail: (err as Error).message });
+        if (!this.dry) {
+          await writeAudit(this.o.pool, {
+            actor: this.o.actor,
+            actorType: 'system',
+            ...onFailure,
+            clientId: client.id,
+            outcome: 'failure',
+            details: { name: item.name, error: (err as Error).message },
+          });
+        }
+        throw err;
+      }
+      outcome = err.outcome;
+    }
+    this.items.push({ client: client.slug, ...item, action: outcome.action, ...(outcome.detail ? { detail: outcome.detail } : {}) });
+  }
+
+  /**
+   * An active or paused client's own PostgreSQL role, which its Activity datasource logs in as:
+   * ensureClientRole puts back whatever is missing (after a restore with --no-privileges the role
+   * has no grant; after a cluster move it may not exist), and a role made now, or found without a
+   * password, gets the current portal token as its password. Without a token there is nothing to
+   * log in with: the datasources are reported blocked, and `ct portal token` creates the role.
+   */
+  private async clientRole(client: ClientRow): Promise<void> {
+    const token = await this.o.portalToken(client.id);
+    if (!token) return;
+    const role = clientRoleName(client.slug);
+    const audit = { targetType: 'database_role', targetId: role };
+    await this.inTransaction(
+      client,
+      { kind: 'database role', name: role },
+      { ...audit, action: 'client.portal_role.ensure' },
+      async (tx) => {
+        const before = await clientRoleState(tx, client.slug);
+        await ensureClientRole(tx, client.slug);
+        const after = await clientRoleState(tx, client.slug);
+        const changed = clientRoleChanges(before, after);
+        // hasPassword is null when only a superuser could tell (pg_authid): then only a role made now is known to lack one.
+        const setPassword = !before.exists || before.hasPassword === false;
+        if (setPassword && !this.dry) await setClientRolePassword(tx, client.slug, token);
+        const details = { changed, password_set: setPassword };
+        if (!before.exists) {
+          return {
+            action: 'create',
+            detail: 'password from the portal token',
+            audit: { ...audit, action: 'client.portal_role.create', details },
+          };
+        }
+        if (changed.length === 0 && !setPassword) return { action: 'nothing to do' };
+        const what = changed.map((k) => ROLE_FACTS[k]);
+        if (setPassword) what.push('password from the portal token');
+        return { action: 'update', detail: what.join(', '), audit: { ...audit, action: 'client.portal_role.update', details } };
+      },
+    );
+  }
+
+  /**
+   * Offboarding in the database: the churned client's portal token is revoked (the tenant proxy
+   * refuses it even if the client came back), and its role is dropped — or, when another database
+   * of the cluster still grants it something and PostgreSQL keeps it, left without LOGIN and
+   * password. Either way its last token no longer logs in.
+   */
+  private async offboardDatabase(client: ClientRow): Promise<void> {
+    const tokenAudit = { targetType: 'client', targetId: client.id };
+    await this.inTransaction(
+      client,
+      { kind: 'portal token', name: PORTAL_TOKEN_KIND },
+      { ...tokenAudit, action: 'client.portal_token.revoke' },
+      async (tx) => {
+        // Every version that still works: the current one and any in the grace of a rotation.
+        const valid = `client_id = $1 AND kind = $2 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())`;
+        const { rows } = await tx.query<{ version: number }>(
+          this.dry
+            ? `SELECT version FROM client_secrets WHERE ${valid}`
+            : `UPDATE client_secrets SET revoked_at = now() WHERE ${valid} RETURNING version`,
+          [client.id, PORTAL_TOKEN_KIND],
+        );
+        if (rows.length === 0) return { action: 'nothing to do', detail: 'churned: none that works' };
+        const versions = rows.map((r) => r.version).sort((a, b) => a - b);
+        return {
+          action: 'revoke',
+          detail: `churned: version ${versions.join(', ')}`,
+          audit: { ...tokenAudit, action: 'client.portal_token.revoke', details: { versions } },
+        };
+      },
+    );
+
+    const role = clientRoleName(client.slug);
+    const roleAudit = { targetType: 'database_role', targetId: role };
+    const kept = 'kept: another database of the cluster still grants it something';
+    await this.inTransaction(
+      client,
+      { kind: 'database role', name: role },
+      { ...roleAudit, action: 'client.portal_role.drop' },
+      async (tx) => {
+        const before = await clientRoleState(tx, client.slug);
+        const outcome = this.dry ? await predictDropClientRole(tx, client.slug) : await dropClientRole(tx, client.slug);
+        if (outcome === 'absent') {
+          if (before.facts.mappedClient === null) return { action: 'nothing to do', detail: 'churned: no role' };
+          // A map row left by a role dropped by hand: dropClientRole removed it.
+          return {
+            action: 'update',
+            detail: 'churned: no role; its map row removed',
+            audit: { ...roleAudit, action: 'client.portal_role.drop', details: { outcome } },
+          };
+        }
+        if (outcome === 'dropped') {
+          return { action: 'delete', detail: 'churned', audit: { ...roleAudit, action: 'client.portal_role.drop', details: { outcome } } };
+        }
+        // Kept: it must not log in any more, and loses its rights here.
+        let loginRevoked: boolean;
+        let removed: string[];
+        if (this.dry) {
+          loginRevoked = before.canLogin;
+          removed = (['mappedClient', 'schemaUsage', 'views'] as const).filter((k) => before.facts[k]).map((k) => ROLE_FACTS[k]);
+        } else {
+          loginRevoked = await disableClientRoleLogin(tx, client.slug);
+          const after = await clientRoleState(tx, client.slug);
+          removed = clientRoleChanges(before, after)
+            .filter((k) => k !== 'attributes')
+            .map((k) => ROLE_FACTS[k]);
+        }
+        if (!loginRevoked && removed.length === 0) return { action: 'nothing to do', detail: `churned: no login, ${kept}` };
+        const what = [
+          ...(loginRevoked ? ['LOGIN and password removed'] : []),
+          ...(removed.length ? [`removed here: ${removed.join(', ')}`] : []),
+        ];
+        return {
+          action: 'update',
+          detail: `churned: ${what.join('; ')} (${kept})`,
+          audit: { ...roleAudit, action: 'client.portal_role.disable', details: { outcome, login_revoked: loginRevoked, removed } },
+        };
+      },
+    );
   }
 
   /** Removes a user from a client org, and deletes it from Grafana when it is in no other org. */
