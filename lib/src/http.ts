@@ -15,10 +15,13 @@ export interface RunningServer {
 }
 
 /**
- * Starts an express app; resolves once it listens. A taken port is an operator error naming the
+ * Starts an express app (or a node:http server); resolves once it listens. A taken port is an operator error naming the
  * address and the setting that chose it (`setting`, e.g. API_PORT).
  */
-export function listen(app: Express, opts: { port: number; host?: string; setting?: string }): Promise<RunningServer> {
+export function listen(
+  app: Express | { listen(port: number, host: string): Server },
+  opts: { port: number; host?: string; setting?: string },
+): Promise<RunningServer> {
   return new Promise((resolve, reject) => {
     const server = app.listen(opts.port, opts.host ?? '127.0.0.1');
     const onError = (err: NodeJS.ErrnoException) =>

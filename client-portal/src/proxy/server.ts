@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { createHash } from 'node:crypto';
 import { createGunzip } from 'node:zlib';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express from 'express';
 import { errorMessage, listen, metricsHandler, type Logger, type Pool, type RunningServer } from '@ct/lib';
 import { createTenantProxyMetrics, type Endpoint, type Outcome, type RejectReason, type TenantProxyMetrics } from './metrics';
 import { enforceClient, enforceClientSelector, QueryRefused } from './promql';
@@ -60,8 +60,8 @@ export interface TenantProxyOptions {
 }
 
 export interface TenantProxy {
-  /** The Prometheus API, for the client organisations' datasources. */
-  app: express.Express;
+  /** The Prometheus API, for the client organisations' datasources (a node:http server, not listening yet). */
+  server: http.Server;
   /** GET /metrics and GET /healthz, on a port of their own. */
   metricsApp: express.Express;
   metrics: TenantProxyMetrics;
@@ -92,7 +92,25 @@ interface Locals {
   excludedNs: bigint;
   recorded?: boolean;
 }
-const locals = (res: Response) => res.locals as Locals;
+
+/**
+ * The API is served by node:http itself, not express: at a dashboard's burst of queries on one event
+ * loop, express's router and request decoration were a third of the proxy's CPU per request.
+ */
+export class ProxyRequest extends http.IncomingMessage {
+  /** The path as sent, without the query string (not decoded, not normalised). */
+  pathname = '/';
+  /** The label of /api/v1/label/<name>/values, decoded. */
+  labelName = '';
+  /** The form body, set by the body parser. */
+  body?: unknown;
+}
+export class ProxyResponse extends http.ServerResponse<ProxyRequest> {
+  locals!: Locals;
+}
+type Request = ProxyRequest;
+type Response = ProxyResponse;
+const locals = (res: Response) => res.locals;
 
 function endpointOf(path: string): Endpoint {
   switch (path) {
@@ -266,10 +284,12 @@ function sendError(res: Response, status: number, errorType: string, message: st
     res.destroy();
     return;
   }
-  res
-    .status(status)
-    .type('application/json')
-    .send(JSON.stringify({ status: 'error', errorType, error: message }));
+  sendBody(res, status, JSON.stringify({ status: 'error', errorType, error: message }));
+}
+
+function sendBody(res: Response, status: number, json: string): void {
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(json) });
+  res.end(json);
 }
 
 interface Upstream {
@@ -416,7 +436,7 @@ export function createTenantProxy(opts: TenantProxyOptions): TenantProxy {
     l.excludedNs += process.hrtime.bigint() - waitStart;
     if (!release) {
       if (gone.aborted) return finish(res, 'canceled');
-      res.set('Retry-After', '1');
+      res.setHeader('Retry-After', '1');
       throw new ProxyError(
         429,
         'too_many_requests',
@@ -465,8 +485,8 @@ export function createTenantProxy(opts: TenantProxyOptions): TenantProxy {
 
   /** Streams a successful Prometheus answer to the caller as it is. */
   const pipe = async (res: Response, up: Upstream): Promise<void> => {
-    res.status(up.status);
-    for (const h of ['content-type', 'content-encoding', 'vary']) if (up.headers[h]) res.set(h, String(up.headers[h]));
+    res.statusCode = up.status;
+    for (const h of ['content-type', 'content-encoding', 'vary']) if (up.headers[h]) res.setHeader(h, String(up.headers[h]));
     await new Promise<void>((resolve, reject) => {
       up.body.on('error', reject);
       up.body.on('end', resolve);
@@ -475,10 +495,7 @@ export function createTenantProxy(opts: TenantProxyOptions): TenantProxy {
   };
 
   const sendJson = (res: Response, data: unknown) => {
-    res
-      .status(200)
-      .type('application/json')
-      .send(JSON.stringify({ status: 'success', data }));
+    sendBody(res, 200, JSON.stringify({ status: 'success', data }));
   };
 
   /**
@@ -542,32 +559,22 @@ export function createTenantProxy(opts: TenantProxyOptions): TenantProxy {
   };
 
   const params = (req: Request): Params => {
-    const sources = [new URL(req.originalUrl, 'http://proxy.invalid').searchParams];
+    const sources = [new URL(req.url ?? '/', 'http://proxy.invalid').searchParams];
     if (req.method === 'POST' && typeof req.body === 'string') sources.push(new URLSearchParams(req.body));
     return new Params(sources);
   };
 
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('etag', false);
-  app.set('query parser', false);
+  /** The added-latency histogram, when a request answered by Prometheus finishes. */
+  const observe = function (this: Response) {
+    const l = locals(this);
+    if (l.endpoint === 'other' || !l.client) return;
+    const addedNs = process.hrtime.bigint() - l.started - l.excludedNs;
+    metrics.addedLatency.observe({ endpoint: l.endpoint }, Number(addedNs) / 1e9);
+  };
 
-  app.use((req, res, next) => {
-    res.locals.started = process.hrtime.bigint();
-    res.locals.excludedNs = 0n;
-    res.locals.endpoint = endpointOf(req.path);
-    res.on('finish', () => {
-      const l = locals(res);
-      if (l.endpoint === 'other' || !l.client) return;
-      const addedNs = process.hrtime.bigint() - l.started - l.excludedNs;
-      metrics.addedLatency.observe({ endpoint: l.endpoint }, Number(addedNs) / 1e9);
-    });
-    next();
-  });
-
-  // Authentication, before anything else: the answer is the same whatever is wrong.
-  app.use(async (req, res, next) => {
-    const m = /^Bearer[ ]+(\S+)\s*$/i.exec(req.get('authorization') ?? '');
+  /** Authentication, before anything else: the answer is the same whatever is wrong. True when it may go on. */
+  const authenticate = async (req: Request, res: Response): Promise<boolean> => {
+    const m = /^Bearer[ ]+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
     const token = m?.[1] ?? '';
     let who: VerifiedPortalToken | null = null;
     if (token) {
@@ -581,35 +588,40 @@ export function createTenantProxy(opts: TenantProxyOptions): TenantProxy {
       } catch (err) {
         logger.error({ err: errorMessage(err) }, 'cannot verify a portal token: the platform database is unavailable');
         finish(res, 'unavailable');
-        return sendError(res, 503, 'unavailable', 'authentication is unavailable; try again shortly');
+        sendError(res, 503, 'unavailable', 'authentication is unavailable; try again shortly');
+        return false;
       }
     }
     if (!who) {
       finish(res, 'unauthorized');
-      res.set('WWW-Authenticate', 'Bearer realm="ct-tenant-proxy"');
-      return sendError(res, 401, 'unauthorized', 'a valid portal token is required (Authorization: Bearer <token>)');
+      res.setHeader('WWW-Authenticate', 'Bearer realm="ct-tenant-proxy"');
+      sendError(res, 401, 'unauthorized', 'a valid portal token is required (Authorization: Bearer <token>)');
+      return false;
     }
     locals(res).client = who;
-    next();
-  });
-
-  /** GET and form-encoded POST, as Prometheus serves these endpoints. */
-  const getOrPost = (path: string, ...handlers: express.RequestHandler[]) => {
-    app.get(path, ...handlers);
-    app.post(path, ...handlers);
+    return true;
   };
 
   const formBody = express.text({ type: 'application/x-www-form-urlencoded', limit: limits.maxBodyBytes, defaultCharset: 'utf-8' });
+  /** Reads a form-encoded body into req.body with the body parser (its limit, charsets and encodings). */
+  const readForm = (req: Request, res: Response) =>
+    new Promise<void>((resolve, reject) =>
+      formBody(req as unknown as express.Request, res as unknown as express.Response, (err?: unknown) => (err ? reject(err) : resolve())),
+    );
 
   type Handler = (req: Request, res: Response) => Promise<void>;
-  const route = (handler: Handler) => async (req: Request, res: Response, next: NextFunction) => {
-    try {
-      await handler(req, res);
-      finish(res, 'ok');
-    } catch (err) {
-      next(err);
-    }
-  };
+  interface Route {
+    /** Matched as express matched routes: any case, an optional trailing slash; group 1 is a label name. */
+    path: RegExp;
+    /** GET (and HEAD) only, or form-encoded POST as well; the body parser runs on the latter's requests. */
+    post: boolean;
+    handler: Handler;
+  }
+  const routes: Route[] = [];
+  const routeOf = (path: string) => new RegExp(`^${path.replace(/\//g, '\\/').replace(':name', '([^/]+?)')}\\/?$`, 'i');
+  /** GET and form-encoded POST, as Prometheus serves these endpoints. */
+  const getOrPost = (path: string, handler: Handler) => routes.push({ path: routeOf(path), post: true, handler });
+  const getOnly = (path: string, handler: Handler) => routes.push({ path: routeOf(path), post: false, handler });
 
   const queryEndpoint =
     (path: string, names: string[]): Handler =>
@@ -619,7 +631,7 @@ export function createTenantProxy(opts: TenantProxyOptions): TenantProxy {
       const out = copy(p, names);
       out.set('query', query);
       if (path !== '/api/v1/query_exemplars') out.set('timeout', timeoutParam(p));
-      const enc = req.get('accept-encoding')?.includes('gzip') ? 'gzip' : undefined;
+      const enc = req.headers['accept-encoding']?.includes('gzip') ? 'gzip' : undefined;
       await forward(
         res,
         (signal) => upstream('POST', path, out, signal, enc),
@@ -627,126 +639,110 @@ export function createTenantProxy(opts: TenantProxyOptions): TenantProxy {
       );
     };
 
-  getOrPost('/api/v1/query', formBody, route(queryEndpoint('/api/v1/query', ['time'])));
-  getOrPost('/api/v1/query_range', formBody, route(queryEndpoint('/api/v1/query_range', ['start', 'end', 'step'])));
-  getOrPost('/api/v1/query_exemplars', formBody, route(queryEndpoint('/api/v1/query_exemplars', ['start', 'end'])));
+  getOrPost('/api/v1/query', queryEndpoint('/api/v1/query', ['time']));
+  getOrPost('/api/v1/query_range', queryEndpoint('/api/v1/query_range', ['start', 'end', 'step']));
+  getOrPost('/api/v1/query_exemplars', queryEndpoint('/api/v1/query_exemplars', ['start', 'end']));
 
-  getOrPost(
-    '/api/v1/series',
-    formBody,
-    route(async (req, res) => {
-      const p = params(req);
-      const out = copy(p, ['start', 'end', 'limit']);
-      for (const m of enforcedMatchers(res, p)) out.append('match[]', m);
-      const slug = locals(res).client!.slug;
-      await forward(
-        res,
-        (signal) => upstream('POST', '/api/v1/series', out, signal),
-        async (up) => {
-          const body = JSON.parse(await readAll(up.body)) as { data?: Record<string, string>[] };
-          // Every selector holds client="<slug>" already; this is the second lock on the same door.
-          sendJson(
-            res,
-            (body.data ?? []).filter((s) => s.client === slug),
-          );
-        },
-      );
-    }),
-  );
+  getOrPost('/api/v1/series', async (req, res) => {
+    const p = params(req);
+    const out = copy(p, ['start', 'end', 'limit']);
+    for (const m of enforcedMatchers(res, p)) out.append('match[]', m);
+    const slug = locals(res).client!.slug;
+    await forward(
+      res,
+      (signal) => upstream('POST', '/api/v1/series', out, signal),
+      async (up) => {
+        const body = JSON.parse(await readAll(up.body)) as { data?: Record<string, string>[] };
+        // Every selector holds client="<slug>" already; this is the second lock on the same door.
+        sendJson(
+          res,
+          (body.data ?? []).filter((s) => s.client === slug),
+        );
+      },
+    );
+  });
 
-  getOrPost(
-    '/api/v1/labels',
-    formBody,
-    route(async (req, res) => {
-      const p = params(req);
-      const out = copy(p, ['start', 'end', 'limit']);
-      for (const m of enforcedMatchers(res, p)) out.append('match[]', m);
-      await forward(
-        res,
-        (signal) => upstream('POST', '/api/v1/labels', out, signal),
-        (up) => pipe(res, up),
-      );
-    }),
-  );
+  getOrPost('/api/v1/labels', async (req, res) => {
+    const p = params(req);
+    const out = copy(p, ['start', 'end', 'limit']);
+    for (const m of enforcedMatchers(res, p)) out.append('match[]', m);
+    await forward(
+      res,
+      (signal) => upstream('POST', '/api/v1/labels', out, signal),
+      (up) => pipe(res, up),
+    );
+  });
 
-  app.get(
-    '/api/v1/label/:name/values',
-    route(async (req, res) => {
-      const name = String(req.params.name);
-      if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(name)) throw badParam(`invalid label name ${JSON.stringify(name.slice(0, 80))}`);
-      const p = params(req);
-      const out = copy(p, ['start', 'end', 'limit']);
-      for (const m of enforcedMatchers(res, p)) out.append('match[]', m);
-      await forward(
-        res,
-        (signal) => upstream('GET', `/api/v1/label/${name}/values`, out, signal),
-        (up) => pipe(res, up),
-      );
-    }),
-  );
+  getOnly('/api/v1/label/:name/values', async (req, res) => {
+    const name = req.labelName;
+    if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(name)) throw badParam(`invalid label name ${JSON.stringify(name.slice(0, 80))}`);
+    const p = params(req);
+    const out = copy(p, ['start', 'end', 'limit']);
+    for (const m of enforcedMatchers(res, p)) out.append('match[]', m);
+    await forward(
+      res,
+      (signal) => upstream('GET', `/api/v1/label/${name}/values`, out, signal),
+      (up) => pipe(res, up),
+    );
+  });
 
-  app.get(
-    '/api/v1/metadata',
-    route(async (req, res) => {
-      const p = params(req);
-      const metric = p.one('metric', { maxLength: 200 });
-      if (metric !== undefined && !/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(metric))
-        throw badParam(`invalid metric name ${JSON.stringify(metric)}`);
-      const limit = p.one('limit');
-      if (limit !== undefined && !/^\d{1,6}$/.test(limit)) throw badParam('parameter limit must be a whole number');
-      const slug = locals(res).client!.slug;
-      const out = new URLSearchParams(metric ? { metric } : {});
-      let names: Set<string> = new Set();
-      await forward(
-        res,
-        async (signal) => {
-          // The metric names the client has series of, then the metadata of those.
-          const own = await upstream(
-            'GET',
-            '/api/v1/label/__name__/values',
-            new URLSearchParams({ 'match[]': `{client="${slug}"}` }),
-            signal,
-          );
-          if (own.status !== 200) return own;
-          names = new Set((JSON.parse(await readAll(own.body)) as { data: string[] }).data);
-          return upstream('GET', '/api/v1/metadata', out, signal);
-        },
-        async (up) => {
-          const body = JSON.parse(await readAll(up.body)) as { data?: Record<string, unknown[]> };
-          const hasSeries = (family: string) =>
-            ['', '_total', '_count', '_sum', '_bucket', '_created', '_info'].some((suffix) => names.has(family + suffix));
-          const visible = Object.entries(body.data ?? {}).filter(([family]) => family.startsWith('ct_') && hasSeries(family));
-          sendJson(res, Object.fromEntries(limit === undefined ? visible : visible.slice(0, Number(limit))));
-        },
-      );
-    }),
-  );
+  getOnly('/api/v1/metadata', async (req, res) => {
+    const p = params(req);
+    const metric = p.one('metric', { maxLength: 200 });
+    if (metric !== undefined && !/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(metric)) throw badParam(`invalid metric name ${JSON.stringify(metric)}`);
+    const limit = p.one('limit');
+    if (limit !== undefined && !/^\d{1,6}$/.test(limit)) throw badParam('parameter limit must be a whole number');
+    const slug = locals(res).client!.slug;
+    const out = new URLSearchParams(metric ? { metric } : {});
+    let names: Set<string> = new Set();
+    await forward(
+      res,
+      async (signal) => {
+        // The metric names the client has series of, then the metadata of those.
+        const own = await upstream(
+          'GET',
+          '/api/v1/label/__name__/values',
+          new URLSearchParams({ 'match[]': `{client="${slug}"}` }),
+          signal,
+        );
+        if (own.status !== 200) return own;
+        names = new Set((JSON.parse(await readAll(own.body)) as { data: string[] }).data);
+        return upstream('GET', '/api/v1/metadata', out, signal);
+      },
+      async (up) => {
+        const body = JSON.parse(await readAll(up.body)) as { data?: Record<string, unknown[]> };
+        const hasSeries = (family: string) =>
+          ['', '_total', '_count', '_sum', '_bucket', '_created', '_info'].some((suffix) => names.has(family + suffix));
+        const visible = Object.entries(body.data ?? {}).filter(([family]) => family.startsWith('ct_') && hasSeries(family));
+        sendJson(res, Object.fromEntries(limit === undefined ? visible : visible.slice(0, Number(limit))));
+      },
+    );
+  });
 
-  app.get(
-    '/api/v1/status/buildinfo',
-    route(async (req, res) => {
-      await forward(
-        res,
-        (signal) => upstream('GET', '/api/v1/status/buildinfo', new URLSearchParams(), signal),
-        (up) => pipe(res, up),
-      );
-    }),
-  );
+  getOnly('/api/v1/status/buildinfo', async (_req, res) => {
+    await forward(
+      res,
+      (signal) => upstream('GET', '/api/v1/status/buildinfo', new URLSearchParams(), signal),
+      (up) => pipe(res, up),
+    );
+  });
 
   // Everything else: the admin API, federation, targets, rules, alerts, TSDB status, remote read, the UI.
-  app.use((req, res) => {
+  const refuse = (req: Request, res: Response) => {
     const l = locals(res);
     if (l.endpoint !== 'other') {
       finish(res, 'bad_request');
-      res.set('Allow', l.endpoint === 'label_values' || l.endpoint === 'metadata' || l.endpoint === 'buildinfo' ? 'GET' : 'GET, POST');
-      return sendError(res, 405, 'bad_data', `${req.method} is not allowed on ${req.path}`);
+      res.setHeader(
+        'Allow',
+        l.endpoint === 'label_values' || l.endpoint === 'metadata' || l.endpoint === 'buildinfo' ? 'GET' : 'GET, POST',
+      );
+      return sendError(res, 405, 'bad_data', `${req.method} is not allowed on ${req.pathname}`);
     }
     finish(res, 'forbidden');
     sendError(res, 403, 'forbidden', 'this endpoint is not available through the tenant proxy');
-  });
+  };
 
-  app.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
-    void next;
+  const onError = (err: unknown, res: Response) => {
     if (err instanceof ProxyError) return fail(res, err);
     const status = (err as { status?: number; statusCode?: number }).status ?? (err as { statusCode?: number }).statusCode;
     if (typeof status === 'number' && status >= 400 && status < 500) {
@@ -759,6 +755,37 @@ export function createTenantProxy(opts: TenantProxyOptions): TenantProxy {
       return fail(res, new ProxyError(502, 'unavailable', 'Prometheus answered something unreadable', 'upstream_error'));
     logger.error({ err: err instanceof Error ? (err.stack ?? err.message) : String(err) }, 'tenant proxy error');
     fail(res, new ProxyError(500, 'internal', 'internal error', 'upstream_error'));
+  };
+
+  const dispatch = async (req: Request, res: Response): Promise<void> => {
+    if (!(await authenticate(req, res))) return;
+    const method = req.method === 'HEAD' ? 'GET' : req.method;
+    for (const r of routes) {
+      if (method !== 'GET' && !(method === 'POST' && r.post)) continue;
+      const m = r.path.exec(req.pathname);
+      if (!m) continue;
+      if (m[1] !== undefined) {
+        try {
+          req.labelName = decodeURIComponent(m[1]);
+        } catch {
+          throw badParam(`invalid label name ${JSON.stringify(m[1].slice(0, 80))}`);
+        }
+      }
+      if (r.post) await readForm(req, res);
+      await r.handler(req, res);
+      finish(res, 'ok');
+      return;
+    }
+    refuse(req, res);
+  };
+
+  const proxyServer = http.createServer({ IncomingMessage: ProxyRequest, ServerResponse: ProxyResponse }, (req, res) => {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    req.pathname = q < 0 ? url : url.slice(0, q);
+    res.locals = { started: process.hrtime.bigint(), excludedNs: 0n, endpoint: endpointOf(req.pathname) };
+    res.on('finish', observe);
+    dispatch(req, res).catch((err: unknown) => onError(err, res));
   });
 
   const metricsApp = express();
@@ -768,7 +795,9 @@ export function createTenantProxy(opts: TenantProxyOptions): TenantProxy {
   });
   metricsApp.get('/metrics', metricsHandler(metrics.registry));
 
-  return { app, metricsApp, metrics, limits, close: () => agent.destroy() };
+  // Seen from outside as a plain http.Server (its request classes are the proxy's own business).
+  const server = proxyServer as unknown as http.Server;
+  return { server, metricsApp, metrics, limits, close: () => agent.destroy() };
 }
 
 export interface RunningTenantProxy {
@@ -783,7 +812,7 @@ export async function startTenantProxy(
   opts: TenantProxyOptions & { port: number; metricsPort: number; host?: string },
 ): Promise<RunningTenantProxy> {
   const proxy = createTenantProxy(opts);
-  const api: RunningServer = await listen(proxy.app, { port: opts.port, host: opts.host, setting: 'TENANT_PROXY_PORT' });
+  const api: RunningServer = await listen(proxy.server, { port: opts.port, host: opts.host, setting: 'TENANT_PROXY_PORT' });
   let own: RunningServer;
   try {
     own = await listen(proxy.metricsApp, { port: opts.metricsPort, host: opts.host, setting: 'TENANT_PROXY_METRICS_PORT' });
