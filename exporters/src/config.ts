@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { durationSeconds, loadConfig, port, type ConfigOf } from '@ct/lib';
 
@@ -38,6 +39,31 @@ export const exporterSchema = z.object({
   EXPORTER_COLLECTOR_TIMEOUT: durationSeconds.default(5),
   /** Capacity of the platform database's disk, reported as ct_database_disk_capacity_bytes. */
   EXPORTER_DATABASE_DISK_CAPACITY: sizeBytes.optional(),
+  /**
+   * Addresses admin actions are expected from (comma-separated IPs or CIDR ranges); audit rows of
+   * admin actors from elsewhere are counted in ct_audit_admin_actions_outside_allowlist. Unset:
+   * not counted (the metric is absent).
+   */
+  ALERT_ADMIN_ALLOWLIST: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return undefined;
+      const list = v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
+      for (const entry of list) {
+        const [ip, bits, extra] = entry.split('/');
+        const version = isIP(ip ?? '');
+        const max = version === 4 ? 32 : 128;
+        if (!version || extra !== undefined || (bits !== undefined && !(/^\d+$/.test(bits) && Number(bits) <= max))) {
+          ctx.addIssue({ code: 'custom', message: `"${entry}" is not an IP address or CIDR range (e.g. 203.0.113.0/24)` });
+          return z.NEVER;
+        }
+      }
+      return list;
+    }),
 });
 
 export type ExporterConfig = ConfigOf<'database' | 'n8n' | 'logging'> & z.infer<typeof exporterSchema>;

@@ -31,6 +31,8 @@ export interface ExporterOptions {
   n8nTimeoutSeconds?: number;
   collectorTimeoutSeconds?: number;
   databaseDiskCapacityBytes?: number;
+  /** ALERT_ADMIN_ALLOWLIST: where admin actions are expected from (IPs or CIDR ranges). */
+  adminAllowlist?: string[];
   logger?: Logger;
 }
 
@@ -62,7 +64,7 @@ export function createExporter(opts: ExporterOptions): Exporter {
       new BillingCollector(registry, opts.pool),
       new ActivityCollector(opts.pool),
       new BackupsCollector(registry, opts.pool),
-      new DatabaseCollector(registry, opts.pool, opts.databaseDiskCapacityBytes),
+      new DatabaseCollector(registry, opts.pool, opts.databaseDiskCapacityBytes, opts.adminAllowlist),
     ],
     { timeoutSeconds: opts.collectorTimeoutSeconds ?? 5, logger: opts.logger },
   );

@@ -26,6 +26,7 @@ export async function startExportersService(opts: { port?: number } = {}): Promi
       n8nTimeoutSeconds: cfg.N8N_TIMEOUT,
       collectorTimeoutSeconds: cfg.EXPORTER_COLLECTOR_TIMEOUT,
       databaseDiskCapacityBytes: cfg.EXPORTER_DATABASE_DISK_CAPACITY,
+      adminAllowlist: cfg.ALERT_ADMIN_ALLOWLIST,
       logger,
       port: opts.port ?? cfg.EXPORTER_PORT,
       host: cfg.EXPORTER_HOST,

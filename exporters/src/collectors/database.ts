@@ -24,11 +24,13 @@ export class DatabaseCollector implements Collector {
   private readonly connections: Gauge<'state'>;
   private readonly auditValid: Gauge;
   private readonly auditAt: Gauge;
+  private readonly outsideAllowlist: Gauge;
 
   constructor(
     registry: Registry,
     private readonly pool: Pool,
     private readonly capacityBytes: number | undefined,
+    private readonly adminAllowlist?: string[],
   ) {
     const registers = [registry];
     this.up = new Gauge({ name: 'ct_database_up', help: '1 when the platform database answered this scrape, else 0.', registers });
@@ -54,17 +56,30 @@ export class DatabaseCollector implements Collector {
       help: 'When the audit chain was last verified; 0 when it never was.',
       registers,
     });
-    for (const g of [this.size, this.capacity, this.auditValid, this.auditAt]) clear(g);
+    this.outsideAllowlist = new Gauge({
+      name: 'ct_audit_admin_actions_outside_allowlist',
+      help: 'Audit rows of admin actors (users, API keys, Grafana) whose source address is outside ALERT_ADMIN_ALLOWLIST; only grows (absent without an allowlist).',
+      registers,
+    });
+    for (const g of [this.size, this.capacity, this.auditValid, this.auditAt, this.outsideAllowlist]) clear(g);
   }
 
   async read(): Promise<() => void> {
-    const [size, conns, audit] = await Promise.all([
+    const [size, conns, audit, outside] = await Promise.all([
       this.pool.query<{ bytes: string }>('SELECT pg_database_size(current_database())::text AS bytes'),
       this.pool.query<{ state: string; n: string }>(
         `SELECT state, count(*)::text AS n FROM pg_stat_activity
           WHERE datname = current_database() AND backend_type = 'client backend' AND state IS NOT NULL GROUP BY state`,
       ),
       this.pool.query<{ ok: boolean; at: Date }>('SELECT ok, at FROM audit_verifications ORDER BY at DESC, id DESC LIMIT 1'),
+      this.adminAllowlist
+        ? this.pool.query<{ n: string }>(
+            `SELECT count(*)::text AS n FROM audit_logs
+              WHERE actor_type IN ('user', 'api_key', 'grafana') AND source_ip IS NOT NULL
+                AND NOT (source_ip <<= ANY ($1::inet[]))`,
+            [this.adminAllowlist],
+          )
+        : undefined,
     ]);
     return () => {
       this.up.set(1);
@@ -82,11 +97,12 @@ export class DatabaseCollector implements Collector {
       const last = audit.rows[0];
       setOrClear(this.auditValid, last ? (last.ok ? 1 : 0) : null);
       this.auditAt.set(epochSeconds(last?.at) ?? 0);
+      setOrClear(this.outsideAllowlist, outside ? Number(outside.rows[0]!.n) : null);
     };
   }
 
   reset(): void {
-    for (const g of [this.size, this.capacity, this.connections, this.auditValid, this.auditAt]) clear(g);
+    for (const g of [this.size, this.capacity, this.connections, this.auditValid, this.auditAt, this.outsideAllowlist]) clear(g);
     this.up.set(0);
   }
 }
