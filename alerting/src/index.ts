@@ -8,3 +8,4 @@ export * from './metrics';
 export * from './notifier';
 export * from './service';
 export * from './catalogue';
+export * from './maintenance';

@@ -317,23 +317,22 @@ export async function runMutations(opts: {
       mkdirSync(path.join(dir, 'rules'), { recursive: true });
       mkdirSync(path.join(dir, 'tests'));
       const names = dependents(rules, m.rule.name);
-      const files: string[] = [];
+      const selected: { name: string; doc: TestFile; groups: TestGroup[] }[] = [];
       const tested = new Set<string>();
       for (const t of tests) {
         const groups = relevantGroups(t.doc, names);
         if (groups.length === 0) continue;
+        selected.push({ ...t, groups });
         for (const g of groups) {
           for (const a of g.alert_rule_test ?? []) tested.add(a.alertname);
-          for (const p of g.promql_expr_test ?? []) for (const n of expressionNames(p.expr)) tested.add(n);
+          for (const p of g.promql_expr_test ?? []) for (const x of expressionNames(p.expr)) tested.add(x);
         }
-        const ruleFiles = t.doc.rule_files.map((rf) => `../rules/${path.basename(rf)}`);
-        writeFileSync(path.join(dir, 'tests', t.name), stringify({ ...t.doc, rule_files: ruleFiles, tests: groups }));
-        files.push(t.name);
       }
-      if (files.length === 0) return false; // no test can see this rule: it survives
+      if (selected.length === 0) return false; // no test can see this rule: it survives
       // Only the rules those tests read (and what they read in turn): promtool evaluates every rule
       // at every step, and the tests over a week of samples would otherwise dominate the run.
       const needed = dependencies(rules, [...tested]);
+      const keptGroups = new Set<string>();
       for (const [file, doc] of ruleDocs) {
         const copy = structuredClone(doc);
         if (file === m.rule.file) {
@@ -344,7 +343,18 @@ export async function runMutations(opts: {
         copy.groups = copy.groups
           .map((g) => ({ ...g, rules: g.rules.filter((r) => needed.has(String(r.alert ?? r.record))) }))
           .filter((g) => g.rules.length > 0);
+        for (const g of copy.groups as Yaml[]) keptGroups.add(String(g.name));
         writeFileSync(path.join(dir, 'rules', file), stringify(copy.groups.length > 0 ? copy : { groups: [] }));
+      }
+      const files: string[] = [];
+      for (const t of selected) {
+        const ruleFiles = t.doc.rule_files.map((rf) => `../rules/${path.basename(rf)}`);
+        const doc: Yaml = { ...t.doc, rule_files: ruleFiles, tests: t.groups };
+        // group_eval_order may only name groups that exist: pruning can remove some.
+        if (Array.isArray(t.doc.group_eval_order))
+          doc.group_eval_order = (t.doc.group_eval_order as string[]).filter((g) => keptGroups.has(g));
+        writeFileSync(path.join(dir, 'tests', t.name), stringify(doc));
+        files.push(t.name);
       }
       const res = await promtool(['test', 'rules', ...files], path.join(dir, 'tests'));
       if (n < 0 && res.ok === false) process.stderr.write(`${m.id}\n${res.output}\n`);

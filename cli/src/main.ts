@@ -7,6 +7,7 @@ import { registerAuditCommands } from './commands/audit';
 import { registerBackupCommands } from './commands/backup';
 import { registerDemoCommands } from './commands/demo';
 import { registerGrafanaCommands } from './commands/grafana';
+import { registerMaintenanceCommands } from './commands/maintenance';
 import { registerMigrateCommand } from './commands/migrate';
 import { registerPortalCommands } from './commands/portal';
 import { registerServeCommand } from './commands/serve';
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerMigrateCommand(program);
   registerAuditCommands(program);
+  registerMaintenanceCommands(program);
   registerStatusCommand(program);
   registerBackupCommands(program);
   registerServeCommand(program);

@@ -25,6 +25,7 @@ export class DatabaseCollector implements Collector {
   private readonly auditValid: Gauge;
   private readonly auditAt: Gauge;
   private readonly outsideAllowlist: Gauge;
+  private readonly maintenance: Gauge;
 
   constructor(
     registry: Registry,
@@ -61,11 +62,16 @@ export class DatabaseCollector implements Collector {
       help: 'Audit rows of admin actors (users, API keys, Grafana) whose source address is outside ALERT_ADMIN_ALLOWLIST; only grows (absent without an allowlist).',
       registers,
     });
-    for (const g of [this.size, this.capacity, this.auditValid, this.auditAt, this.outsideAllowlist]) clear(g);
+    this.maintenance = new Gauge({
+      name: 'ct_maintenance_active',
+      help: '1 while a maintenance window (ct maintenance start) is open, else 0.',
+      registers,
+    });
+    for (const g of [this.size, this.capacity, this.auditValid, this.auditAt, this.outsideAllowlist, this.maintenance]) clear(g);
   }
 
   async read(): Promise<() => void> {
-    const [size, conns, audit, outside] = await Promise.all([
+    const [size, conns, audit, outside, maintenance] = await Promise.all([
       this.pool.query<{ bytes: string }>('SELECT pg_database_size(current_database())::text AS bytes'),
       this.pool.query<{ state: string; n: string }>(
         `SELECT state, count(*)::text AS n FROM pg_stat_activity
@@ -80,6 +86,13 @@ export class DatabaseCollector implements Collector {
             [this.adminAllowlist],
           )
         : undefined,
+      // The latest maintenance.start not followed by a maintenance.end, and not past its end.
+      this.pool.query<{ active: boolean }>(
+        `SELECT EXISTS (SELECT 1 FROM audit_logs s
+           WHERE s.action = 'maintenance.start' AND s.outcome = 'success' AND (s.details->>'until')::timestamptz > now()
+             AND s.id = (SELECT max(id) FROM audit_logs WHERE action = 'maintenance.start' AND outcome = 'success')
+             AND NOT EXISTS (SELECT 1 FROM audit_logs e WHERE e.action = 'maintenance.end' AND e.id > s.id)) AS active`,
+      ),
     ]);
     return () => {
       this.up.set(1);
@@ -98,11 +111,13 @@ export class DatabaseCollector implements Collector {
       setOrClear(this.auditValid, last ? (last.ok ? 1 : 0) : null);
       this.auditAt.set(epochSeconds(last?.at) ?? 0);
       setOrClear(this.outsideAllowlist, outside ? Number(outside.rows[0]!.n) : null);
+      this.maintenance.set(maintenance.rows[0]!.active ? 1 : 0);
     };
   }
 
   reset(): void {
-    for (const g of [this.size, this.capacity, this.connections, this.auditValid, this.auditAt, this.outsideAllowlist]) clear(g);
+    for (const g of [this.size, this.capacity, this.connections, this.auditValid, this.auditAt, this.outsideAllowlist, this.maintenance])
+      clear(g);
     this.up.set(0);
   }
 }
