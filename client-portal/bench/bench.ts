@@ -8,6 +8,8 @@
  * Prometheus target (clientDashboards() of @ct/dashboards), as Grafana sends them: form POSTs,
  * instant ones at "now", range ones over the last hour at a 15 s step.
  *
+ * 0. One at a time: each query of the dashboard ten times, through the proxy and straight to
+ *    Prometheus in pairs, nothing else in flight: the proxy's cost to one query by itself.
  * 1. Dashboard load: BENCH_PROXY_VIEWERS viewers (default 10, each a different client) open the
  *    dashboard every BENCH_PROXY_REFRESH seconds (5) for BENCH_PROXY_SECONDS (20), all of a
  *    dashboard's queries at once as Grafana does; each query is sent once through the proxy and
@@ -251,6 +253,19 @@ async function main(): Promise<void> {
         await post(prometheus.url, { ...r, params: { ...r.params, query: enforceClient(r.params.query!, slugOf(v)) } });
       }
 
+    // 0. One query at a time, nothing else in flight: what the proxy adds to a query by itself.
+    const alone: number[] = [];
+    for (let round = 0; round < 10; round++)
+      for (const [i, q] of queries.entries()) {
+        const v = (round + i) % VIEWERS;
+        const r = requestFor(q, Math.floor(Date.now() / 1000));
+        const straight = { ...r, params: { ...r.params, query: enforceClient(r.params.query!, slugOf(v)) } };
+        const proxyFirst = (round + i) % 2 === 0;
+        const a = proxyFirst ? await post(proxyUrl, r, tokens[v]) : await post(prometheus.url, straight);
+        const b = proxyFirst ? await post(prometheus.url, straight) : await post(proxyUrl, r, tokens[v]);
+        alone.push(proxyFirst ? a - b : b - a);
+      }
+
     // 1. Dashboard load, paired.
     const sched0 = { proxy: schedOf(child.pid!), prometheus: schedOf(prometheus.pid), bench: schedOf(process.pid) };
     const added: number[] = [];
@@ -321,6 +336,10 @@ async function main(): Promise<void> {
     const mem = rssOf(child.pid!);
 
     const rows = [
+      [
+        `added latency, one query at a time (${alone.length} pairs, nothing else in flight), p50 / p99`,
+        `${ms(quantile(alone, 0.5))} / ${ms(quantile(alone, 0.99))}`,
+      ],
       ['dashboard loads (each all its queries at once)', `${loads} by ${VIEWERS} viewers in ${SECONDS} s (one every ${REFRESH} s each)`],
       ['queries measured (pairs)', String(added.length)],
       ['latency straight to Prometheus, p50 / p99', `${ms(quantile(straightMs, 0.5))} / ${ms(quantile(straightMs, 0.99))}`],
