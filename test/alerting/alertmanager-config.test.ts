@@ -126,12 +126,31 @@ describe('email templates', () => {
   });
 });
 
-describe('inhibitions (a real Alertmanager with the generated configuration)', () => {
-  let dir: string;
-  let am: AlertmanagerService;
+/** An alert as a client of Alertmanager's API v2 posts it. */
+const a = (labels: Record<string, string>) => ({
+  labels,
+  annotations: { summary: labels.alertname },
+  startsAt: new Date().toISOString(),
+});
 
+async function postAlerts(am: AlertmanagerService, alerts: ReturnType<typeof a>[]): Promise<void> {
+  const res = await fetch(`${am.url}/api/v2/alerts`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(alerts),
+  });
+  expect(res.status).toBe(200);
+}
+
+/**
+ * A real Alertmanager of its own for the enclosing describe, with the configuration generated from
+ * alertmanager.yml (receivers pointed at a closed port: only inhibition is looked at).
+ */
+function generatedAlertmanager(prefix: string): () => AlertmanagerService {
+  let dir: string;
+  let am: AlertmanagerService | undefined;
   beforeAll(async () => {
-    dir = mkdtempSync(path.join(tmpdir(), 'ct-inhibit-'));
+    dir = mkdtempSync(path.join(tmpdir(), prefix));
     writeFileSync(path.join(dir, 'token'), 'unused-token');
     const config = testAlertmanagerConfig({
       notifierUrl: 'http://127.0.0.1:9',
@@ -146,13 +165,13 @@ describe('inhibitions (a real Alertmanager with the generated configuration)', (
     await am?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
+  return () => am!;
+}
+
+describe('inhibitions (a real Alertmanager with the generated configuration)', () => {
+  const am = generatedAlertmanager('ct-inhibit-');
 
   it('silences lower tiers of the same alert and what platform, database and n8n outages explain', async () => {
-    const a = (labels: Record<string, string>) => ({
-      labels,
-      annotations: { summary: labels.alertname },
-      startsAt: new Date().toISOString(),
-    });
     const disk = { instance: 'host:9100', mountpoint: '/' };
     const alerts = [
       a({ alertname: 'DiskSpaceLow', tier: 'call', severity: 'critical', ...disk }),
@@ -169,18 +188,13 @@ describe('inhibitions (a real Alertmanager with the generated configuration)', (
       a({ alertname: 'WorkflowStuck', tier: 'text', severity: 'high', client: 'hvac', workflow: 'sync' }),
       a({ alertname: 'ChurnRisk', tier: 'email', severity: 'medium', client: 'hvac' }),
     ];
-    const res = await fetch(`${am.url}/api/v2/alerts`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify(alerts),
-    });
-    expect(res.status).toBe(200);
+    await postAlerts(am(), alerts);
     const key = (l: Record<string, string>) => [l.alertname, l.severity, l.mountpoint ?? l.job ?? l.client ?? ''].join(' ');
     let state: Record<string, boolean> = {};
     // Inhibition is marked when the notification pipeline runs (after group_wait).
     for (let i = 0; i < 50; i++) {
       await sleep(200);
-      const listed = (await (await fetch(`${am.url}/api/v2/alerts`)).json()) as {
+      const listed = (await (await fetch(`${am().url}/api/v2/alerts`)).json()) as {
         labels: Record<string, string>;
         status: { inhibitedBy: string[] };
       }[];
@@ -206,49 +220,21 @@ describe('inhibitions (a real Alertmanager with the generated configuration)', (
 });
 
 describe('the PlatformDown inhibition is scoped to the service that is down', () => {
-  let dir: string;
-  let am: AlertmanagerService;
-
-  beforeAll(async () => {
-    dir = mkdtempSync(path.join(tmpdir(), 'ct-inhibit-scope-'));
-    writeFileSync(path.join(dir, 'token'), 'unused-token');
-    const config = testAlertmanagerConfig({
-      notifierUrl: 'http://127.0.0.1:9',
-      notifierTokenFile: path.join(dir, 'token'),
-      heartbeatUrl: 'http://127.0.0.1:9',
-      heartbeatKeyFile: path.join(dir, 'token'),
-      smtp: { host: '127.0.0.1', port: 9 },
-    });
-    am = await startAlertmanager(dir, { config });
-  });
-  afterAll(async () => {
-    await am?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const am = generatedAlertmanager('ct-inhibit-scope-');
 
   it('Grafana down (texted) hides none of the API alerts', async () => {
-    const a = (labels: Record<string, string>) => ({
-      labels,
-      annotations: { summary: labels.alertname },
-      startsAt: new Date().toISOString(),
-    });
     const alerts = [
       a({ alertname: 'PlatformDown', tier: 'text', severity: 'high', service: 'grafana', instance: 'https://grafana/api/health' }),
       a({ alertname: 'ApiSlow', tier: 'text', severity: 'high', service: 'api' }),
       a({ alertname: 'ApiErrorRateHigh', tier: 'text', severity: 'high', service: 'api' }),
     ];
-    const res = await fetch(`${am.url}/api/v2/alerts`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify(alerts),
-    });
-    expect(res.status).toBe(200);
+    await postAlerts(am(), alerts);
     type Listed = { labels: Record<string, string>; status: { state: string; inhibitedBy: string[] } };
     let listed: Listed[] = [];
     // inhibition is decided when the groups flush (group_wait 1 s in this configuration)
     for (let i = 0; i < 15; i++) {
       await sleep(200);
-      listed = (await (await fetch(`${am.url}/api/v2/alerts`)).json()) as Listed[];
+      listed = (await (await fetch(`${am().url}/api/v2/alerts`)).json()) as Listed[];
     }
     expect(Object.fromEntries(listed.map((x) => [x.labels.alertname, x.status.state]))).toEqual({
       PlatformDown: 'active',
@@ -256,16 +242,12 @@ describe('the PlatformDown inhibition is scoped to the service that is down', ()
       ApiErrorRateHigh: 'active',
     });
     // and the API down does hide them, on the same Alertmanager
-    await fetch(`${am.url}/api/v2/alerts`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify([
-        a({ alertname: 'PlatformDown', tier: 'call', severity: 'critical', service: 'api', instance: 'https://api/healthz' }),
-      ]),
-    });
+    await postAlerts(am(), [
+      a({ alertname: 'PlatformDown', tier: 'call', severity: 'critical', service: 'api', instance: 'https://api/healthz' }),
+    ]);
     for (let i = 0; i < 50; i++) {
       await sleep(200);
-      listed = (await (await fetch(`${am.url}/api/v2/alerts`)).json()) as Listed[];
+      listed = (await (await fetch(`${am().url}/api/v2/alerts`)).json()) as Listed[];
       if (listed.filter((x) => x.status.state === 'suppressed').length === 2) break;
     }
     expect(
