@@ -13,7 +13,7 @@ import { startPipeline, type Pipeline } from '../alerting/pipeline';
 import { startTestApi, type TestApi } from '../api/harness';
 import { sleep } from '../bench/process';
 import { benchEnv, createTestDatabase, type TestDatabase } from '../helpers/db';
-import { interpolate, last24h, runPromQL, runSql, type Outcome } from '../dashboards/live-queries';
+import { interpolate, last24h, promValue, runPromQL, runSql, runWorkflow, type Outcome } from '../dashboards/live-queries';
 
 /**
  * The client portal's proof, like the admin portal's live check: the demo data set in a database,
@@ -40,45 +40,12 @@ let summary: DemoSummary;
 const tokens: Record<string, string> = {};
 const sessions: Record<string, Client> = {};
 
-/**
- * Grafana's Prometheus datasource of a client organisation sends the portal token in the
- * Authorization header (`httpHeaderName1`); live-queries' runPromQL sends no header, so every
- * request it makes to the proxy goes out with the token of the client being checked.
- */
-async function asClient<T>(slug: string, fn: () => Promise<T>): Promise<T> {
-  const plain = globalThis.fetch;
-  globalThis.fetch = (input, init) => {
-    const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
-    if (!url.startsWith(proxy.url)) return plain(input, init);
-    const headers = new Headers(init?.headers);
-    headers.set('authorization', `Bearer ${tokens[slug]}`);
-    return plain(input, { ...init, headers });
-  };
-  try {
-    return await fn();
-  } finally {
-    globalThis.fetch = plain;
-  }
-}
-
-async function promValue(expr: string): Promise<number | undefined> {
-  const res = await fetch(`${pipeline.prometheus.url}/api/v1/query?${new URLSearchParams({ query: expr })}`);
-  const body = (await res.json()) as { data: { result: { value: [number, string] }[] } };
-  const r = body.data.result;
-  return r.length === 1 ? Number(r[0]!.value[1]) : undefined;
-}
-
 /** Runs of the pizza shop's workflows once Prometheus has their counters, so increases move; one fails. */
 async function moreRuns(): Promise<void> {
   const n8nUrl = benchEnv('N8N_URL');
   for (const wf of summary.workflows.filter((w) => w.client === CLIENT)) {
     for (const body of [{ run: 'portal live' }, { fail: 'payment provider timeout (portal live check)' }]) {
-      const res = await fetch(`${n8nUrl}/webhook/${wf.webhookPath}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-      });
-      expect(res.status).toBe(200);
+      expect(await runWorkflow(n8nUrl, wf.webhookPath, body)).toBe(200);
     }
   }
 }
@@ -141,7 +108,7 @@ beforeAll(async () => {
   }
 
   await pipeline.waitFor('the demo executions in Prometheus', async () =>
-    (await promValue(`sum(ct_workflow_executions_total{client="${CLIENT}"})`)) ? true : undefined,
+    (await promValue(pipeline.prometheus.url, `sum(ct_workflow_executions_total{client="${CLIENT}"})`)) ? true : undefined,
   );
   await moreRuns();
   await liveEvents();
@@ -176,15 +143,17 @@ interface Checked {
 async function runAll(slug: string): Promise<Checked[]> {
   const w = last24h();
   const out: Checked[] = [];
-  await asClient(slug, async () => {
-    for (const { dashboard } of clientDashboards()) {
-      for (const target of dashboardTargets(dashboard)) {
-        const outcome =
-          target.expr !== undefined ? await runPromQL(proxy.url, target, {}, w) : await runSql(sessions[slug]!, target, {}, w);
-        out.push({ target, outcome });
-      }
+  // As Grafana's Prometheus datasource of the client's organisation sends it (httpHeaderName1).
+  const datasourceHeaders = { authorization: `Bearer ${tokens[slug]}` };
+  for (const { dashboard } of clientDashboards()) {
+    for (const target of dashboardTargets(dashboard)) {
+      const outcome =
+        target.expr !== undefined
+          ? await runPromQL(proxy.url, target, {}, w, datasourceHeaders)
+          : await runSql(sessions[slug]!, target, {}, w);
+      out.push({ target, outcome });
     }
-  });
+  }
   return out;
 }
 

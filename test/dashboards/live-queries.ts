@@ -69,7 +69,17 @@ interface PromResponse {
   data?: { result: { metric: Record<string, string> }[] };
 }
 
-export async function runPromQL(prometheusUrl: string, t: DashboardTarget, vars: Record<string, string>, w: QueryWindow): Promise<Outcome> {
+/**
+ * `headers` are the datasource's own HTTP headers, as Grafana adds them from its settings (a
+ * client organisation's datasource sends the portal token as Authorization).
+ */
+export async function runPromQL(
+  prometheusUrl: string,
+  t: DashboardTarget,
+  vars: Record<string, string>,
+  w: QueryWindow,
+  headers: Record<string, string> = {},
+): Promise<Outcome> {
   const query = interpolate(t.expr!, 'promql', vars, w);
   const params = new URLSearchParams({ query });
   let endpoint = 'query';
@@ -83,7 +93,7 @@ export async function runPromQL(prometheusUrl: string, t: DashboardTarget, vars:
   // Grafana's datasource is provisioned with httpMethod POST: the same form-encoded request.
   const res = await fetch(`${prometheusUrl}/api/v1/${endpoint}`, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded' },
     body: params,
   });
   const body = (await res.json()) as PromResponse;
@@ -124,4 +134,23 @@ export function combinations(values: Record<string, string[]>): Record<string, s
   let out: Record<string, string>[] = [{}];
   for (const [name, list] of Object.entries(values)) out = out.flatMap((c) => list.map((v) => ({ ...c, [name]: v })));
   return out;
+}
+
+/** The value of an instant query that returns exactly one series (undefined otherwise). */
+export async function promValue(prometheusUrl: string, expr: string): Promise<number | undefined> {
+  const res = await fetch(`${prometheusUrl}/api/v1/query?${new URLSearchParams({ query: expr })}`);
+  const body = (await res.json()) as { data: { result: { value: [number, string] }[] } };
+  const r = body.data.result;
+  return r.length === 1 ? Number(r[0]!.value[1]) : undefined;
+}
+
+/** Runs a demo workflow through its production webhook in n8n; n8n's answer status. */
+export async function runWorkflow(n8nUrl: string, webhookPath: string, body: Record<string, unknown>): Promise<number> {
+  const res = await fetch(`${n8nUrl}/webhook/${webhookPath}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  await res.arrayBuffer();
+  return res.status;
 }

@@ -14,7 +14,7 @@ import { startTestApi, type TestApi } from '../api/harness';
 import { freePort, httpStatus, killGroup, sleep, spawnDaemon, waitFor } from '../bench/process';
 import { backupConfig } from '../helpers/backup';
 import { benchEnv, createTestDatabase, type TestDatabase } from '../helpers/db';
-import { combinations, last24h, runPromQL, runSql, variableValues, type Outcome } from './live-queries';
+import { combinations, last24h, promValue, runPromQL, runSql, runWorkflow, variableValues, type Outcome } from './live-queries';
 
 /**
  * The heart of the admin portal's proof: the demo data set loaded into a database, the real
@@ -57,13 +57,6 @@ async function startNodeExporter(): Promise<string> {
   return `127.0.0.1:${port}`;
 }
 
-async function promValue(expr: string): Promise<number | undefined> {
-  const res = await fetch(`${pipeline.prometheus.url}/api/v1/query?${new URLSearchParams({ query: expr })}`);
-  const body = (await res.json()) as { data: { result: { value: [number, string] }[] } };
-  const r = body.data.result;
-  return r.length === 1 ? Number(r[0]!.value[1]) : undefined;
-}
-
 /** Live traffic through the scraped API, as the platform sees it every day. */
 async function apiTraffic(): Promise<void> {
   const rotated = await api.call('POST', '/api/admin/clients/pizza-co/rotate-secret', { body: { grace: '1h' } });
@@ -96,13 +89,8 @@ async function moreRuns(): Promise<void> {
   const n8nUrl = benchEnv('N8N_URL');
   for (const wf of summary.workflows.filter((w) => !w.name.includes('Parts order'))) {
     for (const body of [{ run: 'live' }, ...(wf.client === 'pizza-co' ? [{ fail: 'payment provider timeout (live check)' }] : [])]) {
-      const res = await fetch(`${n8nUrl}/webhook/${wf.webhookPath}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-      });
       // Churned and paused clients' workflows may be inactive: n8n answers 404 for those.
-      expect([200, 404]).toContain(res.status);
+      expect([200, 404]).toContain(await runWorkflow(n8nUrl, wf.webhookPath, body));
     }
   }
 }
@@ -138,7 +126,7 @@ beforeAll(async () => {
   });
 
   await pipeline.waitFor('the demo executions in Prometheus', async () =>
-    (await promValue('sum(ct_workflow_executions_total{client="pizza-co"})')) ? true : undefined,
+    (await promValue(pipeline.prometheus.url, 'sum(ct_workflow_executions_total{client="pizza-co"})')) ? true : undefined,
   );
   await moreRuns();
   await apiTraffic();
@@ -244,7 +232,7 @@ test('the Overview’s revenue tiles equal what SQL computes from the seeded tab
   const overview = adminDashboards().find((d) => d.dashboard.uid === 'ct-admin-overview')!.dashboard;
   const tile = async (panel: string) => {
     const t = dashboardTargets(overview).find((x) => x.panel === panel)!;
-    return promValue(t.expr!);
+    return promValue(pipeline.prometheus.url, t.expr!);
   };
   const { rows } = await db.pool.query<{ mrr: string; active: string; pending: string; pending_amount: string; at_risk: string }>(`
     SELECT
