@@ -33,6 +33,15 @@ export interface N8nExecution {
   [extra: string]: unknown;
 }
 
+/** A credential as n8n's public API lists it: never its data. */
+export interface N8nCredential {
+  id: string;
+  name: string;
+  type: string;
+  createdAt?: string;
+  updatedAt?: string;
+}
+
 export interface N8nClientOptions {
   url: string;
   apiKey: string;
@@ -129,6 +138,18 @@ export class N8nClient {
 
   deactivateWorkflow(id: string): Promise<N8nWorkflow> {
     return this.request('POST', `/api/v1/workflows/${encodeURIComponent(id)}/deactivate`);
+  }
+
+  /** Every credential (id, name, type; n8n never returns their data). */
+  async listCredentials(): Promise<N8nCredential[]> {
+    const out: N8nCredential[] = [];
+    for await (const c of this.paginate<N8nCredential>('/api/v1/credentials', { limit: 250 })) out.push(c);
+    return out;
+  }
+
+  /** Creates a credential; n8n stores `data` encrypted with its encryption key and never returns it. */
+  createCredential(c: { name: string; type: string; data: Record<string, unknown> }): Promise<N8nCredential> {
+    return this.request('POST', '/api/v1/credentials', c);
   }
 
   /** Executions, newest first, optionally stopping once `until` returns true for an item. */
