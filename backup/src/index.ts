@@ -10,3 +10,4 @@ export * from './retention';
 export * from './drill';
 export * from './scheduler';
 export * from './progress';
+export * from './requests';

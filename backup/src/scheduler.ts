@@ -4,6 +4,7 @@ import { retentionOptions, schedulerSchema } from './config';
 import { startDatabaseBackup } from './database';
 import { startRestoreDrill } from './drill';
 import { startN8nBackup } from './n8n';
+import { serveBackupRequests } from './requests';
 import { applyRetention } from './retention';
 import { createBucket } from './storage';
 
@@ -65,11 +66,14 @@ export async function startScheduler(_opts: { port?: number } = {}): Promise<{ s
       { name: job.name, noOverlap: true, timezone: cfg.SCHEDULE_TIMEZONE },
     ),
   );
+  // "Force a backup" from the API, which holds no backup keys: it records a request, this starts it.
+  const requests = await serveBackupRequests({ pool, log, start: (requester) => startDatabaseBackup({ ...deps, ...requester }) });
   log.info({ jobs: jobs.map((j) => `${j.name}=${j.schedule}`) }, 'scheduler started');
   return {
     jobs,
     async stop() {
       await Promise.all(tasks.map((t) => t.destroy()));
+      await requests.stop();
       await pool.end();
     },
   };

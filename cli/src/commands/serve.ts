@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { ForceBackup } from '@ct/api';
-import { poolFromConfig, UserError, untilSignal, type Pool } from '@ct/lib';
+import { loadConfig, poolFromConfig, UserError, untilSignal, type Pool } from '@ct/lib';
 import { preferFullCollections } from '../gc';
 
 /**
@@ -22,24 +22,24 @@ SERVICES.notifier = async (opts) => (await import('@ct/alerting')).startNotifier
 SERVICES['tenant-proxy'] = async (opts) => (await import('@ct/client-portal')).startTenantProxyService(opts);
 
 /**
- * The API's "force a backup": a database backup through the backup module, answered as soon as
- * the run is recorded. Without a valid backup configuration (S3, BACKUP_MASTER_KEY) the API
- * answers 501 instead, and says so at start.
+ * The API's "force a backup": a request the backup scheduler picks up (backup_requests), answered
+ * with the run it starts. The API holds neither the backup master key nor S3 credentials; only
+ * the scheduler does. Without a scheduler running, the route answers 502 after `waitMs`.
  */
-export function backupForApi(env: NodeJS.ProcessEnv = process.env): ForceBackup | undefined {
+export function backupForApi(env: NodeJS.ProcessEnv = process.env, opts: { waitMs?: number } = {}): ForceBackup {
   // Required, not imported: only `ct serve api` needs @ct/backup here, and this answers synchronously.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { loadBackupConfig, startDatabaseBackup } = require('@ct/backup') as typeof import('@ct/backup');
-  let cfg: ReturnType<typeof loadBackupConfig>;
-  try {
-    cfg = loadBackupConfig(env);
-  } catch {
-    return undefined;
-  }
+  const { requestDatabaseBackup } = require('@ct/backup') as typeof import('@ct/backup');
   let pool: Pool | undefined;
-  return async ({ actor, actorType }) => {
-    pool ??= poolFromConfig(cfg, { applicationName: 'ct-api-backup', max: 2 });
-    const { run, alreadyRunning } = await startDatabaseBackup({ config: cfg, pool, actor, actorType });
+  return async ({ actor, actorType, requestId }) => {
+    pool ??= poolFromConfig(loadConfig(['database'], undefined, env), { applicationName: 'ct-api-backup', max: 2 });
+    const { run, alreadyRunning } = await requestDatabaseBackup({
+      pool,
+      actor,
+      actorType: actorType ?? 'system',
+      requestId,
+      waitMs: opts.waitMs,
+    });
     return { run: { ...run }, alreadyRunning };
   };
 }

@@ -117,10 +117,10 @@ export function adviceFor(e: ApiError): string {
       return 'The API refused the input; the message names the field.';
     case 'notConfigured':
       return e.status === 501
-        ? 'This API process has no backup configuration (S3_* and BACKUP_MASTER_KEY): see docs/backup.md.'
+        ? 'This API process has no backup module wired in: run it with `ct serve api` (see docs/backup.md).'
         : "This Grafana's copy of the plugin does not have this route: install the plugin version that matches the API.";
     case 'upstream':
-      return 'The API could not reach a service it depends on (n8n or Prometheus); the message says which.';
+      return 'The API could not reach a service it depends on (n8n, Prometheus or the backup scheduler); the message says which.';
     case 'notFound':
       return 'It no longer exists, or the name is wrong.';
     default:
