@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { durationSeconds, loadConfig, port, sections } from '@ct/lib';
 
@@ -26,11 +27,25 @@ export const apiConfigSchema = z.object({
   API_RATE_LIMIT_PER_IP: z.coerce.number().int().min(1).default(300),
   /** Signed webhook posts per minute per client. */
   API_WEBHOOK_RATE_LIMIT: z.coerce.number().int().min(1).default(6000),
-  /** express "trust proxy": false, true, a hop count, or addresses/subnets such as loopback. */
+  /**
+   * Which reverse proxies' X-Forwarded-For to believe: the number of proxies in front of the API
+   * (0: none), or their addresses/subnets, comma-separated. Never "true": that believes whatever
+   * address a caller writes in the header (see docs/security.md).
+   */
   API_TRUST_PROXY: z
     .string()
-    .default('false')
-    .transform((v): boolean | number | string => (v === 'true' ? true : v === 'false' ? false : /^\d+$/.test(v) ? Number(v) : v)),
+    .default('0')
+    .transform((v, ctx) => {
+      const parsed = parseTrustProxy(v);
+      if (typeof parsed === 'string') {
+        ctx.addIssue({ code: 'custom', message: parsed });
+        return z.NEVER;
+      }
+      return parsed;
+    }),
+  /** The internal listener: /metrics and /readyz, never on the public port (see docs/api.md). */
+  API_INTERNAL_PORT: port.default(8081),
+  API_INTERNAL_HOST: z.string().min(1).default('127.0.0.1'),
   /** Shared secret Grafana's plugin proxy sends in X-CT-Proxy-Secret; unset disables that path. */
   API_GRAFANA_PROXY_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   /** How long a rotated-out client secret keeps verifying webhooks. */
@@ -40,6 +55,34 @@ export const apiConfigSchema = z.object({
   /** Prometheus the metric exports read from; unset makes exports answer 503. */
   PROMETHEUS_URL: z.string().url().optional(),
 });
+
+/** Express's named subnets: loopback 127.0.0.1/8 and ::1, linklocal, uniquelocal (private ranges). */
+const NAMED_SUBNETS = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/**
+ * API_TRUST_PROXY as express's "trust proxy" takes it: a hop count, or a list of addresses and
+ * subnets. Returns the problem as a string when the value is anything else.
+ */
+export function parseTrustProxy(value: string): number | string[] | string {
+  const v = value.trim();
+  const fix =
+    'set the number of reverse proxies in front of the API (0 when there is none, 1 for one nginx/Caddy) ' +
+    'or their addresses/subnets, comma-separated, such as 10.0.0.5,172.18.0.0/16 or loopback';
+  if (/^\d+$/.test(v)) return Number(v) <= 10 ? Number(v) : `must be at most 10 hops, got ${v}: ${fix}`;
+  if (/^(true|false|yes|no|on|off)$/i.test(v))
+    return `"${v}" is not accepted (true would take the client address from whatever X-Forwarded-For a caller sends): ${fix}`;
+  const entries = v.split(',').map((e) => e.trim());
+  for (const e of entries) {
+    if (NAMED_SUBNETS.has(e)) continue;
+    const [addr = '', prefix, extra] = e.split('/');
+    const family = isIP(addr);
+    const max = family === 4 ? 32 : 128;
+    if (!family || extra !== undefined) return `"${e}" is not an IP address or subnet: ${fix}`;
+    if (prefix !== undefined && !(/^\d{1,3}$/.test(prefix) && Number(prefix) >= 1 && Number(prefix) <= max))
+      return `"${e}": the prefix length must be 1-${max} (a /0 trusts every address): ${fix}`;
+  }
+  return entries;
+}
 
 export type ApiConfig = ReturnType<typeof loadApiConfig>;
 

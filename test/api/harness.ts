@@ -10,6 +10,8 @@ export const ADMIN_PASSWORD = 'correct horse battery';
 
 export interface TestApi {
   url: string;
+  /** The internal listener (API_INTERNAL_PORT in production): /metrics and /readyz. */
+  internalUrl: string;
   db: TestDatabase;
   pool: Pool;
   keys: { admin: string; write: string; read: string };
@@ -20,6 +22,10 @@ export interface TestApi {
     path: string,
     o?: { key?: string | null; body?: unknown; raw?: string; headers?: Record<string, string> },
   ): Promise<Res>;
+  /** GET on the internal listener, e.g. internal('/metrics'). */
+  internal(path: string): Promise<Res>;
+  /** The API's own metrics, as Prometheus scrapes them. */
+  scrape(): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -60,7 +66,7 @@ export async function startTestApi(
   });
   const logger = createLogger({ level: 'info', format: 'json', destination });
   const keyring = o.keyring ?? { currentId: 'test', keys: { test: 'test-only-secrets-key-0123456789abcdef' } };
-  const { app } = createApp({
+  const { app, internal } = createApp({
     pool: db.pool,
     n8n: o.n8n ?? n8nFromBench(),
     keyring,
@@ -83,6 +89,7 @@ export async function startTestApi(
     },
   });
   const server = await listen(app, { port: 0 });
+  const internalServer = await listen(internal, { port: 0 });
   const actor = { actor: 'test-setup', actorType: 'system' as const };
   const keys = await withTransaction(db.pool, async (tx) => ({
     admin: (await createApiKey(tx, { name: 'admin', scopes: ['admin'], owner: 'test' }, actor)).key,
@@ -93,8 +100,20 @@ export async function startTestApi(
     await withTransaction(db.pool, async (tx) =>
       createAdminUser(tx, { email: ADMIN_EMAIL, passwordHash: await hashPassword(ADMIN_PASSWORD) }, actor),
     );
+  const fetchRes = async (url: string, init?: RequestInit): Promise<Res> => {
+    const res = await fetch(url, init);
+    const text = await res.text();
+    let json: unknown = undefined;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      /* not JSON */
+    }
+    return { status: res.status, headers: res.headers, body: json, text };
+  };
   return {
     url: server.url,
+    internalUrl: internalServer.url,
     db,
     pool: db.pool,
     keys,
@@ -108,18 +127,12 @@ export async function startTestApi(
         body = JSON.stringify(c.body);
         headers['content-type'] ??= 'application/json';
       }
-      const res = await fetch(`${server.url}${path}`, { method, headers, body });
-      const text = await res.text();
-      let json: unknown = undefined;
-      try {
-        json = JSON.parse(text);
-      } catch {
-        /* not JSON */
-      }
-      return { status: res.status, headers: res.headers, body: json, text };
+      return fetchRes(`${server.url}${path}`, { method, headers, body });
     },
+    internal: (path) => fetchRes(`${internalServer.url}${path}`),
+    scrape: async () => (await fetchRes(`${internalServer.url}/metrics`)).text,
     async close() {
-      await server.close(2000);
+      await Promise.all([server.close(2000), internalServer.close(2000)]);
       if (!o.db) await db.drop();
     },
   };

@@ -184,7 +184,7 @@ describe('middleware', () => {
 
   it('answers /healthz and /readyz', async () => {
     expect((await api.call('GET', '/healthz', { key: null })).status).toBe(200);
-    expect((await api.call('GET', '/readyz', { key: null })).body).toMatchObject({ database: 'reachable' });
+    expect((await api.internal('/readyz')).body).toMatchObject({ database: 'reachable' });
   });
 });
 
@@ -205,7 +205,7 @@ describe('rate limits, CORS allow-list, backups not wired', () => {
     expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
     // Another key is not affected.
     expect((await small.call('GET', '/api/clients', { key: small.keys.write })).status).toBe(200);
-    expect((await small.call('GET', '/metrics', { key: null })).text).toMatch(/ct_rate_limited_total [1-9]/);
+    expect(await small.scrape()).toMatch(/ct_rate_limited_total [1-9]/);
   });
 
   it('limits per IP', async () => {
@@ -248,10 +248,11 @@ describe('rate limits, CORS allow-list, backups not wired', () => {
     }
   });
 
-  it("refused webhook posts use up the sender's address allowance, never the client's", async () => {
+  it("refused webhook posts use up the sender's allowance for that client, never the client's own nor another client's", async () => {
     const perIp = await startTestApi({ db: api.db, settings: { rateLimitPerIp: 3, webhookRateLimit: 2 } });
     try {
       const c = await perIp.call('POST', '/api/clients', { key: perIp.keys.admin, body: { slug: 'calm-client', name: 'Calm' } });
+      const other = await perIp.call('POST', '/api/clients', { key: perIp.keys.admin, body: { slug: 'other-client', name: 'Other' } });
       const post = (secret: string, path = 'calm-client') => {
         const raw = JSON.stringify({ id: randomUUID(), type: 'ping' });
         return perIp.call('POST', `/api/webhooks/n8n/${path}`, {
@@ -264,9 +265,11 @@ describe('rate limits, CORS allow-list, backups not wired', () => {
       expect([(await post('whsec_forged')).status, (await post('whsec_forged')).status]).toEqual([401, 401]);
       expect([(await post(c.body.webhookSecret)).status, (await post(c.body.webhookSecret)).status]).toEqual([201, 201]);
       expect((await post(c.body.webhookSecret)).status).toBe(429);
-      // That 429 was the address's third refusal: whatever it posts now, to any slug, is limited.
-      expect((await post('whsec_forged', 'no-such-client')).status).toBe(429);
+      // That 429 was the third refusal from this address for this client: its posts to it now wait,
+      // while its posts to other clients (the same n8n server posts for all of them) go on.
       expect((await post(c.body.webhookSecret)).status).toBe(429);
+      expect((await post('whsec_forged', 'no-such-client')).status).toBe(401);
+      expect((await post(other.body.webhookSecret, 'other-client')).status).toBe(201);
     } finally {
       await perIp.close();
     }
@@ -315,7 +318,7 @@ describe('own metrics', () => {
   it('serve a scrape that promtool check metrics accepts, with route templates only', async () => {
     await api.call('GET', '/api/clients/some-client');
     await api.call('GET', '/api/nothing-here');
-    const scrape = (await api.call('GET', '/metrics', { key: null })).text;
+    const scrape = await api.scrape();
     const lint = spawnSync('promtool', ['check', 'metrics'], { input: scrape, encoding: 'utf8' });
     expect(`${lint.stdout}${lint.stderr}`.trim()).toBe('');
     expect(lint.status).toBe(0);
@@ -333,12 +336,12 @@ describe('own metrics', () => {
   });
 
   it('label a request refused before routing with the mount it was aimed at, as AdminAuthFailureBurst expects', async () => {
-    const before = (await api.call('GET', '/metrics', { key: null })).text;
+    const before = await api.scrape();
     const count = (text: string) =>
       Number(/ct_api_request_duration_seconds_count\{method="POST",route="\/api\/admin\/\*",status="401"\} (\d+)/.exec(text)?.[1] ?? 0);
     for (const key of ['ct_guessed-key-1', 'ct_guessed-key-2'])
       expect((await api.call('POST', '/api/admin/backups', { key })).status).toBe(401);
-    const after = (await api.call('GET', '/metrics', { key: null })).text;
+    const after = await api.scrape();
     expect(count(after) - count(before)).toBe(2);
     // The alert's selector takes that series.
     const rules = readFileSync(path.resolve(__dirname, '../../alerting/rules/alerts.yml'), 'utf8');

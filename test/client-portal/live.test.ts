@@ -80,7 +80,7 @@ beforeAll(async () => {
   exporter = await startExporter({ pool: db.pool, n8n: deps.n8n, n8nIntervalSeconds: 1, port: 0, databaseDiskCapacityBytes: 50e9 });
   pipeline = await startPipeline(dir, {
     exporterMetrics: '',
-    scrape: { ct_exporters: new URL(exporter.url).host, ct_api: new URL(api.url).host },
+    scrape: { ct_exporters: new URL(exporter.url).host, ct_api: new URL(api.internalUrl).host },
   });
 
   summary = await seedDemo({ ...deps, pool: db.pool, stuckSeconds: 120, tag });
