@@ -13,7 +13,7 @@ beforeAll(async () => {
 afterAll(() => api.close());
 
 const failures = async () => {
-  const text = (await api.call('GET', '/metrics', { key: null })).text;
+  const text = await api.scrape();
   const out: Record<string, number> = {};
   for (const m of text.matchAll(/^ct_auth_failures_total\{reason="([^"]+)"\} (\d+)/gm)) out[m[1]!] = Number(m[2]);
   return out;

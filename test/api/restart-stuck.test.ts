@@ -128,9 +128,7 @@ it('detects a sleeping execution, stops and retries it, and audits the result', 
   });
   expect(again.body).toMatchObject({ outcome: 'success', results: [] });
   expect((await verifyAuditChain(api.pool)).ok).toBe(true);
-  expect((await api.call('GET', '/metrics', { key: null })).text).toMatch(
-    /ct_quick_actions_total\{action="restart_stuck",outcome="success"\} 2/,
-  );
+  expect(await api.scrape()).toMatch(/ct_quick_actions_total\{action="restart_stuck",outcome="success"\} 2/);
 });
 
 it('two restarts at once act on a stuck execution once: the second is refused or finds nothing left', async () => {

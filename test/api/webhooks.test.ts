@@ -162,7 +162,7 @@ describe('signed webhook receiver', () => {
   });
 
   it('counts results in ct_webhook_events_total by client and result', async () => {
-    const text = (await api.call('GET', '/metrics', { key: null })).text;
+    const text = await api.scrape();
     expect(text).toMatch(/ct_webhook_events_total\{client="plumber-joe",result="stored"\} \d+/);
     expect(text).toMatch(/ct_webhook_events_total\{client="plumber-joe",result="duplicate"\} [1-9]/);
     expect(text).toMatch(/ct_webhook_events_total\{client="unknown",result="replay"\} [1-9]/);
