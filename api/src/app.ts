@@ -5,7 +5,7 @@ import { metricsHandler, type Logger, type N8nClient, type Pool, type SecretKeyr
 import { authenticate } from './auth';
 import { errorHandler, HttpError } from './errors';
 import { createApiMetrics, type ApiMetrics } from './metrics';
-import { rateLimits, requestId, requestLogging } from './middleware';
+import { noStore, rateLimits, requestId, requestLogging } from './middleware';
 import { buildOpenApi } from './openapi';
 import { ApiRouter, type RegisteredRoute } from './route';
 import { adminRoutes } from './routes/admin';
@@ -28,7 +28,8 @@ export interface AppOptions {
     rateLimitPerIp: number;
     rateLimitPerKey: number;
     webhookRateLimit: number;
-    trustProxy: boolean | number | string;
+    /** express "trust proxy": a hop count or the proxies' addresses/subnets (API_TRUST_PROXY); never true. */
+    trustProxy: false | number | string[];
     grafanaProxySecret?: string;
   };
   /** The backup module's "start a backup now"; absent → POST /api/admin/backups answers 501. */
@@ -36,7 +37,10 @@ export interface AppOptions {
 }
 
 export interface ApiApp {
+  /** The public listener: /healthz and /api. */
   app: Express;
+  /** The internal listener (API_INTERNAL_PORT): /metrics (every client slug is in it) and /readyz. */
+  internal: Express;
   metrics: ApiMetrics;
   routes: RegisteredRoute[];
   openapi: Record<string, unknown>;
@@ -50,15 +54,20 @@ export function createApp(o: AppOptions): ApiApp {
   const webhookCache = new WebhookSecretCache(o.pool, o.keyring);
   const deps: RouteDeps = { ...o, metrics, webhookCache, registry };
 
+  const trustProxy = o.settings.trustProxy as unknown;
+  if (trustProxy === true || !(trustProxy === false || Number.isInteger(trustProxy) || Array.isArray(trustProxy)))
+    throw new Error('trustProxy must be a hop count or a list of proxy addresses: true would believe any X-Forwarded-For');
+
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', o.settings.trustProxy);
   app.set('query parser', 'simple');
 
-  // The security stack, in order: request id + logging, headers, CORS, rate limits, authentication.
+  // The security stack, in order: request id + logging, headers (no-store), CORS, rate limits, authentication.
   app.use(requestId());
   app.use(requestLogging(o.logger, metrics));
   app.use(helmet());
+  app.use(noStore());
   app.use(cors({ origin: o.settings.corsOrigins.length ? o.settings.corsOrigins : false }));
   app.use(
     rateLimits(metrics, {
@@ -69,16 +78,8 @@ export function createApp(o: AppOptions): ApiApp {
     }),
   );
 
-  app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
-  app.get('/readyz', async (_req, res) => {
-    try {
-      await o.pool.query({ text: 'SELECT 1', query_timeout: 2000 } as never);
-      res.json({ status: 'ready', database: 'reachable' });
-    } catch {
-      res.status(503).set('Retry-After', '5').json({ status: 'not ready', database: 'unreachable' });
-    }
-  });
-  app.get('/metrics', metricsHandler(metrics.registry));
+  // Liveness only: probes reach it from outside. /metrics and /readyz are on the internal listener.
+  app.get('/healthz', healthz);
 
   // Webhooks authenticate by signature, before any JSON parsing (the signature covers raw bytes).
   app.use('/api/webhooks', webhookRouter({ pool: o.pool, metrics, cache: webhookCache }));
@@ -112,5 +113,32 @@ export function createApp(o: AppOptions): ApiApp {
     next(new HttpError(404, 'not_found', `no route ${req.method} ${req.path.slice(0, 200)}`)),
   );
   app.use(errorHandler(o.logger));
-  return { app, metrics, routes: registry, openapi };
+  return { app, internal: internalApp(o.pool, metrics), metrics, routes: registry, openapi };
+}
+
+const healthz = (_req: Request, res: Response) => void res.json({ status: 'ok' });
+
+/**
+ * What only the platform's own network may read: the metrics (they name every client) and the
+ * readiness check (it says whether the database answers). Exact, case-sensitive paths.
+ */
+function internalApp(pool: Pool, metrics: ApiMetrics): Express {
+  const internal = express();
+  internal.disable('x-powered-by');
+  internal.set('case sensitive routing', true);
+  internal.set('strict routing', true);
+  internal.get('/healthz', healthz);
+  internal.get('/readyz', async (_req, res) => {
+    try {
+      await pool.query({ text: 'SELECT 1', query_timeout: 2000 } as never);
+      res.json({ status: 'ready', database: 'reachable' });
+    } catch {
+      res.status(503).set('Retry-After', '5').json({ status: 'not ready', database: 'unreachable' });
+    }
+  });
+  internal.get('/metrics', metricsHandler(metrics.registry));
+  internal.use(
+    (req, res) => void res.status(404).json({ error: 'not_found', message: `no route ${req.method} ${req.path.slice(0, 200)}` }),
+  );
+  return internal;
 }

@@ -4,6 +4,7 @@ import { ipKeyGenerator, rateLimit, type RateLimitRequestHandler } from 'express
 import type { Logger } from '@ct/lib';
 import { credentialFingerprint } from './auth';
 import type { ApiMetrics } from './metrics';
+import { WEBHOOK_REFUSED_CLIENTS_PER_ADDRESS } from './webhooks';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 const METHODS = new Set(['GET', 'POST', 'PATCH', 'PUT', 'DELETE', 'HEAD', 'OPTIONS']);
@@ -65,7 +66,7 @@ function limited(metrics: ApiMetrics, what: string) {
   };
 }
 
-const unlimited = (req: Request) => req.path === '/healthz' || req.path === '/readyz' || req.path === '/metrics';
+const unlimited = (req: Request) => req.path === '/healthz';
 const isWebhook = (req: Request) => req.path.startsWith('/api/webhooks/');
 
 /**
@@ -84,10 +85,15 @@ function webhookTarget(req: Request): string {
 
 /**
  * Rate limits, before authentication so floods of bad credentials are limited too:
- * per IP for everything but accepted webhooks (one n8n server posts for every client, so only
- * refused webhook posts count against its address: bad signatures, unknown clients); per
- * credential (a digest of it, or the Grafana user behind a valid proxy secret) for authenticated
- * calls; per client for webhooks.
+ * - per IP for everything but webhooks and /healthz;
+ * - per credential (a digest of it, or the Grafana user behind a valid proxy secret) for
+ *   authenticated calls;
+ * - webhooks: one n8n server posts for every client, so they are never limited by address alone.
+ *   Refused posts (bad signature, unknown or churned client, invalid body, over quota) count per
+ *   sending address *and* target client: a client whose workflow keeps failing locks out only its
+ *   own posts from that address. A global bound per address (refusals of at least
+ *   WEBHOOK_REFUSED_CLIENTS_PER_ADDRESS clients; one client's are cut off by its own limit first)
+ *   stops a sender spraying made-up slugs. Accepted posts count per client only.
  */
 export function rateLimits(
   metrics: ApiMetrics,
@@ -106,6 +112,15 @@ export function rateLimits(
       limit: o.perIp,
       skip: (req) => !isWebhook(req),
       skipSuccessfulRequests: true,
+      keyGenerator: (req) => `webhook-refused:${ipKeyGenerator(req.ip ?? '')}:${webhookTarget(req)}`,
+      handler: limited(metrics, 'refused from this address for this client webhook'),
+    }),
+    rateLimit({
+      ...common,
+      // A client stopped by the limit above no longer reaches this one: it cannot use it up alone.
+      limit: o.perIp * WEBHOOK_REFUSED_CLIENTS_PER_ADDRESS,
+      skip: (req) => !isWebhook(req),
+      skipSuccessfulRequests: true,
       keyGenerator: (req) => `webhook-refused:${ipKeyGenerator(req.ip ?? '')}`,
       handler: limited(metrics, 'refused from this address'),
     }),
@@ -121,10 +136,22 @@ export function rateLimits(
       limit: o.perWebhookClient,
       skip: (req) => !isWebhook(req),
       // Only accepted posts count: refused ones (anyone can send them) must not use up a
-      // client's allowance; the per-address limit above takes those.
+      // client's allowance; the per-address-and-client limit above takes those.
       skipFailedRequests: true,
       keyGenerator: (req) => `webhook:${webhookTarget(req)}`,
       handler: limited(metrics, 'for this client webhook'),
     }),
   ];
+}
+
+/**
+ * Cache-Control: no-store on every answer, set before anything can answer (a 429 included):
+ * tokens, API keys, webhook secrets and every client's data must not stay in a browser or
+ * proxy cache, and nothing the API serves is worth caching.
+ */
+export function noStore() {
+  return (_req: Request, res: Response, next: NextFunction) => {
+    res.set('Cache-Control', 'no-store');
+    next();
+  };
 }

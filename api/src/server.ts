@@ -26,11 +26,11 @@ export interface StartApiDeps {
   env?: NodeJS.ProcessEnv;
 }
 
-/** `ct serve api`: validates the config, starts listening, returns stop(). */
+/** `ct serve api`: validates the config, starts both listeners (public and internal), returns stop(). */
 export async function startApi(
   opts: { port?: number } = {},
   deps: StartApiDeps = {},
-): Promise<{ stop(): Promise<void>; server: RunningServer }> {
+): Promise<{ stop(): Promise<void>; server: RunningServer; internal: RunningServer }> {
   const cfg = loadApiConfig(deps.env);
   const logger = createLogger({ level: cfg.LOG_LEVEL, format: cfg.LOG_FORMAT, name: 'api' });
   const pool = poolFromConfig(cfg, { applicationName: 'ct-api', statementTimeoutMs: 30_000 });
@@ -41,7 +41,7 @@ export async function startApi(
     ownerPassword: cfg.N8N_OWNER_PASSWORD,
     timeoutSeconds: cfg.N8N_TIMEOUT,
   });
-  const { app } = createApp({
+  const { app, internal } = createApp({
     pool,
     n8n,
     keyring: keyringFromConfig(cfg),
@@ -50,17 +50,29 @@ export async function startApi(
     forceBackup: deps.forceBackup,
   });
   let server: RunningServer;
+  let internalServer: RunningServer;
   try {
     server = await listen(app, { port: opts.port ?? cfg.API_PORT, host: cfg.API_HOST, setting: 'API_PORT' });
   } catch (err) {
     await pool.end();
     throw new UserError(`cannot listen on ${cfg.API_HOST}:${opts.port ?? cfg.API_PORT}: ${errorMessage(err)}`);
   }
-  logger.info({ url: server.url, backups: deps.forceBackup ? 'wired' : 'not configured' }, 'api listening');
+  try {
+    internalServer = await listen(internal, { port: cfg.API_INTERNAL_PORT, host: cfg.API_INTERNAL_HOST, setting: 'API_INTERNAL_PORT' });
+  } catch (err) {
+    await server.close(0);
+    await pool.end();
+    throw new UserError(`cannot listen on ${cfg.API_INTERNAL_HOST}:${cfg.API_INTERNAL_PORT} (API_INTERNAL_PORT): ${errorMessage(err)}`);
+  }
+  logger.info(
+    { url: server.url, internal: internalServer.url, backups: deps.forceBackup ? 'wired' : 'not configured' },
+    'api listening (metrics and readiness on the internal address)',
+  );
   return {
     server,
+    internal: internalServer,
     async stop() {
-      await server.close();
+      await Promise.all([server.close(), internalServer.close()]);
       await pool.end();
     },
   };

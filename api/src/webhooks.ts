@@ -18,6 +18,11 @@ export const WEBHOOK_MAX_BYTES = 256 * 1024;
 export const REPLAY_WINDOW_SECONDS = 300;
 export const SIGNATURE_HEADER = 'x-ct-signature';
 export const TIMESTAMP_HEADER = 'x-ct-timestamp';
+/**
+ * Refused posts are limited per sending address and client (API_RATE_LIMIT_PER_IP each); one
+ * address may send this many clients' worth of refusals in a minute before all its posts wait.
+ */
+export const WEBHOOK_REFUSED_CLIENTS_PER_ADDRESS = 10;
 
 export const webhookEventSchema = z.object({
   id: text(150).describe('Event id, the idempotency key: signed with the body, so a replayed request cannot pass for a new event.'),

@@ -55,12 +55,16 @@ it('ct serve api listens on --port, and a missing JWT secret is named', async ()
   expect(bad.stderr).toMatch(/API_JWT_SECRET: is required but not set/);
 
   const port = 20000 + Math.floor(Math.random() * 20000);
-  const child = spawn(process.execPath, [CT_BIN, 'serve', 'api', '--port', String(port)], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const internalPort = port + 1;
+  const child = spawn(process.execPath, [CT_BIN, 'serve', 'api', '--port', String(port)], {
+    env: { ...env, API_INTERNAL_PORT: String(internalPort) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   try {
     let status = 0;
     for (let i = 0; i < 50 && status !== 200; i++) {
       await new Promise((r) => setTimeout(r, 200));
-      status = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+      status = await fetch(`http://127.0.0.1:${internalPort}/readyz`).then(
         (r) => r.status,
         () => 0,
       );
@@ -68,6 +72,9 @@ it('ct serve api listens on --port, and a missing JWT secret is named', async ()
     expect(status).toBe(200);
     const doc = (await (await fetch(`http://127.0.0.1:${port}/api/openapi.json`)).json()) as { openapi: string };
     expect(doc.openapi).toBe('3.1.0');
+    // The metrics are on the internal listener only.
+    expect((await fetch(`http://127.0.0.1:${port}/metrics`)).status).toBe(404);
+    expect(await (await fetch(`http://127.0.0.1:${internalPort}/metrics`)).text()).toContain('ct_api_request_duration_seconds');
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
