@@ -89,7 +89,26 @@ async function queryRange(
   return json.data?.result ?? [];
 }
 
-const csvCell = (v: string) => (/[",\n\r]/.test(v) || /^[=+\-@\t\r]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
+/** What a spreadsheet reads as the start of a formula (OWASP, CSV injection). */
+const FORMULA_START = /^[=+\-@\t\r]/;
+/** A number as Prometheus writes one (NaN and ±Inf are not: they are written as text). */
+const PLAIN_NUMBER = /^-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?$/;
+
+/**
+ * A text cell: one starting with = + - @ tab or carriage return gets a leading ' so that a
+ * spreadsheet shows it as text instead of running it, and is quoted, as is one with a quote,
+ * comma or line break. Always, even for text that looks like a negative number: label values
+ * are text.
+ */
+export function csvText(v: string): string {
+  const cell = FORMULA_START.test(v) ? `'${v}` : v;
+  return cell !== v || /[",\n\r]/.test(cell) ? `"${cell.replace(/"/g, '""')}"` : cell;
+}
+
+/** A number cell: left as it is when it is a plain number (negative ones included), else text. */
+export function csvNumber(v: string): string {
+  return PLAIN_NUMBER.test(v) ? v : csvText(v);
+}
 
 /**
  * Streams one export. The first window is fetched before anything is written, so an unreachable
@@ -136,7 +155,7 @@ export async function streamExport(
     let chunk = '';
     for (const p of points) {
       const ts = new Date(p.t * 1000).toISOString();
-      if (opts.format === 'csv') chunk += `${ts},${p.labels.map(csvCell).join(',')},${p.v}\n`;
+      if (opts.format === 'csv') chunk += `${ts},${p.labels.map(csvText).join(',')},${csvNumber(p.v)}\n`;
       else {
         const obj: Record<string, string | number> = { timestamp: ts };
         def.labels.forEach((l, i) => (obj[l] = p.labels[i]!));

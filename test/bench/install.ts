@@ -18,6 +18,8 @@ export const DEBIAN_PACKAGES: Record<string, string> = {
   zstd: '/usr/bin/zstd',
   // Validates docker-compose.yml (no engine needed for `config`).
   'docker-compose': '/usr/bin/docker-compose',
+  // Runs deploy/caddy/Caddyfile (test/deploy/caddy.test.ts).
+  caddy: '/usr/bin/caddy',
   openssl: '/usr/bin/openssl',
   // The admin app's browser suite (Playwright drives Debian's build; it never downloads one).
   chromium: '/usr/bin/chromium',
