@@ -123,6 +123,10 @@ export interface FakeState {
   dashboards: FakeDashboard[];
   /** orgId → org preferences */
   preferences: Map<number, { homeDashboardUID: string; theme: string; timezone: string; weekStart: string }>;
+  /** Installed app plugins by id: whether enabled, and their jsonData (GET /api/plugins/{id}/settings). */
+  apps: Map<string, { name: string; enabled: boolean; jsonData: Json }>;
+  /** What GET /api/health reports of Grafana's own database. */
+  database: 'ok' | 'failing';
 }
 
 export interface GrafanaFakeOptions {
@@ -403,6 +407,35 @@ function slugify(title: string): string {
     .replace(/^-+|-+$/g, '');
 }
 
+/**
+ * Routes Grafana serves that its published OpenAPI document does not describe, with the shape of
+ * their answers from Grafana's own documentation and source: GET /api/health (HTTP API reference,
+ * "Health API": commit, database "ok" or "failing" with 503, version) and
+ * GET /api/plugins/{pluginId}/settings (pkg/api/dtos/plugins.go PluginSetting; 404 for a plugin
+ * that is not installed, 401 without credentials). The fake's answers are checked against these.
+ */
+export const OUTSIDE_DOCUMENT: Record<string, { check(status: number, body: unknown): string | null }> = {
+  'GET /api/health': {
+    check: (status, body) => {
+      const b = body as Json;
+      if (![200, 503].includes(status)) return `status ${status}`;
+      if (typeof b.database !== 'string' || typeof b.version !== 'string' || typeof b.commit !== 'string') return 'health fields';
+      return null;
+    },
+  },
+  'GET /api/plugins/{pluginId}/settings': {
+    check: (status, body) => {
+      const b = body as Json;
+      if (status !== 200)
+        return [401, 404, CONTRACT_VIOLATION_STATUS].includes(status) && typeof b.message === 'string' ? null : `status ${status}`;
+      for (const k of ['name', 'type', 'id', 'module', 'baseUrl']) if (typeof b[k] !== 'string') return `${k} must be a string`;
+      if (typeof b.enabled !== 'boolean' || typeof b.pinned !== 'boolean') return 'enabled and pinned must be booleans';
+      if (typeof b.jsonData !== 'object' || b.jsonData === null) return 'jsonData must be an object';
+      return null;
+    },
+  },
+};
+
 export class GrafanaContractFake {
   readonly requests: RecordedRequest[] = [];
   readonly state: FakeState;
@@ -441,6 +474,8 @@ export class GrafanaContractFake {
       datasources: [],
       dashboards: [],
       preferences: new Map(),
+      apps: new Map(),
+      database: 'ok',
     };
     this.handlers = this.buildHandlers();
   }
@@ -543,6 +578,17 @@ export class GrafanaContractFake {
     };
 
     const auth = req.headers.authorization ?? '';
+    const outside = this.outsideDocument(record.method, url.pathname, auth);
+    if (outside) {
+      record.template = outside.template;
+      record.operationId = outside.template;
+      const problem = OUTSIDE_DOCUMENT[outside.template]!.check(outside.status, outside.body);
+      if (problem) {
+        record.violation = `the fake's answer is not per Grafana's documentation: ${problem}`;
+        return send(CONTRACT_VIOLATION_STATUS, { message: record.violation });
+      }
+      return send(outside.status, outside.body);
+    }
     const authScheme = /^basic /i.test(auth) ? 'basic' : /^bearer /i.test(auth) ? 'api_key' : null;
     let checked;
     try {
@@ -589,6 +635,52 @@ export class GrafanaContractFake {
       return send(CONTRACT_VIOLATION_STATUS, { message: record.violation });
     }
     send(status, body);
+  }
+
+  /**
+   * The two routes Grafana serves that its OpenAPI document leaves out (see OUTSIDE_DOCUMENT);
+   * null for every other request, which the document decides.
+   */
+  private outsideDocument(method: string, pathname: string, auth: string): { template: string; status: number; body: unknown } | null {
+    if (method === 'GET' && pathname === '/api/health') {
+      const ok = this.state.database === 'ok';
+      return {
+        template: 'GET /api/health',
+        status: ok ? 200 : 503,
+        body: { commit: 'fake', database: this.state.database, version: '12.4.2' },
+      };
+    }
+    const m = /^\/api\/plugins\/([^/]+)\/settings$/.exec(pathname);
+    if (!m) return null;
+    const template = 'GET /api/plugins/{pluginId}/settings';
+    if (method !== 'GET') return { template, status: CONTRACT_VIOLATION_STATUS, body: { message: `${method} is not modelled` } };
+    try {
+      this.authenticateRequest(auth);
+    } catch {
+      return { template, status: 401, body: { message: 'Unauthorized' } };
+    }
+    const id = decodeURIComponent(m[1]!);
+    const app = this.state.apps.get(id);
+    if (!app) return { template, status: 404, body: { message: 'Plugin not found, no installed plugin with that id' } };
+    return {
+      template,
+      status: 200,
+      body: {
+        name: app.name,
+        type: 'app',
+        id,
+        enabled: app.enabled,
+        pinned: app.enabled,
+        autoEnabled: false,
+        module: `public/plugins/${id}/module.js`,
+        baseUrl: `public/plugins/${id}`,
+        info: { author: { name: 'CT Platform' }, description: '', version: '1.0.0', updated: '' },
+        includes: [],
+        dependencies: { grafanaDependency: '>=12.4.0', grafanaVersion: '*', plugins: [] },
+        jsonData: app.jsonData,
+        secureJsonFields: {},
+      },
+    };
   }
 
   private authenticateRequest(auth: string): Caller {
