@@ -7,6 +7,7 @@ import { registerAuditCommands } from './commands/audit';
 import { registerBackupCommands } from './commands/backup';
 import { registerDemoCommands } from './commands/demo';
 import { registerGrafanaCommands } from './commands/grafana';
+import { registerLaunchCheckCommand } from './commands/launch-check';
 import { registerMaintenanceCommands } from './commands/maintenance';
 import { registerMigrateCommand } from './commands/migrate';
 import { registerPortalCommands } from './commands/portal';
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerDemoCommands(program);
   registerPortalCommands(program);
   registerGrafanaCommands(program);
+  registerLaunchCheckCommand(program);
   return program;
 }
 
