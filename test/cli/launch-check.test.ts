@@ -92,8 +92,9 @@ class TlsSite {
     this.port = (this.server.address() as AddressInfo).port;
     return this;
   }
-  url(host = '127.0.0.1', p = '/'): string {
-    return `https://${host}:${this.port}${p}`;
+  /** host:port, as a *_PUBLIC_HOST variable names it. */
+  host(): string {
+    return `127.0.0.1:${this.port}`;
   }
   stop(): Promise<void> {
     this.server.closeAllConnections();
@@ -264,10 +265,11 @@ describe('ct launch-check', () => {
       NOTIFIER_AUTH_TOKEN: randomBytes(32).toString('hex'),
       DASHBOARD_DB_PASSWORD: strong(18),
       DATABASE_URL: `postgres://ct:${encodeURIComponent(strong(18))}@127.0.0.1:5432/ct`,
-      PUBLIC_GRAFANA_URL: site.url('127.0.0.1', '/'),
-      PUBLIC_API_URL: site.url('127.0.0.1', '/'),
-      PUBLIC_N8N_WEBHOOK_URL: site.url('127.0.0.1', '/webhook/'),
+      GRAFANA_PUBLIC_HOST: site.host(),
+      API_PUBLIC_HOST: site.host(),
+      N8N_PUBLIC_HOST: site.host(),
       API_PORT: String(await freePort()),
+      API_INTERNAL_PORT: String(await freePort()),
       GRAFANA_URL: grafana.url,
       GRAFANA_ADMIN_USER: grafana.adminLogin,
       GRAFANA_ADMIN_PASSWORD: adminPassword,
@@ -456,7 +458,7 @@ describe('ct launch-check', () => {
         /127\.0\.0\.1:\d+: the certificate expires in (6\.\d|7\.0) days .*, under 14/,
         /Caddy renews 30 days ahead/,
         {
-          env: { PUBLIC_GRAFANA_URL: expiring.url() },
+          env: { GRAFANA_PUBLIC_HOST: expiring.host() },
         },
       );
       await expectFailure(
@@ -464,7 +466,7 @@ describe('ct launch-check', () => {
         /not trusted \(DEPTH_ZERO_SELF_SIGNED_CERT|not trusted \(SELF_SIGNED_CERT_IN_CHAIN/,
         /publicly trusted certificate/,
         {
-          env: { PUBLIC_N8N_WEBHOOK_URL: `https://127.0.0.1:${selfSigned.port}/webhook/` },
+          env: { N8N_PUBLIC_HOST: `127.0.0.1:${selfSigned.port}` },
         },
       );
       await expectFailure(
@@ -472,9 +474,12 @@ describe('ct launch-check', () => {
         /does not match the hostname .*IP: 127\.0\.0\.1 is not in the cert's list/,
         /certificate for exactly this hostname/,
         {
-          env: { PUBLIC_GRAFANA_URL: other.url() },
+          env: { GRAFANA_PUBLIC_HOST: other.host() },
         },
       );
+      await expectFailure('security.tls', /GRAFANA_PUBLIC_HOST is still the example grafana\.example\.com/, /your own hostname/, {
+        env: { GRAFANA_PUBLIC_HOST: 'grafana.example.com' },
+      });
     } finally {
       await Promise.all([expiring.stop(), selfSigned.stop(), other.stop()]);
     }
@@ -493,7 +498,11 @@ describe('ct launch-check', () => {
     }
     site.extra['/metrics'] = '# HELP ct_api_requests_total Requests.\n# TYPE ct_api_requests_total counter\n';
     try {
-      await expectFailure('security.api-proxy', /\/metrics serves the API's internal metrics publicly/, /respond \/metrics 404/);
+      await expectFailure(
+        'security.api-proxy',
+        /\/metrics is served publicly \(it belongs to the API's internal listener\)/,
+        /Caddy answer 404 for \/metrics and \/readyz/,
+      );
     } finally {
       delete site.extra['/metrics'];
     }

@@ -27,8 +27,8 @@ export * from './printer';
  * and the rest of the list still runs.
  */
 
-/** The public addresses Caddy serves (docker-compose.yml, .env.example). */
-export const PUBLIC_URL_VARIABLES = ['PUBLIC_GRAFANA_URL', 'PUBLIC_API_URL', 'PUBLIC_N8N_WEBHOOK_URL'] as const;
+/** The public hostnames Caddy serves (deploy/caddy/Caddyfile, .env.example); host or host:port. */
+export const PUBLIC_HOST_VARIABLES = ['GRAFANA_PUBLIC_HOST', 'API_PUBLIC_HOST', 'N8N_PUBLIC_HOST'] as const;
 /** Where the notifier answers, as ct reaches it. */
 export const DEFAULT_NOTIFIER_URL = 'http://notifier:9465';
 
@@ -152,13 +152,17 @@ export function launchChecks(d: LaunchCheckDeps): Check[] {
     check('security.secrets', 'security', 'no default or weak secrets', () => checkSecrets({ env, envExample: readEnvExample() })),
     check('security.tls', 'security', 'TLS on every public hostname', () =>
       checkTls({
-        urls: PUBLIC_URL_VARIABLES.map((variable) => ({ variable, url: env[variable]?.trim() || undefined })),
+        hosts: PUBLIC_HOST_VARIABLES.map((variable) => ({ variable, host: env[variable]?.trim() || undefined })),
         ca: d.ca,
         now: now(),
       }),
     ),
     check('security.api-proxy', 'security', 'the API reachable only through the proxy', () =>
-      checkApiBehindProxy({ publicApiUrl: env.PUBLIC_API_URL?.trim() || undefined, apiPort: Number(env.API_PORT || 8080), ca: d.ca }),
+      checkApiBehindProxy({
+        publicHost: env.API_PUBLIC_HOST?.trim() || undefined,
+        ports: [Number(env.API_PORT || 8080), Number(env.API_INTERNAL_PORT || 8081)],
+        ca: d.ca,
+      }),
     ),
     check(
       'security.npm-audit',

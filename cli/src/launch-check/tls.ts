@@ -1,15 +1,19 @@
 import net, { isIP } from 'node:net';
 import tls from 'node:tls';
-import { fetchFailure, originOf, request } from './http';
+import { fetchFailure, request } from './http';
 import { fail, Findings, type Outcome } from './types';
 
 /** TLS on every public hostname, and the API reachable only through the TLS proxy. */
 
-export interface PublicUrl {
-  /** The variable that names it, e.g. PUBLIC_API_URL. */
+export interface PublicHost {
+  /** The variable that names it, e.g. API_PUBLIC_HOST. */
   variable: string;
-  url: string | undefined;
+  /** host or host:port, as Caddy's site address. */
+  host: string | undefined;
 }
+
+/** The documentation's own hostnames (example.com, *.example): a placeholder left in .env. */
+const EXAMPLE_HOST = /(^|\.)example(\.(com|net|org))?$/i;
 
 export interface CertificateReport {
   authorized: boolean;
@@ -57,7 +61,7 @@ export function inspectCertificate(
 const DAY = 86_400_000;
 
 export interface TlsOptions {
-  urls: PublicUrl[];
+  hosts: PublicHost[];
   /** Certificates trusted besides the system's (tests; in production NODE_EXTRA_CA_CERTS does it). */
   ca?: string | string[];
   minDays?: number;
@@ -70,23 +74,24 @@ export async function checkTls(o: TlsOptions): Promise<Outcome> {
   const f = new Findings();
   const good: string[] = [];
   const seen = new Set<string>();
-  for (const { variable, url } of o.urls) {
-    if (!url) {
-      f.add(`${variable} is not set`, `set ${variable} in .env to the public https:// address (the hostname Caddy serves)`);
+  for (const { variable, host: value } of o.hosts) {
+    if (!value) {
+      f.add(
+        `${variable} is not set`,
+        `set ${variable} in .env to the public hostname Caddy serves (its DNS record pointing at this server)`,
+      );
       continue;
     }
     let u: URL;
     try {
-      u = new URL(url);
+      u = new URL(`https://${value}`);
+      if (u.pathname !== '/' || u.search || u.username) throw new Error('not a bare host');
     } catch {
-      f.add(`${variable}="${url}" is not a URL`, `set ${variable} to an https:// URL`);
+      f.add(`${variable}="${value}" is not a hostname`, `set ${variable} to a bare hostname such as grafana.agency.com`);
       continue;
     }
-    if (u.protocol !== 'https:') {
-      f.add(
-        `${variable} is ${u.protocol}//, not https://`,
-        `serve ${u.hostname} through the TLS proxy (Caddy) and set ${variable} to its https:// URL`,
-      );
+    if (EXAMPLE_HOST.test(u.hostname)) {
+      f.add(`${variable} is still the example ${u.hostname}`, `set ${variable} to your own hostname and create its DNS record`);
       continue;
     }
     const host = u.hostname.replace(/^\[|\]$/g, '');
@@ -128,10 +133,10 @@ export async function checkTls(o: TlsOptions): Promise<Outcome> {
 }
 
 export interface ApiExposureOptions {
-  /** PUBLIC_API_URL. */
-  publicApiUrl: string | undefined;
-  /** The API's own plain-HTTP port (API_PORT), which must not answer on the public hostname. */
-  apiPort: number;
+  /** API_PUBLIC_HOST (host or host:port). */
+  publicHost: string | undefined;
+  /** The API's own plain-HTTP ports (API_PORT, API_INTERNAL_PORT): closed on the public hostname. */
+  ports: number[];
   ca?: string | string[];
 }
 
@@ -149,45 +154,43 @@ const tcpOpen = (host: string, port: number, timeoutMs = 3000): Promise<boolean>
  * redirects it to https), and the internal /metrics is not served on the public URL.
  */
 export async function checkApiBehindProxy(o: ApiExposureOptions): Promise<Outcome> {
-  if (!o.publicApiUrl) return fail('PUBLIC_API_URL is not set', "set PUBLIC_API_URL in .env to the API's public https:// address");
-  const u = new URL(o.publicApiUrl);
-  if (u.protocol !== 'https:') {
-    return fail(
-      `PUBLIC_API_URL is ${u.protocol}//, not https://`,
-      'publish the API only through the TLS proxy (Caddy) and set its https:// URL',
-    );
-  }
+  if (!o.publicHost) return fail('API_PUBLIC_HOST is not set', "set API_PUBLIC_HOST in .env to the API's public hostname");
+  const base = `https://${o.publicHost}`;
+  const u = new URL(base);
   const host = u.hostname.replace(/^\[|\]$/g, '');
-  const base = o.publicApiUrl.replace(/\/+$/, '');
   const f = new Findings();
   const health = await request(`${base}/healthz`, { ca: o.ca });
   if (!health.ok || health.status !== 200) {
     f.add(
-      `${originOf(base)}/healthz does not answer through TLS (${health.ok ? `HTTP ${health.status}` : health.error})`,
-      'start the API and the TLS proxy (docker compose up -d api caddy) and check the proxy routes the API hostname to api:8080',
+      `${base}/healthz does not answer through TLS (${health.ok ? `HTTP ${health.status}` : health.error})`,
+      'start the API and Caddy (docker compose up -d api caddy); the Caddyfile routes API_PUBLIC_HOST to api:8080',
     );
   }
-  if (await tcpOpen(host, o.apiPort)) {
-    f.add(
-      `the API's plain port ${o.apiPort} is open on ${host}`,
-      `publish no port but the proxy's (remove "ports:" from the api service) and close ${o.apiPort} in the firewall (ufw deny ${o.apiPort})`,
-    );
+  for (const port of o.ports) {
+    if (await tcpOpen(host, port)) {
+      f.add(
+        `the API's plain port ${port} is open on ${host}`,
+        `publish no port but Caddy's (no "ports:" on the api service) and close ${port} in the firewall (ufw deny ${port})`,
+      );
+    }
   }
-  const metrics = await request(`${base}/metrics`, { ca: o.ca });
-  if (metrics.ok && metrics.status === 200 && /^# (HELP|TYPE) /m.test(metrics.text)) {
-    f.add(
-      `${originOf(base)}/metrics serves the API's internal metrics publicly`,
-      'make the proxy refuse /metrics on the API hostname (Caddyfile: respond /metrics 404); Prometheus scrapes api:8080 inside the network',
-    );
+  for (const p of ['/metrics', '/readyz']) {
+    const res = await request(`${base}${p}`, { ca: o.ca });
+    if (res.ok && res.status === 200) {
+      f.add(
+        `${base}${p} is served publicly (it belongs to the API's internal listener)`,
+        'make Caddy answer 404 for /metrics and /readyz on the API hostname (deploy/caddy/Caddyfile: @internal), then reload it',
+      );
+    }
   }
   if (u.port === '' || u.port === '443') {
     const plain = await request(`http://${u.host}/healthz`);
     if (plain.ok && plain.status >= 200 && plain.status < 300) {
       f.add(
         `http://${u.host}/healthz answers ${plain.status} without TLS`,
-        'let the proxy redirect plain http to https (Caddy does unless a site is declared with http://)',
+        'let Caddy redirect plain http to https (it does unless a site is declared http://)',
       );
     }
   }
-  return f.outcome(`the API answers only through TLS at ${originOf(base)}; port ${o.apiPort} closed, /metrics not public`);
+  return f.outcome(`the API answers only through TLS at ${base}; ports ${o.ports.join(', ')} closed, /metrics and /readyz not public`);
 }
