@@ -23,8 +23,36 @@ export const notifierSchema = z.object({
   TWILIO_AUTH_TOKEN: z.string().min(1),
   TWILIO_FROM: e164,
   TWILIO_TIMEOUT: durationSeconds.default(10),
+  /**
+   * The on-call list, in order: a page calls the first number; unanswered (no-answer, busy,
+   * failed), it calls again, then the next number, and at the end texts NOTIFIER_SMS_TO.
+   */
   NOTIFIER_CALL_TO: phoneList,
   NOTIFIER_SMS_TO: phoneList,
+  /** Calls per on-call number before moving to the next (the first included). */
+  NOTIFIER_CALL_ATTEMPTS: z.coerce.number().int().min(1).max(5).default(2),
+  /** How long a call rings before Twilio gives up with no-answer (Twilio's Timeout, 5s–600s). */
+  NOTIFIER_RING_TIMEOUT: durationSeconds.pipe(z.number().min(5, 'must be at least 5s').max(600, 'must be at most 600s')).default(30),
+  /**
+   * The notifier's address as Twilio reaches it (https, from the internet), for the signed status
+   * callbacks at {NOTIFIER_PUBLIC_URL}/twilio/status. Unset: outcomes are learnt by polling Twilio.
+   */
+  NOTIFIER_PUBLIC_URL: z
+    .string()
+    .url()
+    .transform((v) => v.replace(/\/+$/, ''))
+    .optional(),
+  /** How long after placing a call its final status callback is awaited before asking Twilio. */
+  NOTIFIER_CALLBACK_WAIT: durationSeconds.default(90),
+  /** How often Twilio is asked for a call's status once callbacks are late (or not configured). */
+  NOTIFIER_POLL_INTERVAL: durationSeconds.default(10),
+  /** A call whose outcome is still unknown this long after it was placed counts as unanswered. */
+  NOTIFIER_OUTCOME_TIMEOUT: durationSeconds.default(300),
+  /**
+   * Where the notifier keeps what it called about and each escalation in progress (a JSON file,
+   * rewritten atomically), so a restart neither calls twice nor drops an escalation. Unset: memory only.
+   */
+  NOTIFIER_STATE_FILE: z.string().min(1).optional(),
   /** What a resolved call-tier alert does: a text (default), another call, or nothing. */
   NOTIFIER_CALL_RESOLVED: z.enum(['sms', 'call', 'none']).default('sms'),
   NOTIFIER_DEDUPE_WINDOW: durationSeconds.default(300),

@@ -9,3 +9,4 @@ export * from './notifier';
 export * from './service';
 export * from './catalogue';
 export * from './maintenance';
+export * from './escalation';

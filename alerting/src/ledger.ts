@@ -1,5 +1,7 @@
 import type { WebhookAlert } from './webhook';
 
+export type LedgerEntry = [key: string, at: number, seen: number];
+
 /**
  * Per-alert memory of what the notifier already delivered, keyed by the alert's fingerprint and
  * start time (one firing episode of one label set) and the recipient. Alertmanager notifies a
@@ -10,16 +12,24 @@ import type { WebhookAlert } from './webhook';
  *
  * A claim is taken before the delivery and released if it fails, so concurrent duplicates (both
  * Alertmanagers at once) deliver once and a failed delivery is tried again by the next webhook.
- * Entries not seen in any webhook for `forgetAfterMs` are dropped. The ledger lives in memory: a
- * restarted notifier may call once more for alerts still firing.
+ * Entries not seen in any webhook for `forgetAfterMs` are dropped. With `onChange` (the notifier's
+ * state file) every change is saved, and `entries` given back restores it after a restart, so a
+ * restarted notifier does not call again for alerts it already called about.
  */
 export class AlertLedger {
   private readonly delivered = new Map<string, { at: number; seen: number }>();
 
   constructor(
-    private readonly opts: { recallAfterMs: number; forgetAfterMs: number },
+    private readonly opts: { recallAfterMs: number; forgetAfterMs: number; entries?: LedgerEntry[]; onChange?: () => void },
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    for (const [key, at, seen] of opts.entries ?? []) this.delivered.set(key, { at, seen });
+  }
+
+  /** What the ledger holds, to save: [key, delivered at, last seen] (epoch ms). */
+  entries(): LedgerEntry[] {
+    return [...this.delivered].map(([key, e]) => [key, e.at, e.seen]);
+  }
 
   /** The identity of one firing episode of one alert. */
   static alertKey(alert: Pick<WebhookAlert, 'fingerprint' | 'startsAt'>): string {
@@ -50,6 +60,7 @@ export class AlertLedger {
       this.delivered.set(key, { at: now, seen: now });
       claimed.push(alert);
     }
+    if (claimed.length > 0) this.opts.onChange?.();
     return {
       alerts: claimed,
       release: () => {
@@ -57,6 +68,7 @@ export class AlertLedger {
           if (entry) this.delivered.set(key, entry);
           else this.delivered.delete(key);
         }
+        if (previous.size > 0) this.opts.onChange?.();
       },
     };
   }

@@ -1,5 +1,5 @@
 import { registerProcessMetrics } from '@ct/lib';
-import { Counter, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export type Channel = 'call' | 'sms';
 
@@ -37,6 +37,41 @@ export function createNotifierMetrics() {
       name: 'ct_notifier_notifications_deduplicated_total',
       help: 'Notifications skipped because the same group, status, alerts and recipient were delivered within the dedupe window.',
       labelNames: ['channel'] as const,
+      registers: [registry],
+    }),
+    escalations: new Counter({
+      name: 'ct_notifier_escalations_total',
+      help: 'Call-tier pages whose escalation ended, by outcome (answered|texted|resolved|failed): texted means no call was answered.',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    escalationsActive: new Gauge({
+      name: 'ct_notifier_escalations_active',
+      help: 'Call-tier pages whose escalation is under way (a call ringing or awaiting its outcome).',
+      registers: [registry],
+    }),
+    escalationSteps: new Counter({
+      name: 'ct_notifier_escalation_steps_total',
+      help: 'Escalation steps taken after a call was not answered, by step (retry|next_number|sms).',
+      labelNames: ['step'] as const,
+      registers: [registry],
+    }),
+    unanswered: new Counter({
+      name: 'ct_notifier_calls_unanswered_total',
+      help: 'Calls that were not answered, by final status (no-answer|busy|failed|canceled|unknown: none learnt in time).',
+      labelNames: ['status'] as const,
+      registers: [registry],
+    }),
+    callbacks: new Counter({
+      name: 'ct_notifier_twilio_callbacks_total',
+      help: 'Twilio status callbacks received, by kind (call|sms) and result (accepted|unknown_attempt|forged|invalid).',
+      labelNames: ['kind', 'result'] as const,
+      registers: [registry],
+    }),
+    smsStatus: new Counter({
+      name: 'ct_notifier_sms_final_status_total',
+      help: 'Texts whose final delivery status Twilio reported, by status (delivered|undelivered|failed).',
+      labelNames: ['status'] as const,
       registers: [registry],
     }),
     providerRequests: new Histogram({

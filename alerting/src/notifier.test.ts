@@ -1,30 +1,26 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startHttpSink, type Service } from '../../test/bench/services';
+import { freePort } from '../../test/bench/process';
 import { groupPayload } from '../../test/alerting/payloads';
-import { programTwilio, TEST_TWILIO, twilioLookups, twilioRequests } from '../../test/alerting/twilio-contract';
+import { startTwilioFake, TEST_TWILIO, twilioEnv, type TwilioFake } from '../../test/alerting/twilio-contract';
 import { loadNotifierConfig } from './config';
 import { smsText } from './format';
 import { startNotifier } from './notifier';
 import { createLogger } from '@ct/lib';
 
-/** The notifier against the bench's HTTP sink playing Twilio (contract-checked). */
+/** The notifier against the Twilio contract fake. */
 describe('notifier', () => {
   const TOKEN = 'notifier-test-token-0123456789abcdef';
   const CALL_TO = ['+15005550101', '+15005550102'];
   const SMS_TO = ['+15005550103'];
   let dir: string;
-  let sink: Service;
-  let sinkUrl: string;
+  let twilio: TwilioFake;
   let notifier: Awaited<ReturnType<typeof startNotifier>>;
 
   const env = (extra: Record<string, string> = {}) => ({
     NOTIFIER_AUTH_TOKEN: TOKEN,
-    TWILIO_API_URL: sinkUrl,
-    TWILIO_ACCOUNT_SID: TEST_TWILIO.accountSid,
-    TWILIO_AUTH_TOKEN: TEST_TWILIO.authToken,
-    TWILIO_FROM: TEST_TWILIO.from,
+    ...twilioEnv(twilio),
     NOTIFIER_CALL_TO: CALL_TO.join(','),
     NOTIFIER_SMS_TO: SMS_TO.join(','),
     NOTIFIER_RETRY_BACKOFF: '50ms',
@@ -38,7 +34,7 @@ describe('notifier', () => {
       headers: { 'Content-Type': 'application/json', ...(token ? { Authorization: `Bearer ${token}` } : {}) },
       body: typeof body === 'string' ? body : JSON.stringify(body),
     });
-  const requests = () => twilioRequests(sinkUrl, TEST_TWILIO);
+  const requests = async () => twilio.requests();
   const metric = async (line: string) => {
     const text = await (await fetch(`${notifier.url}/metrics`)).text();
     const found = text.split('\n').find((l) => l.startsWith(`${line} `));
@@ -47,19 +43,21 @@ describe('notifier', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'ct-notifier-'));
-    sink = await startHttpSink(dir, 'twilio-fake');
-    sinkUrl = sink.env.SINK_URL!;
-    notifier = await startNotifier({ config: loadNotifierConfig(env()), port: 0, logger: createLogger({ level: 'silent' }) });
+    twilio = await startTwilioFake();
+    const port = await freePort();
+    notifier = await startNotifier({
+      config: loadNotifierConfig(env({ NOTIFIER_PUBLIC_URL: `http://127.0.0.1:${port}` })),
+      port,
+      logger: createLogger({ level: 'silent' }),
+    });
   });
   afterAll(async () => {
     await notifier?.close(1000);
-    await sink?.stop();
+    await twilio?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
-  beforeEach(async () => {
-    await fetch(`${sinkUrl}/_sink/requests`, { method: 'DELETE' });
-    await programTwilio(sinkUrl, TEST_TWILIO.accountSid);
-  });
+  beforeEach(() => twilio.reset());
+  afterEach(() => twilio.assertClean());
 
   it('serves health and its own metrics', async () => {
     expect((await fetch(`${notifier.url}/healthz`)).status).toBe(200);
@@ -91,20 +89,21 @@ describe('notifier', () => {
     expect(await requests()).toHaveLength(0);
   });
 
-  it('calls every on-call number with a spoken summary, answering 200 once Twilio accepted', async () => {
+  it('pages the first on-call number with a spoken summary, answering 200 once Twilio accepted', async () => {
     const payload = groupPayload({ summaries: ['Platform database unreachable', 'Disk almost full on host:9100 /'] });
     const res = await post('call', payload);
     expect(res.status).toBe(200);
     const sent = await requests();
-    expect(sent.map((r) => [r.kind, r.form.To]).sort()).toEqual(CALL_TO.map((to) => ['call', to]));
-    for (const r of sent) {
-      expect(r.form.From).toBe(TEST_TWILIO.from);
-      expect(r.form.Twiml).toContain('<Say language="en-US">CT Platform alert. 2 critical alerts. Platform database unreachable.');
-      expect(r.form.Twiml).toContain('Disk almost full on host:9100 /.');
-    }
+    expect(sent.map((r) => [r.kind, r.form.To])).toEqual([['call', CALL_TO[0]]]);
+    const r = sent[0]!;
+    expect(r.form.From).toBe(TEST_TWILIO.from);
+    expect(r.form.Twiml).toContain('<Say language="en-US">CT Platform alert. 2 critical alerts. Platform database unreachable.');
+    expect(r.form.Twiml).toContain('Disk almost full on host:9100 /.');
+    expect(r.form.StatusCallback).toBe(`${notifier.url}/twilio/status?attempt=${r.marker}`);
+    expect(r.raw.filter(([k]) => k === 'StatusCallbackEvent').map(([, v]) => v)).toEqual(['initiated', 'ringing', 'answered', 'completed']);
     const body = (await res.json()) as { results: { outcome: string; sid: string }[] };
-    expect(body.results.map((r) => r.outcome)).toEqual(['sent', 'sent']);
-    expect(body.results[0]!.sid).toBe('CA00000000000000000000000000000001');
+    expect(body.results.map((x) => x.outcome)).toEqual(['sent']);
+    expect(body.results[0]!.sid).toBe(r.sid);
   });
 
   it('delivers a repeated webhook (same group, status and alerts) once', async () => {
@@ -114,12 +113,12 @@ describe('notifier', () => {
     // two Alertmanagers of a cluster sending at once, then a late retry
     const [a, b] = await Promise.all([post('call', payload), post('call', payload)]);
     expect([a.status, b.status]).toEqual([200, 200]);
-    expect(await requests()).toHaveLength(CALL_TO.length);
-    expect(await metric('ct_notifier_notifications_deduplicated_total{channel="call"}')).toBe(before + 2 * CALL_TO.length);
+    expect(await requests()).toHaveLength(1);
+    expect(await metric('ct_notifier_notifications_deduplicated_total{channel="call"}')).toBe(before + 2);
     // a new alert joining the group is news
     const grown = groupPayload({ alertname: 'AuditChainInvalid', summaries: ['Audit log chain is broken', 'second'] });
     expect((await post('call', grown)).status).toBe(200);
-    expect(await requests()).toHaveLength(2 * CALL_TO.length);
+    expect(await requests()).toHaveLength(2);
   });
 
   it('texts the resolution of a call-tier alert instead of calling again', async () => {
@@ -141,36 +140,37 @@ describe('notifier', () => {
     expect((await post('sms', payload)).status).toBe(200);
     const sent = await requests();
     expect(sent).toHaveLength(1);
-    expect(sent[0]).toMatchObject({ kind: 'sms', form: { To: SMS_TO[0], From: TEST_TWILIO.from, Body: smsText(payload) } });
-    expect(sent[0]!.form.Body).toHaveLength(160);
-    expect(sent[0]!.form.Body).toMatch(/^FIRING high WorkflowStuck hvac: hvac: workflow sync stuck for 31m 0s .*\.\.\.$/);
+    expect(sent[0]).toMatchObject({ kind: 'sms', form: { To: SMS_TO[0], From: TEST_TWILIO.from } });
+    // the text, cut so that it and the attempt's marker fit one 160-character segment
+    const body = sent[0]!.raw.find(([k]) => k === 'Body')![1];
+    expect(body).toHaveLength(160);
+    expect(body).toMatch(/^FIRING high WorkflowStuck hvac: hvac: workflow sync stuck for 31m 0s .*\.\.\. \(ref [a-z0-9]{10}\)$/);
+    expect(smsText(payload).startsWith(sent[0]!.form.Body!.slice(0, -3))).toBe(true);
   });
 
   it('retries a provider error with backoff, once Twilio lists no message of it, and answers 200 when a retry is accepted', async () => {
-    await programTwilio(sinkUrl, TEST_TWILIO.accountSid, { resource: 'Messages', status: 500, times: 1 });
+    twilio.fail({ resource: 'Messages', status: 500, times: 1, created: false });
     const res = await post('sms', groupPayload({ tier: 'text', alertname: 'N8nDown', summaries: ['n8n is unreachable'] }));
     expect(res.status).toBe(200);
-    expect(await requests()).toHaveLength(2);
-    expect(await twilioLookups(sinkUrl)).toEqual([{ resource: 'Messages.json', to: SMS_TO[0], from: TEST_TWILIO.from }]);
+    const sent = await requests();
+    expect(sent).toHaveLength(2);
+    expect(sent[1]!.marker).toBe(sent[0]!.marker); // the same attempt, sent again
+    expect(twilio.lookups).toEqual([{ resource: 'Messages', query: { To: SMS_TO[0], From: TEST_TWILIO.from, PageSize: '50' } }]);
   });
 
-  it('never calls twice when Twilio answers too late: it finds the calls it made instead', async () => {
-    // Twilio places both calls but answers after TWILIO_TIMEOUT (2 s); its list shows them.
-    await programTwilio(
-      sinkUrl,
-      TEST_TWILIO.accountSid,
-      { resource: 'Calls', status: 201, times: 2, delayMs: 2500 },
-      { resource: 'Calls', to: CALL_TO, from: TEST_TWILIO.from },
-    );
+  it('never calls twice when Twilio answers too late: the status callbacks of the attempt name its call', async () => {
+    // Twilio places the call but answers after TWILIO_TIMEOUT (2 s); its callbacks come meanwhile.
+    twilio.fail({ resource: 'Calls', status: 201, times: 1, created: true, delayMs: 2500 });
     const res = await post('call', groupPayload({ tier: 'call', alertname: 'PlatformDown', summaries: ['The platform API is down'] }));
     expect(res.status).toBe(200);
-    expect((await requests()).map((r) => r.form.To).sort()).toEqual([...CALL_TO].sort());
-    expect((await twilioLookups(sinkUrl)).map((l) => l.to).sort()).toEqual([...CALL_TO].sort());
+    const sent = await requests();
+    expect(sent.map((r) => r.form.To)).toEqual([CALL_TO[0]]);
+    expect(((await res.json()) as { results: { sid: string }[] }).results[0]!.sid).toBe(sent[0]!.sid);
   });
 
   it('answers 502 when the provider keeps failing, so Alertmanager retries; the retry is delivered', async () => {
     const failedBefore = await metric('ct_notifier_notifications_failed_total{channel="sms",reason="provider_error"}');
-    await programTwilio(sinkUrl, TEST_TWILIO.accountSid, { resource: 'Messages', status: 503, times: 3 });
+    twilio.fail({ resource: 'Messages', status: 503, times: 3, created: false });
     const payload = groupPayload({ tier: 'text', alertname: 'BackupOverdue', summaries: ['No database backup for 8h 0m 30s'] });
     const res = await post('sms', payload);
     expect(res.status).toBe(502);
@@ -183,7 +183,7 @@ describe('notifier', () => {
   });
 
   it('does not retry a request Twilio rejects as invalid', async () => {
-    await programTwilio(sinkUrl, TEST_TWILIO.accountSid, { resource: 'Messages', status: 400, times: 5 });
+    twilio.fail({ resource: 'Messages', status: 400, times: 5, created: false });
     const res = await post('sms', groupPayload({ tier: 'text', alertname: 'ApiSlow', summaries: ['API slow'] }));
     expect(res.status).toBe(502);
     expect(((await res.json()) as { results: { reason: string }[] }).results[0]!.reason).toBe('provider_rejected');

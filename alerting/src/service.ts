@@ -13,9 +13,14 @@ export async function startNotifierService(opts: { port?: number } = {}): Promis
       twilio: redactUrl(config.TWILIO_API_URL),
       callTo: config.NOTIFIER_CALL_TO.length,
       smsTo: config.NOTIFIER_SMS_TO.length,
+      statusCallbacks: config.NOTIFIER_PUBLIC_URL ? `${redactUrl(config.NOTIFIER_PUBLIC_URL).replace(/\/+$/, '')}/twilio/status` : 'off',
+      stateFile: config.NOTIFIER_STATE_FILE ?? 'none (in memory)',
     },
     'notifier listening',
   );
+  if (!config.NOTIFIER_PUBLIC_URL) {
+    logger.warn('NOTIFIER_PUBLIC_URL is not set: call outcomes are learnt by polling Twilio every NOTIFIER_POLL_INTERVAL');
+  }
   return {
     async stop() {
       await running.close();

@@ -1,9 +1,23 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import { safeEqual } from '@ct/lib';
+
 /**
- * The two Twilio REST calls the notifier needs (API version 2010-04-01):
- *   POST {base}/2010-04-01/Accounts/{AccountSid}/Calls.json     To, From, Twiml   (a voice call)
- *   POST {base}/2010-04-01/Accounts/{AccountSid}/Messages.json  To, From, Body    (an SMS)
- * form-encoded, HTTP basic auth with the Account SID and Auth Token; Twilio answers 201 with the
- * created resource (its `sid`), or 4xx/5xx with {code, message, more_info, status}.
+ * The Twilio REST calls the notifier makes (API version 2010-04-01), form-encoded, HTTP basic auth
+ * with the Account SID and Auth Token; Twilio answers 201 with the created resource (its `sid`), or
+ * 4xx/5xx with {code, message, more_info, status}:
+ *   POST {base}/2010-04-01/Accounts/{AccountSid}/Calls.json     To, From, Twiml, Timeout, StatusCallback, StatusCallbackEvent…
+ *   POST {base}/2010-04-01/Accounts/{AccountSid}/Messages.json  To, From, Body, StatusCallback
+ *   GET  {base}/2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json          one call and its status
+ *   GET  {base}/2010-04-01/Accounts/{AccountSid}/Messages.json?To=&From=       messages, newest first
+ * (https://www.twilio.com/docs/voice/api/call-resource, https://www.twilio.com/docs/messaging/api/message-resource)
+ *
+ * Every attempt carries a marker of its own, so "did Twilio create it although it did not answer?"
+ * is answered about that attempt exactly, never by "something to the same number lately":
+ *   - a message: the marker ends its Body, which the Messages list returns;
+ *   - a call: the Call resource returns no field the caller sets (no Twiml, Url or StatusCallback;
+ *     the Events subresource that holds the create request is readable only 15 minutes after the
+ *     call ends), so the marker is in the StatusCallback URL, and Twilio's signed status callbacks
+ *     for that URL, from `initiated` on, name the call's sid.
  */
 
 export type FailureReason = 'provider_error' | 'provider_rejected' | 'rate_limited' | 'timeout' | 'network';
@@ -29,6 +43,54 @@ export class ProviderError extends Error {
 /** Connection errors raised before a request is sent: Twilio cannot have acted on it. */
 const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
+/** A call's status (Call resource `status`, status callback `CallStatus`). */
+export type CallStatus = 'queued' | 'initiated' | 'ringing' | 'in-progress' | 'completed' | 'busy' | 'failed' | 'no-answer' | 'canceled';
+
+/** What a call status means for a page: someone answered, nobody did, or not known yet. */
+export function callOutcome(status: string | undefined): 'answered' | 'unanswered' | 'pending' {
+  // completed: "the call was answered and has ended normally"; in-progress: answered, still on.
+  if (status === 'in-progress' || status === 'completed') return 'answered';
+  if (status === 'busy' || status === 'no-answer' || status === 'failed' || status === 'canceled') return 'unanswered';
+  return 'pending';
+}
+
+/** A fresh attempt marker: 10 characters of [a-z0-9]. */
+export function newMarker(): string {
+  return Array.from(randomBytes(10), (b) => 'abcdefghijklmnopqrstuvwxyz0123456789'[b % 36]).join('');
+}
+
+const MARKER_SUFFIX = / \(ref ([a-z0-9]{10})\)$/;
+
+/** The SMS body with the attempt's marker at its end, the text cut so the whole stays within `max`. */
+export function markedBody(text: string, marker: string, max = 160): string {
+  const suffix = ` (ref ${marker})`;
+  const chars = Array.from(text);
+  const room = max - suffix.length;
+  return `${chars.length <= room ? text : `${chars.slice(0, room - 3).join('')}...`}${suffix}`;
+}
+
+/** The marker at the end of an SMS body, if any. */
+export function bodyMarker(body: string): string | undefined {
+  return MARKER_SUFFIX.exec(body)?.[1];
+}
+
+/**
+ * Twilio's request signature (X-Twilio-Signature): base64 of HMAC-SHA1, keyed with the Auth Token,
+ * of the full URL Twilio requested (scheme, host, path and query) followed by each POST parameter's
+ * name and value, sorted by name (https://www.twilio.com/docs/usage/webhooks/webhooks-security).
+ */
+export function twilioSignature(authToken: string, url: string, params: [string, string][]): string {
+  const sorted = [...params].sort(([a, va], [b, vb]) => (a < b ? -1 : a > b ? 1 : va < vb ? -1 : va > vb ? 1 : 0));
+  return createHmac('sha1', authToken)
+    .update(url + sorted.map(([k, v]) => k + v).join(''))
+    .digest('base64');
+}
+
+/** Whether `signature` is Twilio's for this URL and form, compared in constant time. */
+export function validTwilioSignature(authToken: string, signature: string | undefined, url: string, params: [string, string][]): boolean {
+  return Boolean(signature) && safeEqual(signature!, twilioSignature(authToken, url, params));
+}
+
 export interface TwilioOptions {
   baseUrl: string;
   accountSid: string;
@@ -48,23 +110,112 @@ export interface Accepted {
   attempts: number;
 }
 
+export interface CallRequest {
+  to: string;
+  twiml: string;
+  /** This attempt's marker (also in `statusCallback`, when there is one). */
+  marker: string;
+  /** Seconds to let the phone ring before Twilio reports no-answer (Timeout). */
+  ringSeconds: number;
+  /** Where Twilio posts the call's progress (initiated, ringing, answered, completed). */
+  statusCallback?: string;
+  /**
+   * After an attempt Twilio may have acted on: the sid of the call this marker created (from its
+   * status callbacks), null if there is none, undefined if that cannot be told.
+   */
+  findCreated?: () => Promise<string | null | undefined>;
+}
+
+export interface SmsRequest {
+  to: string;
+  /** The text; the marker is appended (within 160 characters). */
+  text: string;
+  marker: string;
+  statusCallback?: string;
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class TwilioClient {
   constructor(private readonly opts: TwilioOptions) {}
 
-  /** Places a call that speaks `twiml`. */
-  call(to: string, twiml: string): Promise<Accepted> {
-    return this.create('call', 'Calls.json', { To: to, From: this.opts.from, Twiml: twiml });
+  private get accountUrl(): string {
+    return `${this.opts.baseUrl.replace(/\/+$/, '')}/2010-04-01/Accounts/${encodeURIComponent(this.opts.accountSid)}`;
   }
 
-  /** Sends an SMS. */
-  sms(to: string, body: string): Promise<Accepted> {
-    return this.create('sms', 'Messages.json', { To: to, From: this.opts.from, Body: body });
+  /** Places a call that speaks `twiml`, reporting its progress to `statusCallback`. */
+  call(req: CallRequest): Promise<Accepted> {
+    const form: [string, string][] = [
+      ['To', req.to],
+      ['From', this.opts.from],
+      ['Twiml', req.twiml],
+      ['Timeout', String(Math.round(req.ringSeconds))],
+    ];
+    if (req.statusCallback) {
+      form.push(['StatusCallback', req.statusCallback], ['StatusCallbackMethod', 'POST']);
+      for (const event of ['initiated', 'ringing', 'answered', 'completed']) form.push(['StatusCallbackEvent', event]);
+    }
+    return this.create('call', 'Calls.json', form, req.findCreated ?? (async () => undefined));
   }
 
-  private async create(kind: 'call' | 'sms', resource: string, form: Record<string, string>): Promise<Accepted> {
-    const url = `${this.opts.baseUrl.replace(/\/+$/, '')}/2010-04-01/Accounts/${encodeURIComponent(this.opts.accountSid)}/${resource}`;
+  /** Sends an SMS whose body ends with the attempt's marker. */
+  sms(req: SmsRequest): Promise<Accepted> {
+    const body = markedBody(req.text, req.marker);
+    const form: [string, string][] = [
+      ['To', req.to],
+      ['From', this.opts.from],
+      ['Body', body],
+    ];
+    if (req.statusCallback) form.push(['StatusCallback', req.statusCallback]);
+    return this.create('sms', 'Messages.json', form, () => this.findMessage(req.to, req.marker));
+  }
+
+  /** A call's current status and duration (GET Calls/{sid}.json), or undefined when that fails. */
+  async fetchCall(sid: string): Promise<{ status: string; duration: string | null } | undefined> {
+    try {
+      const res = await fetch(`${this.accountUrl}/Calls/${encodeURIComponent(sid)}.json`, {
+        headers: { Authorization: this.authorization(), Accept: 'application/json' },
+        signal: AbortSignal.timeout(this.opts.timeoutMs),
+      });
+      if (!res.ok) return undefined;
+      const call = (await res.json()) as { sid?: unknown; status?: unknown; duration?: unknown };
+      if (call.sid !== sid || typeof call.status !== 'string') return undefined;
+      return { status: call.status, duration: typeof call.duration === 'string' ? call.duration : null };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * The message this marker created: Twilio's Messages list to the same number from the same
+   * sender (newest first), matched on the marker that ends the body. No time window: the marker is
+   * this attempt's alone, so neither a concurrent page nor the clocks matter. Its sid, null if
+   * there is none, undefined if the lookup failed.
+   */
+  async findMessage(to: string, marker: string): Promise<string | null | undefined> {
+    const query = new URLSearchParams({ To: to, From: this.opts.from, PageSize: '50' });
+    try {
+      const res = await fetch(`${this.accountUrl}/Messages.json?${query}`, {
+        headers: { Authorization: this.authorization(), Accept: 'application/json' },
+        signal: AbortSignal.timeout(this.opts.timeoutMs),
+      });
+      if (!res.ok) return undefined;
+      const page = (await res.json()) as { messages?: { sid?: unknown; body?: unknown }[] };
+      if (!Array.isArray(page.messages)) return undefined;
+      const mine = page.messages.find((m) => typeof m.sid === 'string' && typeof m.body === 'string' && bodyMarker(m.body) === marker);
+      return mine ? (mine.sid as string) : null;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async create(
+    kind: 'call' | 'sms',
+    resource: string,
+    form: [string, string][],
+    findCreated: () => Promise<string | null | undefined>,
+  ): Promise<Accepted> {
+    const url = `${this.accountUrl}/${resource}`;
     let last: ProviderError | undefined;
     for (let attempt = 1; attempt <= this.opts.attempts; attempt++) {
       if (attempt > 1) {
@@ -72,7 +223,6 @@ export class TwilioClient {
         await sleep(base / 2 + Math.random() * (base / 2));
       }
       const started = process.hrtime.bigint();
-      const sentAt = Date.now();
       const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
       try {
         const sid = await this.post(url, form);
@@ -83,9 +233,9 @@ export class TwilioClient {
         this.opts.onAttempt?.(kind, last.reason, seconds());
         if (!last.retryable) break;
         if (last.maybeCreated) {
-          // A second POST could ring the same phone twice: ask Twilio first.
-          const found = await this.findCreated(url, form, sentAt);
-          if (found === undefined) break; // cannot tell: the caller's retry decides, not a blind one here
+          // A second POST could ring the same phone twice: find this attempt's own resource first.
+          const found = await findCreated();
+          if (found === undefined) break; // cannot tell: the caller decides, not a blind retry here
           if (found) return { sid: found, attempts: attempt };
         }
       }
@@ -93,37 +243,11 @@ export class TwilioClient {
     throw last ?? new ProviderError('no attempt made', 'provider_error', true);
   }
 
-  /**
-   * Looks for a call or message to the same number from the same sender created since `since`
-   * (Twilio's list resources, newest first): its sid, null if there is none, undefined if the
-   * lookup itself failed.
-   */
-  private async findCreated(url: string, form: Record<string, string>, since: number): Promise<string | null | undefined> {
-    const query = new URLSearchParams({ To: form.To!, From: form.From!, PageSize: '20' });
-    try {
-      const res = await fetch(`${url}?${query}`, {
-        headers: { Authorization: this.authorization(), Accept: 'application/json' },
-        signal: AbortSignal.timeout(this.opts.timeoutMs),
-      });
-      if (!res.ok) return undefined;
-      const page = (await res.json()) as Record<string, unknown>;
-      const items = (page.calls ?? page.messages) as { sid?: string; to?: string; from?: string; date_created?: string }[] | undefined;
-      if (!Array.isArray(items)) return undefined;
-      // date_created has whole seconds: a resource of this attempt is no older than a second before it.
-      const mine = items.find(
-        (i) => i.to === form.To && i.from === form.From && typeof i.sid === 'string' && Date.parse(i.date_created ?? '') >= since - 1000,
-      );
-      return mine?.sid ?? null;
-    } catch {
-      return undefined;
-    }
-  }
-
   private authorization(): string {
     return `Basic ${Buffer.from(`${this.opts.accountSid}:${this.opts.authToken}`).toString('base64')}`;
   }
 
-  private async post(url: string, form: Record<string, string>): Promise<string> {
+  private async post(url: string, form: [string, string][]): Promise<string> {
     let res: Response;
     let text: string;
     try {

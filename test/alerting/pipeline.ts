@@ -16,13 +16,13 @@ import {
 } from '../bench/services';
 import { CT_BIN } from '../helpers/cli';
 import { testAlertmanagerConfig, testBlackboxConfig, testPrometheusConfig, writeTestRules } from './generate';
-import { programTwilio, TEST_TWILIO, twilioRequests, type TwilioRequest } from './twilio-contract';
+import { startTwilioFake, twilioEnv, type TwilioFake, type TwilioRequest } from './twilio-contract';
 
 /**
  * The alerting pipeline on the bench for end-to-end tests: a metrics server whose text the test
  * changes (standing in for the exporters), another one the test stops (the API), the real
  * Prometheus and Alertmanager(s) with configurations generated from the project's files,
- * `ct serve notifier`, the HTTP sink as Twilio and dead man's switch, and the SMTP sink.
+ * `ct serve notifier`, the Twilio contract fake, the HTTP sink as dead man's switch, and the SMTP sink.
  */
 
 export const CALL_TO = '+15005550201';
@@ -139,6 +139,8 @@ export interface Pipeline {
   notifierUrl: string;
   alertmanagers: AlertmanagerService[];
   prometheus: PrometheusService;
+  /** The Twilio contract fake the notifier calls. */
+  twilioFake: TwilioFake;
   twilio(): Promise<TwilioRequest[]>;
   mails(): Promise<Mail[]>;
   heartbeats(): Promise<{ at: string; headers: Record<string, string>; body: string }[]>;
@@ -172,7 +174,8 @@ export async function startPipeline(
       () => smtp!.stop(),
     );
     const sinkUrl = sink!.env.SINK_URL!;
-    await programTwilio(sinkUrl, TEST_TWILIO.accountSid);
+    const twilioFake = await startTwilioFake();
+    stoppers.push(() => twilioFake.stop());
 
     const exporters = new MetricsServer(opts.exporterMetrics);
     const api = new MetricsServer('# TYPE ct_rate_limited_total counter\nct_rate_limited_total 0\n');
@@ -192,10 +195,8 @@ export async function startPipeline(
       env: {
         PATH: process.env.PATH,
         NOTIFIER_AUTH_TOKEN: NOTIFIER_TOKEN,
-        TWILIO_API_URL: sinkUrl,
-        TWILIO_ACCOUNT_SID: TEST_TWILIO.accountSid,
-        TWILIO_AUTH_TOKEN: TEST_TWILIO.authToken,
-        TWILIO_FROM: TEST_TWILIO.from,
+        ...twilioEnv(twilioFake),
+        NOTIFIER_PUBLIC_URL: notifierUrl,
         NOTIFIER_CALL_TO: CALL_TO,
         NOTIFIER_SMS_TO: SMS_TO,
         LOG_LEVEL: 'info',
@@ -269,7 +270,8 @@ export async function startPipeline(
       notifierUrl,
       alertmanagers,
       prometheus,
-      twilio: () => twilioRequests(sinkUrl, TEST_TWILIO),
+      twilioFake,
+      twilio: async () => (twilioFake.assertClean(), twilioFake.requests()),
       mails: async () =>
         ((await (await fetch(`${smtp!.env.SMTP_SINK_URL}/messages`)).json()) as Mail[]).map((m) => ({
           ...m,
