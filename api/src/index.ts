@@ -13,3 +13,8 @@ export * from './server';
 export * from './types';
 export * from './webhooks';
 export type { ForceBackup, BackupRunInfo } from './routes/common';
+// What the API's routes and `ct client onboard` share: creating records with their audit rows.
+export { createClient, createClientBody, type NewClient } from './routes/clients';
+export { createPlan, createPlanBody, createSubscription, planCode } from './routes/billing';
+export { createAutomation, createAutomationBody, minutesSaved, workflowId } from './routes/automations';
+export type { AuditWho } from './routes/common';

@@ -5,6 +5,7 @@ import { UserError } from '@ct/lib';
 import { registerApiCommands } from './commands/api';
 import { registerAuditCommands } from './commands/audit';
 import { registerBackupCommands } from './commands/backup';
+import { registerClientCommands } from './commands/client';
 import { registerDemoCommands } from './commands/demo';
 import { registerGrafanaCommands } from './commands/grafana';
 import { registerLaunchCheckCommand } from './commands/launch-check';
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
   registerDemoCommands(program);
   registerPortalCommands(program);
   registerGrafanaCommands(program);
+  registerClientCommands(program);
   registerLaunchCheckCommand(program);
   return program;
 }

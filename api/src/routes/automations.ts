@@ -1,13 +1,13 @@
 import { z } from 'zod';
-import { N8nError, withTransaction } from '@ct/lib';
+import { N8nError, withTransaction, writeAudit, type N8nClient, type Pool } from '@ct/lib';
 import { badRequest, notFound } from '../errors';
 import type { ApiRouter } from '../route';
 import { cents, clientRef, currency, decodeCursor, encodeCursor, idParams, page, text } from '../schemas';
 import { setClause } from '../sql';
-import { audit, onDuplicate, findClient, type RouteDeps } from './common';
+import { audit, auditBase, onDuplicate, findClient, type AuditWho, type RouteDeps } from './common';
 
-const workflowId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be an n8n workflow id (1-64 characters of A-Z a-z 0-9 _ -)');
-const minutes = z.number().min(0).max(100_000);
+export const workflowId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be an n8n workflow id (1-64 characters of A-Z a-z 0-9 _ -)');
+export const minutesSaved = z.number().min(0).max(100_000);
 
 interface AutomationRow {
   id: string;
@@ -37,6 +37,61 @@ const json = (a: AutomationRow) => ({
   enabled: a.enabled,
   createdAt: a.created_at,
 });
+
+export const createAutomationBody = z.strictObject({
+  client: clientRef,
+  n8nWorkflowId: workflowId,
+  name: text(200).optional().describe("defaults to the workflow's name in n8n"),
+  minutesSavedPerRun: minutesSaved,
+  hourlyValueCents: cents,
+  currency: currency.default('USD'),
+});
+
+/**
+ * Maps an n8n workflow (checked to exist in n8n) to a client, with its audit row in the same
+ * transaction; returns the automation's id. A workflow mapped already is a 400 on n8nWorkflowId.
+ * What `POST /api/automations` and `ct client onboard` both run.
+ */
+export async function createAutomation(
+  pool: Pool,
+  n8n: N8nClient,
+  body: z.output<typeof createAutomationBody>,
+  who: AuditWho,
+): Promise<string> {
+  const workflow = await n8n.getWorkflow(body.n8nWorkflowId).catch((err) => {
+    if (err instanceof N8nError && (err.status === 404 || err.status === 400))
+      throw badRequest('body', 'n8nWorkflowId', 'no such workflow in n8n');
+    throw err;
+  });
+  return withTransaction(pool, async (tx) => {
+    const client = await findClient(tx, body.client);
+    const { rows } = await tx
+      .query<{ id: string }>(
+        `INSERT INTO automations (client_id, n8n_workflow_id, name, minutes_saved_per_run, hourly_value_cents, currency)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+        [
+          client.id,
+          body.n8nWorkflowId,
+          (body.name ?? workflow.name).slice(0, 200),
+          body.minutesSavedPerRun,
+          body.hourlyValueCents,
+          body.currency,
+        ],
+      )
+      .catch(onDuplicate(() => badRequest('body', 'n8nWorkflowId', 'this workflow is already mapped to a client')));
+    const id = rows[0]!.id;
+    await writeAudit(tx, {
+      ...who,
+      outcome: 'success',
+      action: 'automation.create',
+      targetType: 'automation',
+      targetId: id,
+      clientId: client.id,
+      details: { n8nWorkflowId: body.n8nWorkflowId },
+    });
+    return id;
+  });
+}
 
 export function automationRoutes(r: ApiRouter, d: RouteDeps): void {
   const { pool, n8n } = d;
@@ -105,48 +160,9 @@ export function automationRoutes(r: ApiRouter, d: RouteDeps): void {
       summary: 'Map an n8n workflow to a client, with what each run is worth',
       access: 'write',
       status: 201,
-      body: z.strictObject({
-        client: clientRef,
-        n8nWorkflowId: workflowId,
-        name: text(200).optional().describe("defaults to the workflow's name in n8n"),
-        minutesSavedPerRun: minutes,
-        hourlyValueCents: cents,
-        currency: currency.default('USD'),
-      }),
+      body: createAutomationBody,
     },
-    async ({ body, req }) => {
-      const workflow = await n8n.getWorkflow(body.n8nWorkflowId).catch((err) => {
-        if (err instanceof N8nError && (err.status === 404 || err.status === 400))
-          throw badRequest('body', 'n8nWorkflowId', 'no such workflow in n8n');
-        throw err;
-      });
-      return withTransaction(pool, async (tx) => {
-        const client = await findClient(tx, body.client);
-        const { rows } = await tx
-          .query<{ id: string }>(
-            `INSERT INTO automations (client_id, n8n_workflow_id, name, minutes_saved_per_run, hourly_value_cents, currency)
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-            [
-              client.id,
-              body.n8nWorkflowId,
-              (body.name ?? workflow.name).slice(0, 200),
-              body.minutesSavedPerRun,
-              body.hourlyValueCents,
-              body.currency,
-            ],
-          )
-          .catch(onDuplicate(() => badRequest('body', 'n8nWorkflowId', 'this workflow is already mapped to a client')));
-        const id = rows[0]!.id;
-        await audit(tx, req, {
-          action: 'automation.create',
-          targetType: 'automation',
-          targetId: id,
-          clientId: client.id,
-          details: { n8nWorkflowId: body.n8nWorkflowId },
-        });
-        return json(await one(tx, id));
-      });
-    },
+    async ({ body, req }) => json(await one(pool, await createAutomation(pool, n8n, body, auditBase(req)))),
   );
 
   r.route(
@@ -159,7 +175,7 @@ export function automationRoutes(r: ApiRouter, d: RouteDeps): void {
       body: z
         .strictObject({
           name: text(200).optional(),
-          minutesSavedPerRun: minutes.optional(),
+          minutesSavedPerRun: minutesSaved.optional(),
           hourlyValueCents: cents.optional(),
           currency: currency.optional(),
           enabled: z.boolean().optional(),

@@ -1,11 +1,11 @@
 import { z } from 'zod';
-import { withTransaction } from '@ct/lib';
+import { withTransaction, writeAudit, type PoolClient } from '@ct/lib';
 import { badRequest, conflict, notFound } from '../errors';
 import type { ApiRouter } from '../route';
 import { cents, clientRef, currency, decodeCursor, encodeCursor, idParams, isoDateTime, page, text } from '../schemas';
-import { audit, onDuplicate, findClient, type RouteDeps } from './common';
+import { audit, auditBase, onDuplicate, findClient, type AuditWho, type RouteDeps } from './common';
 
-const planCode = z.string().regex(/^[a-z0-9-]{2,40}$/, 'must be 2-40 characters of a-z, 0-9 and -');
+export const planCode = z.string().regex(/^[a-z0-9-]{2,40}$/, 'must be 2-40 characters of a-z, 0-9 and -');
 const invoiceStatus = z.enum(['draft', 'open', 'paid', 'void', 'uncollectible']);
 
 const planJson = (p: Record<string, unknown>) => ({
@@ -39,6 +39,66 @@ const invoiceJson = (i: Record<string, unknown>) => ({
   createdAt: i.created_at,
 });
 
+export const createPlanBody = z.strictObject({
+  code: planCode,
+  name: text(200),
+  monthlyAmountCents: cents,
+  currency: currency.default('USD'),
+});
+
+/** Creates a plan with its audit row, in the caller's transaction (409 when the code is taken). */
+export async function createPlan(tx: PoolClient, body: z.output<typeof createPlanBody>, who: AuditWho): Promise<Record<string, unknown>> {
+  const { rows } = await tx
+    .query('INSERT INTO plans (code, name, monthly_amount_cents, currency) VALUES ($1, $2, $3, $4) RETURNING *', [
+      body.code,
+      body.name,
+      body.monthlyAmountCents,
+      body.currency,
+    ])
+    .catch(onDuplicate(() => conflict(`plan ${body.code} already exists`)));
+  await writeAudit(tx, {
+    ...who,
+    outcome: 'success',
+    action: 'plan.create',
+    targetType: 'plan',
+    targetId: rows[0].id,
+    details: { code: body.code },
+  });
+  return rows[0];
+}
+
+/**
+ * Subscribes a client to an active plan, in the caller's transaction, with its audit row; the
+ * client's plan follows. One active subscription per client (409 otherwise). Returns its id.
+ */
+export async function createSubscription(
+  tx: PoolClient,
+  body: { client: string; plan: string; monthlyAmountCents?: number },
+  who: AuditWho,
+): Promise<string> {
+  const client = await findClient(tx, body.client, true);
+  const plan = (await tx.query('SELECT * FROM plans WHERE code = $1', [body.plan])).rows[0];
+  if (!plan) throw badRequest('body', 'plan', `no plan with code ${body.plan}`);
+  if (!plan.active) throw badRequest('body', 'plan', `plan ${body.plan} is not active`);
+  const active = await tx.query('SELECT id FROM subscriptions WHERE client_id = $1 AND canceled_at IS NULL', [client.id]);
+  if (active.rows.length) throw conflict(`client ${client.slug} already has an active subscription; cancel it first`);
+  const { rows } = await tx.query(
+    'INSERT INTO subscriptions (client_id, plan_id, monthly_amount_cents, currency) VALUES ($1, $2, $3, $4) RETURNING id',
+    [client.id, plan.id, body.monthlyAmountCents ?? plan.monthly_amount_cents, plan.currency],
+  );
+  await tx.query('UPDATE clients SET plan = $2 WHERE id = $1', [client.id, plan.code]);
+  await writeAudit(tx, {
+    ...who,
+    outcome: 'success',
+    action: 'subscription.create',
+    targetType: 'subscription',
+    targetId: rows[0].id,
+    clientId: client.id,
+    details: { plan: plan.code },
+  });
+  return rows[0].id as string;
+}
+
 const INVOICE_SELECT = `SELECT i.*, c.slug, i.created_at::text AS cursor_at FROM invoices i JOIN clients c ON c.id = i.client_id`;
 const SUB_SELECT = `SELECT s.*, c.slug FROM subscriptions s JOIN clients c ON c.id = s.client_id`;
 
@@ -58,21 +118,9 @@ export function billingRoutes(r: ApiRouter, d: RouteDeps): void {
       summary: 'Create a plan',
       access: 'write',
       status: 201,
-      body: z.strictObject({ code: planCode, name: text(200), monthlyAmountCents: cents, currency: currency.default('USD') }),
+      body: createPlanBody,
     },
-    async ({ body, req }) =>
-      withTransaction(pool, async (tx) => {
-        const { rows } = await tx
-          .query('INSERT INTO plans (code, name, monthly_amount_cents, currency) VALUES ($1, $2, $3, $4) RETURNING *', [
-            body.code,
-            body.name,
-            body.monthlyAmountCents,
-            body.currency,
-          ])
-          .catch(onDuplicate(() => conflict(`plan ${body.code} already exists`)));
-        await audit(tx, req, { action: 'plan.create', targetType: 'plan', targetId: rows[0].id, details: { code: body.code } });
-        return planJson(rows[0]);
-      }),
+    async ({ body, req }) => withTransaction(pool, async (tx) => planJson(await createPlan(tx, body, auditBase(req)))),
   );
 
   r.route(
@@ -134,25 +182,8 @@ export function billingRoutes(r: ApiRouter, d: RouteDeps): void {
     },
     async ({ body, req }) =>
       withTransaction(pool, async (tx) => {
-        const client = await findClient(tx, body.client, true);
-        const plan = (await tx.query('SELECT * FROM plans WHERE code = $1', [body.plan])).rows[0];
-        if (!plan) throw badRequest('body', 'plan', `no plan with code ${body.plan}`);
-        if (!plan.active) throw badRequest('body', 'plan', `plan ${body.plan} is not active`);
-        const active = await tx.query('SELECT id FROM subscriptions WHERE client_id = $1 AND canceled_at IS NULL', [client.id]);
-        if (active.rows.length) throw conflict(`client ${client.slug} already has an active subscription; cancel it first`);
-        const { rows } = await tx.query(
-          'INSERT INTO subscriptions (client_id, plan_id, monthly_amount_cents, currency) VALUES ($1, $2, $3, $4) RETURNING id',
-          [client.id, plan.id, body.monthlyAmountCents ?? plan.monthly_amount_cents, plan.currency],
-        );
-        await tx.query('UPDATE clients SET plan = $2 WHERE id = $1', [client.id, plan.code]);
-        await audit(tx, req, {
-          action: 'subscription.create',
-          targetType: 'subscription',
-          targetId: rows[0].id,
-          clientId: client.id,
-          details: { plan: plan.code },
-        });
-        return subscriptionJson((await tx.query(`${SUB_SELECT} WHERE s.id = $1`, [rows[0].id])).rows[0]);
+        const id = await createSubscription(tx, body, auditBase(req));
+        return subscriptionJson((await tx.query(`${SUB_SELECT} WHERE s.id = $1`, [id])).rows[0]);
       }),
   );
 

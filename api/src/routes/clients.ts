@@ -1,17 +1,27 @@
 import { z } from 'zod';
-import { withTransaction } from '@ct/lib';
+import { withTransaction, writeAudit, type PoolClient, type SecretKeyring } from '@ct/lib';
 import { conflict } from '../errors';
 import type { ApiRouter } from '../route';
 import { clientParams, decodeCursor, email, encodeCursor, page, slug, text, timezone } from '../schemas';
 import { createWebhookSecret } from '../secrets';
 import { setClause } from '../sql';
-import { audit, onDuplicate, CLIENT_COLUMNS, clientJson, findClient, type ClientRow, type RouteDeps } from './common';
+import {
+  audit,
+  auditBase,
+  onDuplicate,
+  CLIENT_COLUMNS,
+  clientJson,
+  findClient,
+  type AuditWho,
+  type ClientRow,
+  type RouteDeps,
+} from './common';
 
 const status = z.enum(['active', 'paused', 'churned']);
 const phone = z.string().regex(/^\+?[0-9 ().-]{3,40}$/, 'must be a phone number such as +1 555 0100');
 const plan = z.string().regex(/^[a-z0-9-]{2,40}$/, 'must be a plan code (2-40 characters of a-z, 0-9 and -)');
 
-const createBody = z.strictObject({
+export const createClientBody = z.strictObject({
   slug,
   name: text(200),
   plan: plan.optional(),
@@ -28,6 +38,39 @@ const updateBody = z
     timezone: timezone.optional(),
   })
   .refine((b) => Object.keys(b).length > 0, 'give at least one field to change');
+
+export type NewClient = z.output<typeof createClientBody>;
+
+/**
+ * Creates a client and version 1 of its webhook secret in the caller's transaction, with its
+ * audit row; returns the row and the secret in clear (shown once). What `POST /api/clients` and
+ * `ct client onboard` both run. A taken slug is a 409.
+ */
+export async function createClient(
+  tx: PoolClient,
+  keyring: SecretKeyring,
+  body: NewClient,
+  who: AuditWho,
+): Promise<{ client: ClientRow; webhookSecret: string }> {
+  const { rows } = await tx
+    .query<ClientRow>(
+      `INSERT INTO clients (slug, name, plan, contact_email, contact_phone, timezone) VALUES ($1, $2, $3, $4, $5, $6) RETURNING ${CLIENT_COLUMNS}`,
+      [body.slug, body.name, body.plan ?? null, body.contactEmail ?? null, body.contactPhone ?? null, body.timezone],
+    )
+    .catch(onDuplicate(() => conflict(`a client with slug ${body.slug} already exists`)));
+  const client = rows[0]!;
+  const webhookSecret = await createWebhookSecret(tx, keyring, client.id);
+  await writeAudit(tx, {
+    ...who,
+    outcome: 'success',
+    action: 'client.create',
+    targetType: 'client',
+    targetId: client.id,
+    clientId: client.id,
+    details: { slug: client.slug },
+  });
+  return { client, webhookSecret };
+}
 
 export function clientRoutes(r: ApiRouter, d: RouteDeps): void {
   const { pool, keyring } = d;
@@ -62,25 +105,11 @@ export function clientRoutes(r: ApiRouter, d: RouteDeps): void {
       summary: 'Create a client and its webhook secret (shown once)',
       access: 'write',
       status: 201,
-      body: createBody,
+      body: createClientBody,
     },
     async ({ body, req }) => {
       const created = await withTransaction(pool, async (tx) => {
-        const { rows } = await tx
-          .query<ClientRow>(
-            `INSERT INTO clients (slug, name, plan, contact_email, contact_phone, timezone) VALUES ($1, $2, $3, $4, $5, $6) RETURNING ${CLIENT_COLUMNS}`,
-            [body.slug, body.name, body.plan ?? null, body.contactEmail ?? null, body.contactPhone ?? null, body.timezone],
-          )
-          .catch(onDuplicate(() => conflict(`a client with slug ${body.slug} already exists`)));
-        const client = rows[0]!;
-        const webhookSecret = await createWebhookSecret(tx, keyring, client.id);
-        await audit(tx, req, {
-          action: 'client.create',
-          targetType: 'client',
-          targetId: client.id,
-          clientId: client.id,
-          details: { slug: client.slug },
-        });
+        const { client, webhookSecret } = await createClient(tx, keyring, body, auditBase(req));
         return { client: clientJson(client), webhookSecret, webhookUrl: `/api/webhooks/n8n/${client.slug}` };
       });
       // Only once committed: a webhook arriving before would cache the old state again.

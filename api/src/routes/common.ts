@@ -55,8 +55,11 @@ export interface RouteDeps {
   registry: RegisteredRoute[];
 }
 
+/** Who did an action and from where: what its audit row names (from a request, or a CLI's operator). */
+export type AuditWho = Pick<AuditEntry, 'actor' | 'actorType' | 'sourceIp' | 'requestId'>;
+
 /** Who did it, from where, for the audit row of an action. */
-export function auditBase(req: Request): Pick<AuditEntry, 'actor' | 'actorType' | 'sourceIp' | 'requestId'> {
+export function auditBase(req: Request): AuditWho {
   const p = req.principal;
   return {
     actor: (p?.actor ?? 'anonymous').slice(0, 200),
