@@ -115,7 +115,7 @@ describe('database backup and restore (real Postgres, s3rver)', () => {
     const target = await freshTarget();
     // After a key rotation the old backup still restores with the previous key.
     const rotated: Keyring = { currentId: 'k2', keys: { k2: 'a-newer-master-key-0123456789abcdef!!', k1: cfg.BACKUP_MASTER_KEY } };
-    const result = await restoreDatabase({ bucket, keyring: rotated, ref: run.id, target: target.url, pgBinDir: cfg.PG_BIN_DIR });
+    const result = await restoreDatabase({ bucket, keyring: rotated, ref: run.id, target: target.ownerUrl, pgBinDir: cfg.PG_BIN_DIR });
     expect(result.backup.key).toBe(run.objectKey);
 
     const after = await tableChecksums(target.pool);
@@ -152,17 +152,17 @@ describe('database backup and restore (real Postgres, s3rver)', () => {
     expect(manifest.sizes.dumpBytes).toBeGreaterThan(1000);
     expect(manifest.sizes.plaintextBytes).toBeGreaterThan(100);
     const target = await freshTarget();
-    await restoreDatabase({ bucket: slow, keyring, ref: run.id, target: target.url, pgBinDir: local.PG_BIN_DIR });
+    await restoreDatabase({ bucket: slow, keyring, ref: run.id, target: target.ownerUrl, pgBinDir: local.PG_BIN_DIR });
     expect(Object.keys(await tableChecksums(target.pool)).sort()).toEqual(Object.keys(await tableChecksums(small.pool)).sort());
   });
 
   it('refuses a non-empty target without force and replaces its objects with force', async () => {
     const target = await freshTarget();
     await target.pool.query('CREATE TABLE keep_me (x int)');
-    await expect(restoreDatabase({ bucket, keyring, ref: 'latest', target: target.url, pgBinDir: cfg.PG_BIN_DIR })).rejects.toThrow(
+    await expect(restoreDatabase({ bucket, keyring, ref: 'latest', target: target.ownerUrl, pgBinDir: cfg.PG_BIN_DIR })).rejects.toThrow(
       /is not empty \(1 relations\).*--force/,
     );
-    await restoreDatabase({ bucket, keyring, ref: 'latest', target: target.url, force: true, pgBinDir: cfg.PG_BIN_DIR });
+    await restoreDatabase({ bucket, keyring, ref: 'latest', target: target.ownerUrl, force: true, pgBinDir: cfg.PG_BIN_DIR });
     expect((await target.pool.query('SELECT count(*)::int AS n FROM clients')).rows[0].n).toBe(3);
     expect((await verifyAuditChain(target.pool)).ok).toBe(true);
   });
@@ -195,17 +195,19 @@ describe('database backup and restore (real Postgres, s3rver)', () => {
 
     const refusedUntouched = async (ref: string, message: RegExp, ring = keyring) => {
       const empty = await freshTarget();
-      await expect(restoreDatabase({ bucket, keyring: ring, ref, target: empty.url, pgBinDir: cfg.PG_BIN_DIR })).rejects.toThrow(message);
-      expect(await relationCount(empty.url)).toBe(0);
+      await expect(restoreDatabase({ bucket, keyring: ring, ref, target: empty.ownerUrl, pgBinDir: cfg.PG_BIN_DIR })).rejects.toThrow(
+        message,
+      );
+      expect(await relationCount(empty.ownerUrl)).toBe(0);
       // With --force into a populated database: its data stays exactly as it was.
       const busy = await freshTarget();
       await busy.pool.query(`CREATE TABLE clients (id int); INSERT INTO clients VALUES (1), (2)`);
       const sums = await tableChecksums(busy.pool);
       await expect(
-        restoreDatabase({ bucket, keyring: ring, ref, target: busy.url, force: true, pgBinDir: cfg.PG_BIN_DIR }),
+        restoreDatabase({ bucket, keyring: ring, ref, target: busy.ownerUrl, force: true, pgBinDir: cfg.PG_BIN_DIR }),
       ).rejects.toThrow(message);
       expect(await tableChecksums(busy.pool)).toEqual(sums);
-      expect(await relationCount(busy.url)).toBe(1);
+      expect(await relationCount(busy.ownerUrl)).toBe(1);
     };
 
     it('one flipped byte', async () => {

@@ -18,7 +18,7 @@ describe('the restore drill (real Postgres, s3rver)', () => {
 
   const backup = async (cfg: ReturnType<typeof backupConfig>, hoursAgo = 0) => {
     const run = await (
-      await startDatabaseBackup({ pool: db.pool, config: cfg, now: () => new Date(Date.now() - hoursAgo * 3_600_000) })
+      await startDatabaseBackup({ pool: db.appPool, config: cfg, now: () => new Date(Date.now() - hoursAgo * 3_600_000) })
     ).done;
     expect(run.status).toBe('succeeded');
     return run.objectKey!;
@@ -32,7 +32,7 @@ describe('the restore drill (real Postgres, s3rver)', () => {
     // The master key is replaced under the same id: new backups restore, older ones no longer can.
     const reused = { ...cfg, BACKUP_MASTER_KEY: 'another-master-key-under-the-same-id-0123456789' };
     const latest = await backup(reused);
-    const run = await (await startRestoreDrill({ pool: db.pool, config: reused })).done;
+    const run = await (await startRestoreDrill({ pool: db.appPool, config: reused })).done;
     expect(run.status).toBe('failed');
     expect(run.error).toBe(
       `the older backup drilled in rotation, ${older}, failed: the manifest of ${older} does not authenticate with master key "k1": ` +
@@ -45,7 +45,7 @@ describe('the restore drill (real Postgres, s3rver)', () => {
     // enough: the id is the same), the operator's fix is a new id for the new material.
     const fixed = { ...reused, BACKUP_MASTER_KEY_ID: 'k2', BACKUP_PREVIOUS_MASTER_KEYS: { k1: cfg.BACKUP_MASTER_KEY } };
     const after = await backup(fixed);
-    const ok = await (await startRestoreDrill({ pool: db.pool, config: fixed })).done;
+    const ok = await (await startRestoreDrill({ pool: db.appPool, config: fixed })).done;
     expect(ok.details.backupKey).toBe(after);
     // The rotation now lands on one of the two older backups: the one made under the replaced key fails, the other passes.
     const drilled = (ok.details.older as { backupKey: string }).backupKey;
@@ -60,7 +60,7 @@ describe('the restore drill (real Postgres, s3rver)', () => {
     const seen: string[] = [];
     for (let i = 0; i < 3; i++) {
       const before = await drillCount();
-      const run = await (await startRestoreDrill({ pool: db.pool, config: cfg })).done;
+      const run = await (await startRestoreDrill({ pool: db.appPool, config: cfg })).done;
       expect(run.error).toBeNull();
       expect(run.details.backupKey).toBe(latest);
       const older = (run.details.older as { backupKey: string; mismatches: unknown[]; auditChain: { ok: boolean } }).backupKey;
@@ -75,7 +75,7 @@ describe('the restore drill (real Postgres, s3rver)', () => {
   it('a bucket with one backup drills it alone and says so', async () => {
     const cfg = backupConfig(db.url);
     await backup(cfg);
-    const run = await (await startRestoreDrill({ pool: db.pool, config: cfg })).done;
+    const run = await (await startRestoreDrill({ pool: db.appPool, config: cfg })).done;
     expect(run.status).toBe('succeeded');
     expect(run.details.older).toEqual({ skipped: 'no older authenticated database backup in the bucket' });
   });
@@ -84,7 +84,7 @@ describe('the restore drill (real Postgres, s3rver)', () => {
     const base = backupConfig(db.url);
     const key = await backup(base);
     const short = { ...base, BACKUP_DRILL_MIN_FREE_MB: 1024 * 1024 * 1024 };
-    const run = await (await startRestoreDrill({ pool: db.pool, config: short })).done;
+    const run = await (await startRestoreDrill({ pool: db.appPool, config: short })).done;
     expect(run.status).toBe('failed');
     expect(run.error).toMatch(
       new RegExp(
@@ -93,7 +93,7 @@ describe('the restore drill (real Postgres, s3rver)', () => {
     );
     expect(run.details.scratchDatabase).toBeUndefined();
     const nowhere = { ...base, BACKUP_DRILL_DATA_DIR: '/no/such/volume' };
-    const run2 = await (await startRestoreDrill({ pool: db.pool, config: nowhere })).done;
+    const run2 = await (await startRestoreDrill({ pool: db.appPool, config: nowhere })).done;
     expect(run2.error).toMatch(/^cannot check the free disk space on \/no\/such\/volume before the drill: .*ENOENT.*Nothing was restored$/);
     expect(run2.details.scratchDatabase).toBeUndefined();
   });
@@ -102,7 +102,7 @@ describe('the restore drill (real Postgres, s3rver)', () => {
     const cfg = backupConfig(db.url);
     const key = await backup(cfg);
     await sleep(3500);
-    const run = await (await startRestoreDrill({ pool: db.pool, config: { ...cfg, BACKUP_DRILL_MAX_AGE_HOURS: 0.0005 } })).done;
+    const run = await (await startRestoreDrill({ pool: db.appPool, config: { ...cfg, BACKUP_DRILL_MAX_AGE_HOURS: 0.0005 } })).done;
     expect(run.status).toBe('failed');
     expect(run.error).toMatch(
       new RegExp(

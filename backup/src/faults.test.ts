@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createPool, migrate, type Pool } from '@ct/lib';
+import { createPool, type Pool } from '@ct/lib';
 import { backupConfig, bucketOf } from '../../test/helpers/backup';
-import { createTestDatabase, type TestDatabase } from '../../test/helpers/db';
+import { appUrlOf, createTestDatabase, migrateAsOwner, type TestDatabase } from '../../test/helpers/db';
 import { startPostgres, startS3, type PostgresService, type S3Service } from '../../test/bench/services';
 import { startDatabaseBackup, type BackupProgress } from './database';
 import { keyringFrom } from './envelope';
@@ -41,7 +41,7 @@ describe('backup faults (private S3 and Postgres that the tests stop)', () => {
 
   it('S3 stopped mid-upload: failed run with the reason, multipart upload aborted, earlier backup intact; twice = 2 consecutive failures', async () => {
     const bucket = bucketOf(cfg);
-    const earlier = await (await startDatabaseBackup({ pool: db.pool, config: cfg })).done;
+    const earlier = await (await startDatabaseBackup({ pool: db.appPool, config: cfg })).done;
     expect(earlier.status).toBe('succeeded');
     expect(earlier.bytes).toBeGreaterThan(12 * 1024 * 1024);
 
@@ -57,7 +57,7 @@ describe('backup faults (private S3 and Postgres that the tests stop)', () => {
           });
         }
       };
-      const run = await (await startDatabaseBackup({ pool: db.pool, config: cfg, onProgress })).done;
+      const run = await (await startDatabaseBackup({ pool: db.appPool, config: cfg, onProgress })).done;
       await halted;
       expect(halted).not.toBeNull();
       expect(run.status).toBe('failed');
@@ -74,14 +74,14 @@ describe('backup faults (private S3 and Postgres that the tests stop)', () => {
     expect(backup.key).toBe(earlier.objectKey);
     await verifyBackup(bucket, keyringFrom(cfg), backup, manifest);
     // A success resets the count.
-    expect((await (await startDatabaseBackup({ pool: db.pool, config: cfg })).done).status).toBe('succeeded');
+    expect((await (await startDatabaseBackup({ pool: db.appPool, config: cfg })).done).status).toBe('succeeded');
     expect(await consecutiveFailures(db.pool, 'database')).toBe(0);
   }, 180_000);
 
   it('S3 unreachable when the run starts: failed run naming S3, and the dump it had started is stopped', async () => {
     await s3.halt();
     try {
-      const run = await (await startDatabaseBackup({ pool: db.pool, config: { ...cfg, BACKUP_ABORT_RETRY_SECONDS: 0 } })).done;
+      const run = await (await startDatabaseBackup({ pool: db.appPool, config: { ...cfg, BACKUP_ABORT_RETRY_SECONDS: 0 } })).done;
       expect(run.status).toBe('failed');
       expect(run.error).toMatch(/ECONNREFUSED|connection refused/);
       expect(run.objectKey).toBeNull();
@@ -109,7 +109,7 @@ describe('backup faults (private S3 and Postgres that the tests stop)', () => {
     beforeAll(async () => {
       pg = await startPostgres(dir, { database: 'ct' });
       pgPool = createPool({ url: pg.url, max: 3 });
-      await migrate(pgPool);
+      await migrateAsOwner(pgPool);
       await bulk(pgPool);
     }, 120_000);
     afterAll(async () => {
@@ -122,7 +122,7 @@ describe('backup faults (private S3 and Postgres that the tests stop)', () => {
       const local = backupConfig(db.url, {
         S3_ENDPOINT: s3.endpoint,
         S3_BUCKET: s3.bucket,
-        BACKUP_DATABASE_URL: pg.url,
+        BACKUP_DATABASE_URL: appUrlOf(pg.url),
         BACKUP_PART_SIZE_MB: '5',
       });
       const bucket = bucketOf(local);
@@ -135,7 +135,7 @@ describe('backup faults (private S3 and Postgres that the tests stop)', () => {
           void pg.halt();
         }
       };
-      const run = await (await startDatabaseBackup({ pool: db.pool, config: local, onProgress })).done;
+      const run = await (await startDatabaseBackup({ pool: db.appPool, config: local, onProgress })).done;
       expect(halted).toBe(true);
       expect(run.status).toBe('failed');
       expect(run.error).toMatch(

@@ -42,17 +42,18 @@ describe('a run survives what happens around it (real Postgres, s3rver)', () => 
       await db.pool.query('SELECT pg_terminate_backend($1)', [rows[0]!.pid]);
       await sleep(200);
     });
-    const run = await (await startDatabaseBackup({ pool: db.pool, config: cfg, bucket, log })).done;
+    const run = await (await startDatabaseBackup({ pool: db.appPool, config: cfg, bucket, log })).done;
     expect(run).toMatchObject({ status: 'succeeded', error: null });
     expect(said).toContainEqual(expect.stringMatching(/lost the database run's lock connection/));
     // The lock went with the session: the next run takes it.
-    const next = await (await startDatabaseBackup({ pool: db.pool, config: cfg })).done;
+    const next = await (await startDatabaseBackup({ pool: db.appPool, config: cfg })).done;
     expect(next.status).toBe('succeeded');
   });
 
   it("a finished run leaves no listener on the pool's clients", async () => {
     const cfg = backupConfig(db.url);
-    for (let i = 0; i < 3; i++) expect((await (await startDatabaseBackup({ pool: db.pool, config: cfg })).done).status).toBe('succeeded');
+    for (let i = 0; i < 3; i++)
+      expect((await (await startDatabaseBackup({ pool: db.appPool, config: cfg })).done).status).toBe('succeeded');
     // Check out every client the pool has: pg-pool removes its own idle listener on checkout.
     const clients = await Promise.all(Array.from({ length: db.pool.totalCount }, () => db.pool.connect()));
     try {
@@ -69,7 +70,7 @@ describe('a run survives what happens around it (real Postgres, s3rver)', () => 
     await db.pool.query('CREATE TRIGGER refuse_update BEFORE UPDATE ON backup_runs FOR EACH ROW EXECUTE FUNCTION refuse_update()');
     let run;
     try {
-      run = await (await startDatabaseBackup({ pool: db.pool, config: cfg })).done;
+      run = await (await startDatabaseBackup({ pool: db.appPool, config: cfg })).done;
     } finally {
       await db.pool.query('DROP TRIGGER refuse_update ON backup_runs; DROP FUNCTION refuse_update()');
     }
@@ -79,7 +80,7 @@ describe('a run survives what happens around it (real Postgres, s3rver)', () => 
     );
     expect((await getRun(db.pool, run.id))!.status).toBe('running');
     // The next run closes the row it left and runs normally.
-    const next = await (await startDatabaseBackup({ pool: db.pool, config: cfg })).done;
+    const next = await (await startDatabaseBackup({ pool: db.appPool, config: cfg })).done;
     expect(next.status).toBe('succeeded');
     expect((await getRun(db.pool, run.id))!.error).toMatch(/^abandoned/);
   });
@@ -101,12 +102,12 @@ describe('a run survives what happens around it (real Postgres, s3rver)', () => 
   it('an object gone from the bucket is refused at restore, and the zstd started to check it is stopped', async () => {
     const cfg = backupConfig(db.url);
     const bucket = bucketOf(cfg);
-    const run = await (await startDatabaseBackup({ pool: db.pool, config: cfg })).done;
+    const run = await (await startDatabaseBackup({ pool: db.appPool, config: cfg })).done;
     await bucket.s3.send(new DeleteObjectCommand({ Bucket: bucket.bucket, Key: run.objectKey! }));
     const target = await createTestDatabase({ migrate: false, prefix: 'gonerestore' });
     others.push(target);
     await expect(
-      restoreDatabase({ bucket, keyring: keyringFrom(cfg), ref: run.id, target: target.url, pgBinDir: cfg.PG_BIN_DIR }),
+      restoreDatabase({ bucket, keyring: keyringFrom(cfg), ref: run.id, target: target.ownerUrl, pgBinDir: cfg.PG_BIN_DIR }),
     ).rejects.toThrow(/^no such object in s3:\/\/.*\.dump\.enc$/);
     for (let i = 0; i < 50 && (await hasChild('zstd')); i++) await sleep(20);
     expect(await hasChild('zstd')).toBe(false);

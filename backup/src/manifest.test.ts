@@ -65,7 +65,7 @@ describe('manifests are authenticated and bound to their object (real Postgres, 
       auth: { alg: 'HMAC-SHA256', keyId: 'k1', mac: expect.stringMatching(/^[A-Za-z0-9+/]{43}=$/) },
     });
     const target = await emptyTarget();
-    const r = await restoreDatabase({ bucket, keyring, ref: 'latest', target: target.url, pgBinDir: cfg.PG_BIN_DIR });
+    const r = await restoreDatabase({ bucket, keyring, ref: 'latest', target: target.ownerUrl, pgBinDir: cfg.PG_BIN_DIR });
     expect(r).toMatchObject({ authenticated: true, backup: { key: latest } });
   });
 
@@ -75,7 +75,7 @@ describe('manifests are authenticated and bound to their object (real Postgres, 
     await copyObject(bucket, older, latest);
     await copyObject(bucket, manifestKeyOf(older), manifestKeyOf(latest));
     const target = await emptyTarget();
-    await expect(restoreDatabase({ bucket, keyring, ref: 'latest', target: target.url, pgBinDir: cfg.PG_BIN_DIR })).rejects.toThrow(
+    await expect(restoreDatabase({ bucket, keyring, ref: 'latest', target: target.ownerUrl, pgBinDir: cfg.PG_BIN_DIR })).rejects.toThrow(
       `the manifest read for ${latest} describes another object (${older}): a backup was copied or moved under this name`,
     );
     expect(await relationCount(target)).toBe(0);
@@ -92,7 +92,7 @@ describe('manifests are authenticated and bound to their object (real Postgres, 
     // S3 stored the copy last: it is the latest by S3's timestamps, and its manifest names another object.
     expect((await resolveBackup(bucket, 'database', 'latest')).backup.key).toBe(newer);
     const target = await emptyTarget();
-    await expect(restoreDatabase({ bucket, keyring, ref: 'latest', target: target.url, pgBinDir: cfg.PG_BIN_DIR })).rejects.toThrow(
+    await expect(restoreDatabase({ bucket, keyring, ref: 'latest', target: target.ownerUrl, pgBinDir: cfg.PG_BIN_DIR })).rejects.toThrow(
       /describes another object/,
     );
     expect(await relationCount(target)).toBe(0);
@@ -122,7 +122,7 @@ describe('manifests are authenticated and bound to their object (real Postgres, 
     const { auth: _auth, ...rest } = manifest;
     await putJson(bucket, manifestKeyOf(latest), { ...rest, format: LEGACY_MANIFEST_FORMAT });
     const target = await emptyTarget();
-    await expect(restoreDatabase({ bucket, keyring, ref: 'latest', target: target.url, pgBinDir: cfg.PG_BIN_DIR })).rejects.toThrow(
+    await expect(restoreDatabase({ bucket, keyring, ref: 'latest', target: target.ownerUrl, pgBinDir: cfg.PG_BIN_DIR })).rejects.toThrow(
       `the manifest of ${latest} is not authenticated (written before manifests were signed), so it cannot prove which backup it describes; ` +
         'restore it only if you trust the bucket, with --allow-unauthenticated',
     );
@@ -131,7 +131,7 @@ describe('manifests are authenticated and bound to their object (real Postgres, 
       bucket,
       keyring,
       ref: 'latest',
-      target: target.url,
+      target: target.ownerUrl,
       pgBinDir: cfg.PG_BIN_DIR,
       allowUnauthenticated: true,
     });
@@ -145,7 +145,7 @@ describe('manifests are authenticated and bound to their object (real Postgres, 
     await copyObject(bucket, manifestKeyOf(latest), manifestKeyOf(other));
     const again = await emptyTarget();
     await expect(
-      restoreDatabase({ bucket, keyring, ref: other, target: again.url, pgBinDir: cfg.PG_BIN_DIR, allowUnauthenticated: true }),
+      restoreDatabase({ bucket, keyring, ref: other, target: again.ownerUrl, pgBinDir: cfg.PG_BIN_DIR, allowUnauthenticated: true }),
     ).rejects.toThrow(/describes another object/);
   });
 });

@@ -87,7 +87,7 @@ describe('n8n workflow export and re-import (a private n8n)', () => {
     const a = await n8n.createWorkflow(workflow('Pizza shop: new order', 'original A'));
     await n8n.createWorkflow(workflow('Plumber: missed call', 'original B'));
 
-    const run = await (await startN8nBackup({ pool: db.pool, config: cfg, n8n, n8nUrl: n8nService.url, actor: 'test' })).done;
+    const run = await (await startN8nBackup({ pool: db.appPool, config: cfg, n8n, n8nUrl: n8nService.url, actor: 'test' })).done;
     expect(run).toMatchObject({ status: 'succeeded', error: null, details: { workflows: 2 } });
     expect(run.objectKey).toMatch(/n8n\/\d{4}\/\d{2}\/\d{2}\/\d{8}T\d{6}Z\.workflows\.json\.enc$/);
     const manifest = await getJson<Manifest>(bucket, manifestKeyOf(run.objectKey!));
@@ -125,7 +125,7 @@ describe('n8n workflow export and re-import (a private n8n)', () => {
   });
 
   it('refuses a tampered export before touching n8n', async () => {
-    const run = await (await startN8nBackup({ pool: db.pool, config: cfg, n8n, n8nUrl: n8nService.url })).done;
+    const run = await (await startN8nBackup({ pool: db.appPool, config: cfg, n8n, n8nUrl: n8nService.url })).done;
     const res = await bucket.s3.send(new GetObjectCommand({ Bucket: bucket.bucket, Key: run.objectKey! }));
     const bytes = Buffer.from(await res.Body!.transformToByteArray());
     bytes[bytes.length - 30]! ^= 0x04;
@@ -151,7 +151,7 @@ describe('n8n workflow export and re-import (a private n8n)', () => {
     await n8n.createWorkflow(workflow('HVAC: service reminder', 'first'));
     await n8n.createWorkflow(workflow('HVAC: service reminder', 'second'));
     await n8n.createWorkflow(workflow('HVAC: quote request', 'only'));
-    const run = await (await startN8nBackup({ pool: db.pool, config: cfg, n8n, n8nUrl: n8nService.url })).done;
+    const run = await (await startN8nBackup({ pool: db.appPool, config: cfg, n8n, n8nUrl: n8nService.url })).done;
     expect(run.details).toMatchObject({ workflows: 3 });
     const before = JSON.stringify(await n8n.listWorkflows());
     await expect(restoreN8n({ bucket, keyring: keyringFrom(cfg), ref: run.id, n8n, overwrite: true })).rejects.toThrow(
@@ -173,7 +173,7 @@ describe('n8n workflow export and re-import (a private n8n)', () => {
     const digest = await n8n.createWorkflow(triggered('Plumber: daily digest', 'schedule'));
     await n8n.activateWorkflow(digest.id);
     await n8n.createWorkflow(triggered('HVAC: draft intake', 'webhook', `hvac-draft-${randomUUID().slice(0, 8)}`));
-    const run = await (await startN8nBackup({ pool: db.pool, config: cfg, n8n, n8nUrl: n8nService.url })).done;
+    const run = await (await startN8nBackup({ pool: db.appPool, config: cfg, n8n, n8nUrl: n8nService.url })).done;
     expect(run.status).toBe('succeeded');
     const activeByName = async () =>
       Object.fromEntries(

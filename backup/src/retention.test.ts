@@ -69,7 +69,7 @@ describe('retention and latest by S3 time (private s3rver, planted objects, a sk
     const b = freshBucket();
     const keys = await fortyOne(b);
     await expect(
-      applyRetention({ bucket: b, retentionDays: 30, now: () => new Date(Date.now() + 61 * DAY), pool: db.pool, actor: 'test' }),
+      applyRetention({ bucket: b, retentionDays: 30, now: () => new Date(Date.now() + 61 * DAY), pool: db.appPool, actor: 'test' }),
     ).rejects.toThrow(
       /^retention refused to run: the local clock \(.*\) and S3's \(.*\) disagree by 61 days, more than BACKUP_MAX_CLOCK_SKEW_SECONDS \(300 s\); fix the clock \(NTP\) first\. Nothing was deleted$/,
     );
@@ -156,7 +156,7 @@ describe('retention and latest by S3 time (private s3rver, planted objects, a sk
       keys.push(await plant(b, 'database', new Date(Date.now() - age * DAY), age, locked));
     }
     for (let i = 0; i < 4; i++) await plant(b, 'database', new Date(Date.now() - i * 60_000), 0);
-    const r = await applyRetention({ bucket: b, retentionDays: 30, maxDeleteShare: 1, pool: db.pool, actor: 'test' });
+    const r = await applyRetention({ bucket: b, retentionDays: 30, maxDeleteShare: 1, pool: db.appPool, actor: 'test' });
     expect(r.deleted.sort()).toEqual([keys[0], ...keys.slice(2)].sort());
     expect(r.refused).toEqual(
       [keys[1]!, manifestKeyOf(keys[1]!)].map((key) => ({ key, code: 'AccessDenied', message: expect.stringMatching(/object lock/) })),

@@ -63,19 +63,57 @@ export async function verifyAuditChain(db: Pick<Pool | PoolClient, 'query'>): Pr
   return { ok: r.ok, rowsChecked: Number(r.rows_checked), firstBadId: r.first_bad_id, reason: r.reason };
 }
 
-/** Verifies the chain and records the result (what ct_audit_chain_valid reports). */
+/** A chain head recorded outside the database: the chain must hold this row with this hash for ever. */
+export interface AuditAnchor {
+  id: string;
+  hash: string;
+  /** Where it was recorded (an object key), named when the chain contradicts it. */
+  name: string;
+}
+
+export interface RecordedVerification extends ChainVerification {
+  durationSeconds: number;
+  /** The last row verified (null when the chain is empty or broken): the head to anchor. */
+  head: { id: string; hash: string } | null;
+  /** How many anchors were checked; null when none were given. */
+  anchorsChecked: number | null;
+  contradictedAnchor: string | null;
+}
+
+/**
+ * Verifies the chain in the database, checks that it still holds every anchor given, and records
+ * the result (what ct_audit_chain_valid reports) — all in audit_chain_verify_and_record (migration
+ * 017), the only writer of audit_verifications. Without `anchors` the chain is checked against
+ * itself only (anchorsChecked null).
+ */
 export async function verifyAndRecordAuditChain(
   db: Pick<Pool | PoolClient, 'query'>,
-): Promise<ChainVerification & { durationSeconds: number }> {
+  anchors?: readonly AuditAnchor[],
+): Promise<RecordedVerification> {
   const started = process.hrtime.bigint();
-  const result = await verifyAuditChain(db);
-  const durationSeconds = Number(process.hrtime.bigint() - started) / 1e9;
-  await db.query('INSERT INTO audit_verifications (ok, rows_checked, first_bad_id, reason, duration_seconds) VALUES ($1, $2, $3, $4, $5)', [
-    result.ok,
-    result.rowsChecked,
-    result.firstBadId,
-    result.reason,
-    durationSeconds,
-  ]);
-  return { ...result, durationSeconds };
+  const { rows } = await db.query<{
+    ok: boolean;
+    rows_checked: string;
+    first_bad_id: string | null;
+    reason: string | null;
+    last_id: string | null;
+    last_hash: string | null;
+    anchors_checked: number | null;
+    contradicted_anchor: string | null;
+  }>(
+    `SELECT ok, rows_checked::text, first_bad_id::text, reason, last_id::text, last_hash, anchors_checked, contradicted_anchor
+       FROM audit_chain_verify_and_record($1::bigint[], $2::text[], $3::text[])`,
+    anchors ? [anchors.map((a) => a.id), anchors.map((a) => a.hash), anchors.map((a) => a.name)] : [null, null, null],
+  );
+  const r = rows[0]!;
+  return {
+    ok: r.ok,
+    rowsChecked: Number(r.rows_checked),
+    firstBadId: r.first_bad_id,
+    reason: r.reason,
+    durationSeconds: Number(process.hrtime.bigint() - started) / 1e9,
+    head: r.last_id !== null && r.last_hash !== null ? { id: r.last_id, hash: r.last_hash } : null,
+    anchorsChecked: r.anchors_checked,
+    contradictedAnchor: r.contradicted_anchor,
+  };
 }

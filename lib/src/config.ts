@@ -93,6 +93,12 @@ export const sections = {
     /** Password `ct migrate` sets on ct_dashboard_reader (Grafana's role); unset leaves it as it is. */
     DASHBOARD_DB_PASSWORD: dashboardPassword.optional(),
   }),
+  owner: z.object({
+    /** The database owner's connection string: `ct migrate` connects with it (else DATABASE_URL); no service needs it. */
+    DATABASE_OWNER_URL: postgresUrl.optional(),
+    /** Password `ct migrate` sets on ct_app (the services' role, DATABASE_URL); unset leaves it as it is. */
+    APP_DB_PASSWORD: dashboardPassword.optional(),
+  }),
   logging: z.object({
     LOG_LEVEL: logLevel.default('info'),
     LOG_FORMAT: z.enum(['json', 'pretty', 'auto']).default('auto'),

@@ -1,5 +1,5 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
-import { escapeLiteral, type PoolClient } from 'pg';
+import { escapeIdentifier, escapeLiteral, type PoolClient } from 'pg';
 import { UserError, errorMessage } from './errors';
 
 /**
@@ -44,7 +44,9 @@ export function scramVerifierMatches(verifier: string, password: string): boolea
   return again.length === stored.length && timingSafeEqual(again, stored);
 }
 
-export type DashboardReaderPassword = 'set' | 'unchanged' | 'not-configured';
+export type DashboardReaderPassword = RolePassword;
+/** What setting a role's password from the environment did. */
+export type RolePassword = 'set' | 'unchanged' | 'not-configured';
 
 function concurrentlyUpdated(err: unknown): boolean {
   return (err as { code?: string }).code === 'XX000' && errorMessage(err) === 'tuple concurrently updated';
@@ -54,8 +56,7 @@ function concurrentlyUpdated(err: unknown): boolean {
  * Re-applies the role's grants in this database (CALL ct_dashboard_reader_grants(), which also
  * creates the role on a cluster that lacks it) and, given a password, sets it as a SCRAM verifier
  * unless the role already has that password. Run it under the migration lock: grants of one
- * database must not race each other. Another database of the cluster may set the same role's
- * password at the same moment; the loser of that race looks again.
+ * database must not race each other.
  */
 export async function applyDashboardReader(db: PoolClient, opts: { password?: string } = {}): Promise<DashboardReaderPassword> {
   const { rows } = await db.query<{ present: boolean }>(
@@ -66,25 +67,33 @@ export async function applyDashboardReader(db: PoolClient, opts: { password?: st
   }
   await db.query('CALL public.ct_dashboard_reader_grants()');
   if (opts.password === undefined) return 'not-configured';
-  const password = opts.password;
+  return setRolePassword(db, DASHBOARD_READER_ROLE, opts.password, 'DASHBOARD_DB_PASSWORD');
+}
 
+/**
+ * Sets a platform role's password as a SCRAM verifier, unless the role already has that password
+ * (which only a superuser can tell: any other owner sets it every time). Roles are cluster-wide:
+ * another database setting the same role's password at the same moment makes PostgreSQL answer
+ * "tuple concurrently updated", and the loser of that race looks again. `variable` names where the
+ * password came from, for the error message (the password itself never appears in one).
+ */
+export async function setRolePassword(db: PoolClient, role: string, password: string, variable: string): Promise<'set' | 'unchanged'> {
   for (let attempt = 1; ; attempt++) {
-    // Only a superuser may read the stored verifier; any other owner sets it every time.
     const { rows: can } = await db.query<{ read: boolean }>(`SELECT has_table_privilege('pg_catalog.pg_authid', 'SELECT') AS read`);
     if (can[0]!.read) {
       const { rows: cur } = await db.query<{ rolpassword: string | null }>(
         'SELECT rolpassword FROM pg_catalog.pg_authid WHERE rolname = $1',
-        [DASHBOARD_READER_ROLE],
+        [role],
       );
       if (cur[0]?.rolpassword && scramVerifierMatches(cur[0].rolpassword, password)) return 'unchanged';
     }
     try {
       // A utility statement takes no bind parameters; the verifier is base64, `$` and `:` only.
-      await db.query(`ALTER ROLE ${DASHBOARD_READER_ROLE} PASSWORD ${escapeLiteral(scramSha256Verifier(password))}`);
+      await db.query(`ALTER ROLE ${escapeIdentifier(role)} PASSWORD ${escapeLiteral(scramSha256Verifier(password))}`);
       return 'set';
     } catch (err) {
       if (concurrentlyUpdated(err) && attempt < 10) continue;
-      throw new UserError(`cannot set the password of ${DASHBOARD_READER_ROLE} from DASHBOARD_DB_PASSWORD: ${errorMessage(err)}`);
+      throw new UserError(`cannot set the password of ${role} from ${variable}: ${errorMessage(err)}`);
     }
   }
 }

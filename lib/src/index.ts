@@ -4,6 +4,7 @@ export * from './logger';
 export * from './db';
 export * from './migrate';
 export * from './dashboard-reader';
+export * from './app-role';
 export * from './crypto';
 export * from './audit';
 export * from './n8n';

@@ -36,12 +36,12 @@ it('counts admin actions from outside the allowlist, and nothing without one', a
     ALERT_ADMIN_ALLOWLIST: '10.0.0.0/8, 203.0.113.9,2001:db8::/32',
   }).ALERT_ADMIN_ALLOWLIST;
   expect(allowlist).toEqual(['10.0.0.0/8', '203.0.113.9', '2001:db8::/32']);
-  const exporter = createExporter({ pool: db.pool, n8n: emptyN8n, adminAllowlist: allowlist });
+  const exporter = createExporter({ pool: db.appPool, n8n: emptyN8n, adminAllowlist: allowlist });
   expect(valueOf(parseMetrics(await exporter.scrape()), METRIC)).toBe(2);
   await writeAudit(db.pool, { actor: 'ops', actorType: 'user', action: 'backup.run', outcome: 'success', sourceIp: '192.0.2.1' });
   expect(valueOf(parseMetrics(await exporter.scrape()), METRIC)).toBe(3);
 
-  const without = createExporter({ pool: db.pool, n8n: emptyN8n });
+  const without = createExporter({ pool: db.appPool, n8n: emptyN8n });
   expect(parseMetrics(await without.scrape()).some((s) => s.name === METRIC)).toBe(false);
 });
 

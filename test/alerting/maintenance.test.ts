@@ -40,7 +40,8 @@ const ct = (args: string[]) =>
   runCt(['maintenance', ...args], {
     env: { ...process.env, DATABASE_URL: db.url, ALERTMANAGER_URLS: ams.map((a) => a.url).join(','), LOG_LEVEL: 'silent' },
   });
-const active = async () => valueOf(parseMetrics(await createExporter({ pool: db.pool, n8n: emptyN8n }).scrape()), 'ct_maintenance_active');
+const active = async () =>
+  valueOf(parseMetrics(await createExporter({ pool: db.appPool, n8n: emptyN8n }).scrape()), 'ct_maintenance_active');
 
 it('silences the agreed tiers in both Alertmanagers, audited, and ends', async () => {
   expect(await active()).toBe(0);

@@ -67,7 +67,8 @@ export async function startTestApi(
   const logger = createLogger({ level: 'info', format: 'json', destination });
   const keyring = o.keyring ?? { currentId: 'test', keys: { test: 'test-only-secrets-key-0123456789abcdef' } };
   const { app, internal } = createApp({
-    pool: db.pool,
+    // As production runs it: connected as the application role.
+    pool: db.appPool,
     n8n: o.n8n ?? n8nFromBench(),
     keyring,
     logger,

@@ -2,9 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createPool, migrate, type Pool } from '@ct/lib';
+import { createPool, type Pool } from '@ct/lib';
 import { signWebhook } from '@ct/api';
 import { startPostgres, type PostgresService } from '../bench/services';
+import { appUrlOf, migrateAsOwner } from '../helpers/db';
 import { startTestApi, type TestApi } from './harness';
 
 /**
@@ -20,13 +21,15 @@ beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'ct-api-pgrestart-'));
   pg = await startPostgres(dir);
   pool = createPool({ url: pg.url, max: 10, connectTimeoutSeconds: 2 });
-  await migrate(pool);
-  const db = { name: 'ct', url: pg.url, pool, drop: async () => undefined };
+  await migrateAsOwner(pool);
+  const appPool = createPool({ url: appUrlOf(pg.url), max: 10, connectTimeoutSeconds: 2 });
+  const db = { name: 'ct', url: appUrlOf(pg.url), ownerUrl: pg.url, pool, appPool, drop: () => appPool.end() };
   api = await startTestApi({ db });
 }, 120_000);
 
 afterAll(async () => {
   await api?.close();
+  await api?.db.drop().catch(() => undefined);
   await pool?.end().catch(() => undefined);
   await pg?.stop();
   rmSync(dir, { recursive: true, force: true });

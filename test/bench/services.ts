@@ -84,6 +84,10 @@ export async function startPostgres(dir: string, opts: { database?: string } = {
     ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', 'postgres', '-qAtc', `CREATE DATABASE "${database}"`],
     { stdio: 'pipe' },
   );
+  // ct_app, the services' role, exists from the start (migration 017 gives it its attributes and grants).
+  execFileSync(path.join(bin, 'psql'), ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-qAtc', 'CREATE ROLE ct_app LOGIN'], {
+    stdio: 'pipe',
+  });
   const urlFor = (db: string) => `postgres://postgres@127.0.0.1:${port}/${db}`;
   const svc: PostgresService = {
     name: 'postgres',
@@ -93,7 +97,15 @@ export async function startPostgres(dir: string, opts: { database?: string } = {
     logFile,
     url: urlFor(database),
     urlFor,
-    env: { DATABASE_URL: urlFor(database), PGHOST: '127.0.0.1', PGPORT: String(port), PGUSER: 'postgres', PG_BIN_DIR: bin },
+    // As in production: the services connect as ct_app, migrations as the owner.
+    env: {
+      DATABASE_URL: `postgres://ct_app@127.0.0.1:${port}/${database}`,
+      DATABASE_OWNER_URL: urlFor(database),
+      PGHOST: '127.0.0.1',
+      PGPORT: String(port),
+      PGUSER: 'postgres',
+      PG_BIN_DIR: bin,
+    },
     async halt() {
       if (existsSync(path.join(dataDir, 'postmaster.pid'))) pgCtl(['-w', '-m', 'fast', 'stop']);
     },

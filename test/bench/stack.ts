@@ -42,6 +42,8 @@ const BENCH_SETTINGS: Record<string, string> = {
   NOTIFIER_AUTH_TOKEN: 'bench-only-notifier-token-0123456789abcdef',
   // ct migrate sets it on ct_dashboard_reader (Grafana's role); the bench's trust auth never asks for it.
   DASHBOARD_DB_PASSWORD: 'bench-only-dashboard-reader-0123456789',
+  // ct migrate sets it on ct_app (the services' role), likewise never asked for on the bench.
+  APP_DB_PASSWORD: 'bench-only-app-role-password-0123456789',
   TWILIO_ACCOUNT_SID: 'AC00000000000000000000000000000000',
   TWILIO_AUTH_TOKEN: 'bench-only-twilio-token',
   TWILIO_FROM: '+15550000001',

@@ -560,7 +560,7 @@ describe('client portal roles on a database of three clients', () => {
     });
 
     it('cannot see or end other sessions: the owner’s statement text stays hidden', async () => {
-      const owner = new Client({ connectionString: db.url });
+      const owner = new Client({ connectionString: db.ownerUrl });
       await owner.connect();
       try {
         await owner.query('BEGIN');

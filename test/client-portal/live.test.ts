@@ -77,19 +77,19 @@ beforeAll(async () => {
   deps = rest;
   const keyring: SecretKeyring = deps.keyring;
   api = await startTestApi({ db, n8n: deps.n8n, keyring });
-  exporter = await startExporter({ pool: db.pool, n8n: deps.n8n, n8nIntervalSeconds: 1, port: 0, databaseDiskCapacityBytes: 50e9 });
+  exporter = await startExporter({ pool: db.appPool, n8n: deps.n8n, n8nIntervalSeconds: 1, port: 0, databaseDiskCapacityBytes: 50e9 });
   pipeline = await startPipeline(dir, {
     exporterMetrics: '',
     scrape: { ct_exporters: new URL(exporter.url).host, ct_api: new URL(api.internalUrl).host },
   });
 
-  summary = await seedDemo({ ...deps, pool: db.pool, stuckSeconds: 120, tag });
+  summary = await seedDemo({ ...deps, pool: db.appPool, stuckSeconds: 120, tag });
   expect(summary.outcome).toBe('seeded');
 
   // What org sync does for each client: a portal token, which is also its database role's password.
-  for (const slug of [CLIENT, OTHER]) tokens[slug] = (await issuePortalToken(db.pool, keyring, slug)).token;
+  for (const slug of [CLIENT, OTHER]) tokens[slug] = (await issuePortalToken(db.appPool, keyring, slug)).token;
   proxy = await startTenantProxy({
-    pool: db.pool,
+    pool: db.appPool,
     prometheusUrl: pipeline.prometheus.url,
     logger: createLogger({ level: 'silent' }),
     port: 0,
@@ -127,7 +127,7 @@ afterAll(async () => {
   await api?.close();
   await db?.drop();
   // The roles are cluster-wide: drop them unless another database of the bench still uses them.
-  const admin = new Client({ connectionString: benchEnv('DATABASE_URL') });
+  const admin = new Client({ connectionString: benchEnv('DATABASE_OWNER_URL') });
   await admin.connect();
   for (const slug of [CLIENT, OTHER]) await admin.query(`DROP ROLE IF EXISTS ${clientRoleName(slug)}`).catch(() => undefined);
   await admin.end();

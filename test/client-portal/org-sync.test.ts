@@ -54,7 +54,7 @@ function newToken(): string {
 
 function options(extra: Partial<SyncOptions> = {}): SyncOptions {
   return {
-    pool: db.pool,
+    pool: db.appPool,
     grafana,
     settings: SETTINGS,
     portalToken: async (clientId) => tokens.get(clientId) ?? null,
@@ -102,7 +102,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await db.drop();
   // Roles are cluster-wide: drop the ones this file made, unless another database still uses them.
-  const admin = new Client({ connectionString: benchEnv('DATABASE_URL') });
+  const admin = new Client({ connectionString: benchEnv('DATABASE_OWNER_URL') });
   await admin.connect();
   try {
     for (const slug of [...Object.keys(ids), ...madeSlugs]) {
@@ -217,7 +217,7 @@ test('a second sync changes nothing: only reads (and the org switches reading ne
 test('a paused client keeps its org, users, datasources and dashboards', async () => {
   await syncGrafanaOrgs(options());
   const org = fake.orgByName('CT — Bright Smile Dental')!;
-  await addPortalUser({ pool: db.pool, grafana, actor: 'cli:test', clientSlug: 'bright-smile', email: 'desk@brightsmile.test' });
+  await addPortalUser({ pool: db.appPool, grafana, actor: 'cli:test', clientSlug: 'bright-smile', email: 'desk@brightsmile.test' });
   const before = snapshot(fake.state);
   const r = await syncGrafanaOrgs(options());
   expect(r.changes).toBe(0);
@@ -232,7 +232,13 @@ test('a churned client (GRAFANA_CHURNED_ORGS=keep): users removed and deleted, c
   await db.pool.query(`UPDATE clients SET status = 'active' WHERE slug = 'green-leaf'`);
   await syncGrafanaOrgs(options());
   const org = fake.orgByName('CT — Green Leaf Landscaping')!;
-  const added = await addPortalUser({ pool: db.pool, grafana, actor: 'cli:test', clientSlug: 'green-leaf', email: 'owner@greenleaf.test' });
+  const added = await addPortalUser({
+    pool: db.appPool,
+    grafana,
+    actor: 'cli:test',
+    clientSlug: 'green-leaf',
+    email: 'owner@greenleaf.test',
+  });
   await db.pool.query(`UPDATE clients SET status = 'churned' WHERE slug = 'green-leaf'`);
   const auditBefore = (await auditRows()).length;
 
@@ -259,7 +265,13 @@ test('a churned client (GRAFANA_CHURNED_ORGS=delete): users deleted and the org 
   await db.pool.query(`UPDATE clients SET status = 'active' WHERE slug = 'green-leaf'`);
   await syncGrafanaOrgs(options());
   const org = fake.orgByName('CT — Green Leaf Landscaping')!;
-  const added = await addPortalUser({ pool: db.pool, grafana, actor: 'cli:test', clientSlug: 'green-leaf', email: 'owner@greenleaf.test' });
+  const added = await addPortalUser({
+    pool: db.appPool,
+    grafana,
+    actor: 'cli:test',
+    clientSlug: 'green-leaf',
+    email: 'owner@greenleaf.test',
+  });
   await db.pool.query(`UPDATE clients SET status = 'churned' WHERE slug = 'green-leaf'`);
 
   const r = await syncGrafanaOrgs(options({ settings: { ...SETTINGS, churnedOrgs: 'delete' } }));
@@ -349,7 +361,7 @@ test('--dry-run prints the plan and changes nothing', async () => {
 test('what someone changed by hand in a client org is put back: a direct datasource deleted, an Editor made Viewer, the home reset', async () => {
   await syncGrafanaOrgs(options());
   const org = fake.orgByName('CT — Pizza Co')!;
-  const added = await addPortalUser({ pool: db.pool, grafana, actor: 'cli:test', clientSlug: 'pizza-co', email: 'manager@pizza.test' });
+  const added = await addPortalUser({ pool: db.appPool, grafana, actor: 'cli:test', clientSlug: 'pizza-co', email: 'manager@pizza.test' });
   fake.state.members.get(org.id)!.set(added.userId, 'Editor');
   fake.state.datasources.push({
     ...fake.datasourcesOf(org.id)[0]!,
@@ -427,7 +439,7 @@ test('an org made by hand for a client: the sync user joins it as Admin, then sy
 
 test('a member of two client orgs is reported on both', async () => {
   await syncGrafanaOrgs(options());
-  const added = await addPortalUser({ pool: db.pool, grafana, actor: 'cli:test', clientSlug: 'pizza-co', email: 'shared@x.test' });
+  const added = await addPortalUser({ pool: db.appPool, grafana, actor: 'cli:test', clientSlug: 'pizza-co', email: 'shared@x.test' });
   fake.state.members.get(fake.orgByName('CT — Bright Smile Dental')!.id)!.set(added.userId, 'Viewer');
   const r = await syncGrafanaOrgs(options({ dryRun: true }));
   expect(r.items.filter((i) => i.action === 'warning').map((i) => [i.client, i.name, i.detail])).toEqual([
@@ -477,7 +489,7 @@ test('an unknown --client is named', async () => {
 
 describe('portal users', () => {
   beforeEach(() => syncGrafanaOrgs(options()));
-  const opts = (clientSlug: string) => ({ pool: db.pool, grafana, actor: 'cli:test', clientSlug });
+  const opts = (clientSlug: string) => ({ pool: db.appPool, grafana, actor: 'cli:test', clientSlug });
 
   test('add creates a Viewer of the client org only, with a one-time password that signs in', async () => {
     const added = await addPortalUser({ ...opts('pizza-co'), email: ' Owner@Pizza.test ' });
@@ -549,8 +561,8 @@ describe('the ct commands, end to end (portal tokens issued in the database)', (
 
   test('grafana sync --dry-run, sync, portal-user add / list / remove, a rotation, and the audit rows', async () => {
     const keyring = keyringFromConfig(loadConfig(['secrets']));
-    const issued = await issuePortalToken(db.pool, keyring, 'pizza-co');
-    await issuePortalToken(db.pool, keyring, 'bright-smile');
+    const issued = await issuePortalToken(db.appPool, keyring, 'pizza-co');
+    await issuePortalToken(db.appPool, keyring, 'bright-smile');
 
     const dry = await runCt(['grafana', 'sync', '--dry-run', '--client', 'pizza-co'], { env: env() });
     expect(dry.stderr).toBe('');
@@ -586,7 +598,7 @@ describe('the ct commands, end to end (portal tokens issued in the database)', (
     const again = await runCt(['grafana', 'sync'], { env: env() });
     expect(again.stdout).toMatch(/^0 changes made$/m);
 
-    const rotated = await issuePortalToken(db.pool, keyring, 'pizza-co');
+    const rotated = await issuePortalToken(db.appPool, keyring, 'pizza-co');
     const after = await runCt(['grafana', 'sync', '--client', 'pizza-co'], { env: env() });
     expect(after.stdout).toMatch(/^pizza-co +datasource +Automations +update \(credential\)$/m);
     expect(after.stdout).toMatch(/^2 changes made$/m);
@@ -667,13 +679,13 @@ describe("the client's database role and portal token (offboarding, a restore, a
          ($2, 'order', now(), '{"summary": "another client''s event"}', gen_random_uuid()::text)`,
       [id, ids['pizza-co']],
     );
-    const { token } = await issuePortalToken(db.pool, keyring, slug);
+    const { token } = await issuePortalToken(db.appPool, keyring, slug);
     return { slug, id, role: clientRoleName(slug), token };
   }
 
   /** Sync of one client, with the portal tokens as stored (what `ct grafana sync` reads). */
   function syncOf(slug: string, extra: Partial<SyncOptions> = {}) {
-    return syncGrafanaOrgs(options({ clientSlug: slug, portalToken: (id) => currentPortalToken(db.pool, keyring, id), ...extra }));
+    return syncGrafanaOrgs(options({ clientSlug: slug, portalToken: (id) => currentPortalToken(db.appPool, keyring, id), ...extra }));
   }
 
   /** Connects to the test database as `role` (the bench trusts local connections: what counts is whether the role may log in). */
@@ -706,7 +718,7 @@ describe("the client's database role and portal token (offboarding, a restore, a
     await syncOf(c.slug);
     const session = await connectAs(c.role);
     expect((await session.query('SELECT slug FROM portal.client')).rows).toEqual([{ slug: c.slug }]);
-    expect(await verifyPortalToken(db.pool, c.token)).toMatchObject({ slug: c.slug });
+    expect(await verifyPortalToken(db.appPool, c.token)).toMatchObject({ slug: c.slug });
 
     await db.pool.query(`UPDATE clients SET status = 'churned' WHERE id = $1`, [c.id]);
     const auditBefore = (await auditRows()).length;
@@ -731,9 +743,9 @@ describe("the client's database role and portal token (offboarding, a restore, a
     await expect(connectAs(c.role)).rejects.toThrow(`role "${c.role}" does not exist`);
     await expect(session.query('SELECT 1')).rejects.toThrow();
     // The token is revoked, not only refused while the client is churned: reactivating the client does not revive it.
-    expect(await verifyPortalToken(db.pool, c.token)).toBeNull();
+    expect(await verifyPortalToken(db.appPool, c.token)).toBeNull();
     await db.pool.query(`UPDATE clients SET status = 'active' WHERE id = $1`, [c.id]);
-    expect(await verifyPortalToken(db.pool, c.token)).toBeNull();
+    expect(await verifyPortalToken(db.appPool, c.token)).toBeNull();
     await db.pool.query(`UPDATE clients SET status = 'churned' WHERE id = $1`, [c.id]);
     const audit = (await auditRows()).slice(auditBefore).filter((a) => a.action.startsWith('client.'));
     expect(audit.map((a) => [a.action, a.target_id, a.client_id, a.outcome, a.actor])).toEqual([

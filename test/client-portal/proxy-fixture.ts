@@ -138,10 +138,10 @@ export async function startProxyBench(opts: { limits?: Partial<TenantProxyLimits
   const keyring = keyringFromConfig(loadConfig(['secrets']));
   for (const slug of slugs) await db.pool.query('INSERT INTO clients (slug, name) VALUES ($1, $2)', [slug, `Client ${slug}`]);
   const tokens: string[] = [];
-  for (const slug of slugs) tokens.push((await issuePortalToken(db.pool, keyring, slug, { actor: { actor: 'test' } })).token);
+  for (const slug of slugs) tokens.push((await issuePortalToken(db.appPool, keyring, slug, { actor: { actor: 'test' } })).token);
 
   const proxy = await startTenantProxy({
-    pool: db.pool,
+    pool: db.appPool,
     prometheusUrl: prometheus.url,
     logger: createLogger({ level: 'silent' }),
     port: 0,

@@ -28,7 +28,7 @@ afterAll(async () => {
 /** Another proxy on the same database and Prometheus, with other settings. */
 async function proxyWith(opts: { limits?: Partial<TenantProxyLimits>; authCacheSeconds?: number; prometheusUrl?: string }) {
   const p = await startTenantProxy({
-    pool: bench.db.pool,
+    pool: bench.db.appPool,
     prometheusUrl: opts.prometheusUrl ?? bench.prometheus.url,
     logger: createLogger({ level: 'silent' }),
     port: 0,
@@ -85,14 +85,14 @@ describe('authentication', () => {
   it('ends a replaced token at once, or after its grace; a churned client is refused', async () => {
     const p = await proxyWith({ authCacheSeconds: 0 });
     const slug = bench.victims[2]!.slug;
-    const first = await issuePortalToken(bench.db.pool, bench.keyring, slug, { actor: { actor: 'test' } });
-    const second = await issuePortalToken(bench.db.pool, bench.keyring, slug, { graceSeconds: 3600, actor: { actor: 'test' } });
+    const first = await issuePortalToken(bench.db.appPool, bench.keyring, slug, { actor: { actor: 'test' } });
+    const second = await issuePortalToken(bench.db.appPool, bench.keyring, slug, { graceSeconds: 3600, actor: { actor: 'test' } });
     expect(second.version).toBe(first.version + 1);
     expect(second.previousExpiresAt!.getTime()).toBeGreaterThan(Date.now() + 3500_000);
     const status = async (token: string) => (await call(p.url, '/api/v1/labels', { token })).status;
     expect([await status(first.token), await status(second.token)]).toEqual([200, 200]);
     // A third: the first (in its grace) and the second (current, rotated without grace) end now.
-    const third = await issuePortalToken(bench.db.pool, bench.keyring, slug, { actor: { actor: 'test' } });
+    const third = await issuePortalToken(bench.db.appPool, bench.keyring, slug, { actor: { actor: 'test' } });
     expect([await status(first.token), await status(second.token), await status(third.token)]).toEqual([401, 401, 200]);
     // Audited, one row per issue, with the versions and the grace.
     const { rows } = await bench.db.pool.query<{ action: string; details: { version: number; grace_seconds: number } }>(
@@ -106,7 +106,7 @@ describe('authentication', () => {
     await bench.db.pool.query(`UPDATE clients SET status = 'churned' WHERE slug = $1`, [slug]);
     try {
       expect(await status(third.token)).toBe(401);
-      await expect(issuePortalToken(bench.db.pool, bench.keyring, slug)).rejects.toThrow(/churned/);
+      await expect(issuePortalToken(bench.db.appPool, bench.keyring, slug)).rejects.toThrow(/churned/);
     } finally {
       await bench.db.pool.query(`UPDATE clients SET status = 'active' WHERE slug = $1`, [slug]);
     }
@@ -123,7 +123,7 @@ describe('authentication', () => {
     expect(rows).toHaveLength(1);
     expect(rows[0]!.ciphertext.toString('latin1')).not.toContain(bench.attacker.token);
     expect(rows[0]!.secret_hash).toMatch(/^[0-9a-f]{64}$/);
-    expect(await verifyPortalToken(bench.db.pool, bench.attacker.token)).toMatchObject({ slug: bench.attacker.slug, expiresAt: null });
+    expect(await verifyPortalToken(bench.db.appPool, bench.attacker.token)).toMatchObject({ slug: bench.attacker.slug, expiresAt: null });
     // The role logs in with the token as its password.
     const url = new URL(bench.db.url);
     url.username = `ct_portal_${bench.attacker.slug.replace(/-/g, '_')}`;
@@ -137,8 +137,10 @@ describe('authentication', () => {
   });
 
   it('refuses an unknown client and a grace out of bounds, writing nothing', async () => {
-    await expect(issuePortalToken(bench.db.pool, bench.keyring, 'no-such-client')).rejects.toThrow('no client with slug "no-such-client"');
-    await expect(issuePortalToken(bench.db.pool, bench.keyring, bench.attacker.slug, { graceSeconds: -1 })).rejects.toThrow(/grace/);
+    await expect(issuePortalToken(bench.db.appPool, bench.keyring, 'no-such-client')).rejects.toThrow(
+      'no client with slug "no-such-client"',
+    );
+    await expect(issuePortalToken(bench.db.appPool, bench.keyring, bench.attacker.slug, { graceSeconds: -1 })).rejects.toThrow(/grace/);
     const { rows } = await bench.db.pool.query(
       `SELECT 1 FROM audit_logs WHERE action LIKE 'client.portal_token.%' AND outcome <> 'success'`,
     );
@@ -408,11 +410,11 @@ describe('the commands', () => {
     expect(token).toMatch(/^ctp_[A-Za-z0-9_-]{43}$/);
     expect(r.stderr).toMatch(new RegExp(`^issued portal token version \\d+ for ${slug}; the previous token works until \\d{4}-`));
     expect(r.stderr).not.toContain(token);
-    expect(await verifyPortalToken(bench.db.pool, before)).toMatchObject({ slug });
+    expect(await verifyPortalToken(bench.db.appPool, before)).toMatchObject({ slug });
     const again = await runCt(['portal', 'token', slug], { env: env() });
     expect(again.stderr).toContain('the previous token no longer works');
-    expect(await verifyPortalToken(bench.db.pool, token)).toBeNull();
-    expect(await verifyPortalToken(bench.db.pool, before)).toBeNull();
+    expect(await verifyPortalToken(bench.db.appPool, token)).toBeNull();
+    expect(await verifyPortalToken(bench.db.appPool, before)).toBeNull();
     bench.victims[1]!.token = again.stdout.trim();
     const { rows } = await bench.db.pool.query<{ actor: string }>(
       `SELECT DISTINCT actor FROM audit_logs WHERE action LIKE 'client.portal_token.%' AND actor LIKE 'cli:%'`,

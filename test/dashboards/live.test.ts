@@ -102,7 +102,7 @@ beforeAll(async () => {
   deps = rest;
   const keyring: SecretKeyring = deps.keyring;
   api = await startTestApi({ db, n8n: deps.n8n, keyring });
-  exporter = await startExporter({ pool: db.pool, n8n: deps.n8n, n8nIntervalSeconds: 1, port: 0, databaseDiskCapacityBytes: 50e9 });
+  exporter = await startExporter({ pool: db.appPool, n8n: deps.n8n, n8nIntervalSeconds: 1, port: 0, databaseDiskCapacityBytes: 50e9 });
   endpoint = new HttpsEndpoint(dir, 60);
   await endpoint.start();
   const [bb, node] = await Promise.all([startBlackboxExporter(dir, endpoint.certFile), startNodeExporter()]);
@@ -114,14 +114,14 @@ beforeAll(async () => {
     selfMonitoring: true,
   });
 
-  summary = await seedDemo({ ...deps, pool: db.pool, stuckSeconds: 300, tag });
+  summary = await seedDemo({ ...deps, pool: db.appPool, stuckSeconds: 300, tag });
   expect(summary.outcome).toBe('seeded');
 
   const backup = backupConfig(db.url);
-  expect(await (await startDatabaseBackup({ pool: db.pool, config: backup, actor: 'live-check' })).done).toMatchObject({
+  expect(await (await startDatabaseBackup({ pool: db.appPool, config: backup, actor: 'live-check' })).done).toMatchObject({
     status: 'succeeded',
   });
-  expect(await (await startRestoreDrill({ pool: db.pool, config: backup, actor: 'live-check' })).done).toMatchObject({
+  expect(await (await startRestoreDrill({ pool: db.appPool, config: backup, actor: 'live-check' })).done).toMatchObject({
     status: 'succeeded',
   });
 

@@ -508,7 +508,7 @@ describe('ct_dashboard_reader on a seeded database', () => {
 
       // The owner's sessions: their statements (the encryption key travels as a parameter, the
       // statement names the function) are not shown to the role, and it cannot end them.
-      const owner = new Client({ connectionString: db.url });
+      const owner = new Client({ connectionString: db.ownerUrl });
       await owner.connect();
       try {
         await owner.query('BEGIN');
@@ -580,7 +580,7 @@ describe('ct_dashboard_reader on a seeded database', () => {
 
 describe('ct migrate and the role', () => {
   it('computes the verifier PostgreSQL itself stores for a password', async () => {
-    const admin = new Client({ connectionString: benchEnv('DATABASE_URL') });
+    const admin = new Client({ connectionString: benchEnv('DATABASE_OWNER_URL') });
     await admin.connect();
     const role = `scram_probe_${randomBytes(4).toString('hex')}`;
     const password = `Probe-${randomBytes(12).toString('base64url')}!#%&()*+,-./:;<=>?@[]^_{|}~`;
@@ -604,7 +604,7 @@ describe('ct migrate and the role', () => {
     const db = await createTestDatabase({ migrate: false, prefix: 'readerpw' });
     const password = `reader-${randomBytes(18).toString('base64url')}`;
     try {
-      const env = { ...process.env, DATABASE_URL: db.url, DASHBOARD_DB_PASSWORD: password };
+      const env = { ...process.env, DATABASE_OWNER_URL: db.ownerUrl, DASHBOARD_DB_PASSWORD: password };
       const first = await runCt(['migrate'], { env });
       expect(first.stderr).toBe('');
       expect(first.code).toBe(0);
@@ -635,7 +635,7 @@ describe('ct migrate and the role', () => {
   ])('refuses DASHBOARD_DB_PASSWORD %s, naming it, before migrating anything', async (_what, value, message) => {
     const db = await createTestDatabase({ migrate: false, prefix: 'readerpw' });
     try {
-      const res = await runCt(['migrate'], { env: { ...process.env, DATABASE_URL: db.url, DASHBOARD_DB_PASSWORD: value } });
+      const res = await runCt(['migrate'], { env: { ...process.env, DATABASE_OWNER_URL: db.ownerUrl, DASHBOARD_DB_PASSWORD: value } });
       expect(res.code).toBe(78);
       expect(res.stderr).toContain(message);
       expect(res.stderr).not.toContain(value);
@@ -653,7 +653,7 @@ describe('ct migrate and the role', () => {
       await db.pool.query(`REVOKE USAGE ON SCHEMA dashboard FROM ${DASHBOARD_READER_ROLE}`);
       await db.pool.query(`GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO PUBLIC`);
       await db.pool.query(`GRANT EXECUTE ON FUNCTION pg_catalog.lo_create(oid) TO PUBLIC`);
-      const res = await runCt(['migrate'], { env: { ...process.env, DATABASE_URL: db.url, DASHBOARD_DB_PASSWORD: '' } });
+      const res = await runCt(['migrate'], { env: { ...process.env, DATABASE_OWNER_URL: db.ownerUrl, DASHBOARD_DB_PASSWORD: '' } });
       expect(res.code).toBe(0);
       expect(res.stdout).toContain('DASHBOARD_DB_PASSWORD is not set: the password of ct_dashboard_reader was left as it is');
       const { rows } = await db.pool.query(
@@ -676,7 +676,7 @@ describe('ct migrate and the role', () => {
     try {
       const password = `reader-${randomBytes(18).toString('base64url')}`;
       const run = (d: TestDatabase) =>
-        runCt(['migrate'], { env: { ...process.env, DATABASE_URL: d.url, DASHBOARD_DB_PASSWORD: password } });
+        runCt(['migrate'], { env: { ...process.env, DATABASE_OWNER_URL: d.ownerUrl, DASHBOARD_DB_PASSWORD: password } });
       const [ra, rb] = await Promise.all([run(a), run(b)]);
       expect([ra.code, ra.stderr, rb.code, rb.stderr]).toEqual([0, '', 0, '']);
       for (const d of [a, b]) {
@@ -712,7 +712,7 @@ describe('ct migrate and the role', () => {
     it('leaves both migrations applied and the role as specified', async () => {
       const role = `ct_reader_race_${randomBytes(4).toString('hex')}`;
       const dir = mkdtempSync(path.join(tmpdir(), 'ct-reader-race-'));
-      const base = benchEnv('DATABASE_URL');
+      const base = benchEnv('DATABASE_OWNER_URL');
       const dbs = await Promise.all([
         createTestDatabase({ migrate: false, prefix: 'readerrace' }),
         createTestDatabase({ migrate: false, prefix: 'readerrace' }),
@@ -735,7 +735,7 @@ describe('ct migrate and the role', () => {
         await blocker.query('BEGIN');
         await blocker.query(change === 'CREATE' ? `CREATE ROLE ${role}` : `ALTER ROLE ${role} CONNECTION LIMIT 5`);
         const runs = dbs.map((d) => {
-          const pool = createPool({ url: d.url, max: 1, applicationName: 'reader-race' });
+          const pool = createPool({ url: d.ownerUrl, max: 1, applicationName: 'reader-race' });
           return migrate(pool, { dir }).finally(() => pool.end());
         });
         // Both migrations are inside the role step, waiting for the blocker's transaction. (Another

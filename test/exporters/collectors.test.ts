@@ -111,7 +111,7 @@ beforeAll(async () => {
   await run('drill', 'failed', '30 hours', 10, null);
   await run('drill', 'succeeded', '6 hours', 300, null);
 
-  exporter = createExporter({ pool: db.pool, n8n: emptyN8n, databaseDiskCapacityBytes: 50e9 });
+  exporter = createExporter({ pool: db.appPool, n8n: emptyN8n, databaseDiskCapacityBytes: 50e9 });
 });
 afterAll(() => db.drop());
 
@@ -207,7 +207,7 @@ test('client activity: events, last activity, hours saved, ROI, webhook failures
 
 test('workflow counters come from the database, mapped to clients; unmapped ones are unassigned', async () => {
   // The per-workflow families are rendered by the n8n poll, right after ingestion.
-  const polled = createExporter({ pool: db.pool, n8n: emptyN8n });
+  const polled = createExporter({ pool: db.appPool, n8n: emptyN8n });
   expect(
     valueOf(parseMetrics(await polled.scrape()), 'ct_workflow_executions_total', {
       client: 'unassigned',

@@ -34,7 +34,7 @@ beforeAll(async () => {
      VALUES ('default', 'wf-seeded', 'success', 3, now()), ('default', 'wf-seeded', 'crashed', 1, now())`,
   );
   const n8n = new N8nClient({ url: benchEnv('N8N_URL'), apiKey: benchEnv('N8N_API_KEY') });
-  exporter = await startExporter({ pool: db.pool, n8n, n8nIntervalSeconds: 1, port: 0 });
+  exporter = await startExporter({ pool: db.appPool, n8n, n8nIntervalSeconds: 1, port: 0 });
   const target = new URL(exporter.url).host;
   prometheus = await startPrometheus(dir, {
     config: `global:

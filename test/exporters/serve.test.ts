@@ -2,11 +2,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createPool, migrate } from '@ct/lib';
+import { createPool } from '@ct/lib';
 import { startPostgres, type PostgresService } from '../bench/services';
 import { freePort, sleep } from '../bench/process';
 import { CT_BIN, runCt } from '../helpers/cli';
-import { benchEnv } from '../helpers/db';
+import { appUrlOf, benchEnv, migrateAsOwner } from '../helpers/db';
 import { parseMetrics, seriesOf, valueOf, type Sample } from '../helpers/metrics';
 
 /**
@@ -24,7 +24,7 @@ let url: string;
 function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return {
     PATH: process.env.PATH,
-    DATABASE_URL: pg.url,
+    DATABASE_URL: appUrlOf(pg.url),
     DATABASE_CONNECT_TIMEOUT: '2s',
     N8N_URL: benchEnv('N8N_URL'),
     N8N_API_KEY: benchEnv('N8N_API_KEY'),
@@ -61,7 +61,7 @@ beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'ct-exporters-serve-'));
   pg = await startPostgres(dir);
   const pool = createPool({ url: pg.url, max: 2 });
-  await migrate(pool);
+  await migrateAsOwner(pool);
   const { rows } = await pool.query<{ id: string }>(`INSERT INTO clients (slug, name) VALUES ('plumber', 'Plumber') RETURNING id`);
   await pool.query(
     `INSERT INTO subscriptions (client_id, monthly_amount_cents, currency, started_at) VALUES ($1, 20000, 'EUR', now() - interval '1 day')`,

@@ -24,7 +24,7 @@ describe('ct migrate on real PostgreSQL', () => {
       '005_create_billing.sql',
       '006_add_encryption_functions.sql',
     ]);
-    const res = await runCt(['migrate'], { env: { ...process.env, DATABASE_URL: db.url } });
+    const res = await runCt(['migrate'], { env: { ...process.env, DATABASE_OWNER_URL: db.ownerUrl } });
     expect(res.stderr).toBe('');
     expect(res.code).toBe(0);
     expect(res.stdout).toContain(`applied ${files.length} migration(s)`);
@@ -52,7 +52,7 @@ describe('ct migrate on real PostgreSQL', () => {
   it('a second run changes nothing and says so', async () => {
     await migrate(db.pool);
     const before = await db.pool.query('SELECT name, applied_at FROM schema_migrations ORDER BY name');
-    const res = await runCt(['migrate'], { env: { ...process.env, DATABASE_URL: db.url } });
+    const res = await runCt(['migrate'], { env: { ...process.env, DATABASE_OWNER_URL: db.ownerUrl } });
     expect(res.code).toBe(0);
     expect(res.stdout).toMatch(/up to date .*nothing to do/);
     const after = await db.pool.query('SELECT name, applied_at FROM schema_migrations ORDER BY name');
@@ -92,7 +92,7 @@ describe('ct migrate on real PostgreSQL', () => {
   });
 
   it('two runners started at once apply each file exactly once', async () => {
-    const env = { ...process.env, DATABASE_URL: db.url };
+    const env = { ...process.env, DATABASE_OWNER_URL: db.ownerUrl };
     const [a, b] = await Promise.all([runCt(['migrate'], { env }), runCt(['migrate'], { env })]);
     expect([a.code, b.code]).toEqual([0, 0]);
     const files = await readMigrations();

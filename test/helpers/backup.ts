@@ -26,6 +26,9 @@ export function backupConfig(databaseUrl: string, overrides: Record<string, stri
     BACKUP_MASTER_KEY_ID: 'k1',
     BACKUP_ABORT_RETRY_SECONDS: '30',
     PG_BIN_DIR: benchEnv('PG_BIN_DIR'),
+    // The drill's free-space check reads the data directory's filesystem: the services' role may not
+    // ask the server where it is (as in production, where the compose file sets it).
+    ...(process.env.CT_BENCH_DIR ? { BACKUP_DRILL_DATA_DIR: path.join(process.env.CT_BENCH_DIR, 'postgres', 'data') } : {}),
     ...overrides,
   };
   return { ...backupSchema.parse(env), DATABASE_URL: databaseUrl };

@@ -49,16 +49,16 @@ describe('ct backup … and ct serve scheduler', () => {
   it('restores into an empty database, refuses a non-empty one, and names bad input', async () => {
     const target = await createTestDatabase({ migrate: false, prefix: 'clirestore' });
     targets.push(target);
-    const ok = await runCt(['backup', 'restore', 'latest', '--target', target.url], { env, timeoutMs: 60_000 });
+    const ok = await runCt(['backup', 'restore', 'latest', '--target', target.ownerUrl], { env, timeoutMs: 60_000 });
     expect(ok.stderr).toBe('');
     expect(ok.stdout).toMatch(/^restored .*\.dump\.enc .* into postgres:\/\/.* verified in [\d.]+ s · restored in [\d.]+ s\n$/);
-    const again = await runCt(['backup', 'restore', 'latest', '--target', target.url], { env, timeoutMs: 60_000 });
+    const again = await runCt(['backup', 'restore', 'latest', '--target', target.ownerUrl], { env, timeoutMs: 60_000 });
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/^ct: the target database .* is not empty \(\d+ relations\); .*--force/);
     const bad = await runCt(['backup', 'restore', 'latest', '--target', 'mysql://x/y'], { env });
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/--target must be a connection string/);
-    const unknown = await runCt(['backup', 'restore', 'no-such-backup', '--target', target.url], { env });
+    const unknown = await runCt(['backup', 'restore', 'no-such-backup', '--target', target.ownerUrl], { env });
     expect(unknown.stderr).toMatch(/no database backup matches "no-such-backup"/);
     const noKey = await runCt(['backup', 'run'], { env: { ...env, BACKUP_MASTER_KEY: 'short' } });
     expect(noKey.code).toBe(78);

@@ -1,28 +1,44 @@
 import type { Command } from 'commander';
-import { applyDashboardReader, DASHBOARD_READER_ROLE, loadConfig, migrate, type DashboardReaderPassword } from '@ct/lib';
-import { withDatabase } from './context';
+import {
+  APP_ROLE,
+  applyAppRole,
+  applyDashboardReader,
+  assertReachable,
+  createPool,
+  DASHBOARD_READER_ROLE,
+  loadMigrateConfig,
+  migrate,
+  type AppRoleResult,
+  type RolePassword,
+} from '@ct/lib';
 
-const PASSWORD_LINE: Record<DashboardReaderPassword, string> = {
-  set: `password of ${DASHBOARD_READER_ROLE} set from DASHBOARD_DB_PASSWORD`,
-  unchanged: `password of ${DASHBOARD_READER_ROLE} already matches DASHBOARD_DB_PASSWORD`,
-  'not-configured': `DASHBOARD_DB_PASSWORD is not set: the password of ${DASHBOARD_READER_ROLE} was left as it is`,
-};
+const passwordLine = (role: string, variable: string, outcome: RolePassword): string =>
+  ({
+    set: `password of ${role} set from ${variable}`,
+    unchanged: `password of ${role} already matches ${variable}`,
+    'not-configured': `${variable} is not set: the password of ${role} was left as it is`,
+  })[outcome];
 
 export function registerMigrateCommand(program: Command): void {
   program
     .command('migrate')
     .description(
-      `apply pending database migrations (DATABASE_URL), then ${DASHBOARD_READER_ROLE}'s grants and password (DASHBOARD_DB_PASSWORD)`,
+      `apply pending database migrations as the owner (DATABASE_OWNER_URL, else DATABASE_URL), then the grants and passwords ` +
+        `of ${APP_ROLE} (APP_DB_PASSWORD) and ${DASHBOARD_READER_ROLE} (DASHBOARD_DB_PASSWORD)`,
     )
     .action(async () => {
-      // Checked together and before anything changes: a weak password stops the run, not half of it.
-      const { DASHBOARD_DB_PASSWORD: password } = loadConfig(['database', 'dashboard']);
-      await withDatabase(async (pool) => {
-        let reader: DashboardReaderPassword = 'not-configured';
+      const cfg = loadMigrateConfig();
+      const url = cfg.ownerUrl;
+      const pool = createPool({ url, max: 1, connectTimeoutSeconds: cfg.DATABASE_CONNECT_TIMEOUT, applicationName: 'ct-migrate' });
+      try {
+        await assertReachable(pool, url);
+        let reader: RolePassword = 'not-configured';
+        let app: AppRoleResult = { password: 'not-configured', missing: [] };
         const result = await migrate(pool, {
           log: (line) => process.stdout.write(`${line}\n`),
           afterApply: async (client) => {
-            reader = await applyDashboardReader(client, { password });
+            app = await applyAppRole(client, { password: cfg.APP_DB_PASSWORD });
+            reader = await applyDashboardReader(client, { password: cfg.DASHBOARD_DB_PASSWORD });
           },
         });
         if (result.applied.length === 0) {
@@ -30,7 +46,11 @@ export function registerMigrateCommand(program: Command): void {
         } else {
           process.stdout.write(`applied ${result.applied.length} migration(s)\n`);
         }
-        process.stdout.write(`${PASSWORD_LINE[reader]}\n`);
-      });
+        for (const name of app.missing) process.stdout.write(`warning: app_role_grants names ${name}, which this database does not have\n`);
+        process.stdout.write(`${passwordLine(APP_ROLE, 'APP_DB_PASSWORD', app.password)}\n`);
+        process.stdout.write(`${passwordLine(DASHBOARD_READER_ROLE, 'DASHBOARD_DB_PASSWORD', reader)}\n`);
+      } finally {
+        await pool.end();
+      }
     });
 }

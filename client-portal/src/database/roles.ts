@@ -1,4 +1,4 @@
-import { escapeIdentifier, escapeLiteral, type PoolClient } from 'pg';
+import type { PoolClient } from 'pg';
 import { UserError, errorMessage, scramSha256Verifier } from '@ct/lib';
 
 /**
@@ -64,12 +64,13 @@ export async function setClientRolePassword(tx: PoolClient, slug: string, passwo
     throw new UserError('a client role password must be at least 16 printable ASCII characters without spaces');
   }
   const role = await ensureClientRole(tx, slug);
-  // A utility statement takes no bind parameters; the verifier is base64 with `$` and `:` only.
-  const statement = `ALTER ROLE ${escapeIdentifier(role)} PASSWORD ${escapeLiteral(scramSha256Verifier(password))}`;
+  // Through ct_portal_set_client_role_password (migration 017): the platform's role may not alter
+  // roles itself, and this function alters only a client role of this database.
+  const verifier = scramSha256Verifier(password);
   for (let attempt = 1; ; attempt++) {
     await tx.query('SAVEPOINT ct_portal_password');
     try {
-      await tx.query(statement);
+      await tx.query('SELECT public.ct_portal_set_client_role_password($1, $2)', [slug, verifier]);
       await tx.query('RELEASE SAVEPOINT ct_portal_password');
       return;
     } catch (err) {
@@ -234,9 +235,8 @@ export async function predictDropClientRole(db: Queryable, slug: string): Promis
  * in with should something give it LOGIN again. Returns false when it already could not log in.
  */
 export async function disableClientRoleLogin(tx: PoolClient, slug: string): Promise<boolean> {
-  const role = clientRoleName(slug);
-  const { rows } = await tx.query<{ rolcanlogin: boolean }>('SELECT rolcanlogin FROM pg_catalog.pg_roles WHERE rolname = $1', [role]);
-  if (!rows[0]?.rolcanlogin) return false;
-  await tx.query(`ALTER ROLE ${escapeIdentifier(role)} NOLOGIN PASSWORD NULL`);
-  return true;
+  clientRoleName(slug);
+  // Through ct_portal_disable_client_role_login (migration 017), which only ever takes rights away.
+  const { rows } = await tx.query<{ disabled: boolean }>('SELECT public.ct_portal_disable_client_role_login($1) AS disabled', [slug]);
+  return rows[0]!.disabled;
 }
