@@ -43,8 +43,10 @@ async function main(): Promise<void> {
       [CLIENTS],
     );
     const port = await freePort();
+    const internalPort = await freePort();
     const env = {
       ...process.env,
+      API_INTERNAL_PORT: String(internalPort),
       DATABASE_URL: pg.url,
       DATABASE_POOL_MAX: '20',
       SECRETS_KEY: 'bench-only-secrets-key-0123456789abcdef',
@@ -63,7 +65,7 @@ async function main(): Promise<void> {
       stdio: 'ignore',
     });
     const url = `http://127.0.0.1:${port}`;
-    await waitFor('api', async () => (await httpStatus(`${url}/readyz`)) === 200, { timeoutMs: 20_000, logFile });
+    await waitFor('api', async () => (await httpStatus(`http://127.0.0.1:${internalPort}/readyz`)) === 200, { timeoutMs: 20_000, logFile });
 
     // A client with a webhook secret, through the API as an operator would.
     const created = await fetch(`${url}/api/clients`, {

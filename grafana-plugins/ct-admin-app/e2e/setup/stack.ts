@@ -193,10 +193,20 @@ export async function startStack(): Promise<E2eStack> {
       throw new Error(`ct apikey create failed: ${key.stderr}`);
     }
 
-    const api = daemon(process.execPath, [CT_BIN, 'serve', 'api', '--port', String(apiPort)], env);
+    // Readiness is on the API's internal listener (API_INTERNAL_PORT), never on the public one.
+    const apiInternalPort = await freePort();
+    const api = daemon(process.execPath, [CT_BIN, 'serve', 'api', '--port', String(apiPort)], {
+      ...env,
+      API_INTERNAL_PORT: String(apiInternalPort),
+    });
     stops.push(() => stopChild(api.child));
     const apiUrl = `http://127.0.0.1:${apiPort}`;
-    await waitFor('ct serve api', async () => (await fetch(`${apiUrl}/readyz`)).status === 200, api.child, api.log);
+    await waitFor(
+      'ct serve api',
+      async () => (await fetch(`http://127.0.0.1:${apiInternalPort}/readyz`)).status === 200,
+      api.child,
+      api.log
+    );
 
     // The API holds no backup keys: "Force backup" is a request the scheduler (which does) starts.
     const scheduler = daemon(process.execPath, [CT_BIN, 'serve', 'scheduler'], { ...env, LOG_LEVEL: 'info' });
