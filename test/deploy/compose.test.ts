@@ -326,8 +326,11 @@ describe('per-service settings', () => {
     },
     ct: {
       load: loadGrafanaSyncConfig,
-      // ALERTMANAGER_URLS: ct maintenance start|end.
-      reads: keys(shape(s.database), shape(s.secrets), shape(s.n8n), shape(s.logging), shape(grafanaSyncSchema), { ALERTMANAGER_URLS: 1 }),
+      // ALERTMANAGER_URLS: ct maintenance start|end; ONBOARD_API_URL: ct client onboard (cli/src/commands/client.ts).
+      reads: keys(shape(s.database), shape(s.secrets), shape(s.n8n), shape(s.logging), shape(grafanaSyncSchema), {
+        ALERTMANAGER_URLS: 1,
+        ONBOARD_API_URL: 1,
+      }),
     },
   };
 
