@@ -15,6 +15,8 @@ export const DEBIAN_PACKAGES: Record<string, string> = {
   'prometheus-node-exporter': '/usr/bin/prometheus-node-exporter',
   'prometheus-blackbox-exporter': '/usr/bin/prometheus-blackbox-exporter',
   'prometheus-postgres-exporter': '/usr/bin/prometheus-postgres-exporter',
+  // n8n's queue mode (CT_BENCH_N8N_MODE=queue).
+  'redis-server': '/usr/bin/redis-server',
   zstd: '/usr/bin/zstd',
   // Validates docker-compose.yml (no engine needed for `config`).
   'docker-compose': '/usr/bin/docker-compose',

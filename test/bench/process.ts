@@ -31,8 +31,40 @@ export function spawnDaemon(cmd: string, args: string[], opts: { logFile: string
   closeSync(fd);
   if (child.pid === undefined) throw new Error(`could not start ${cmd}`);
   child.unref();
+  if (process.env.JEST_WORKER_ID) orphanGuard(child.pid);
   return child.pid;
 }
+
+/**
+ * In a test worker, what a test starts must not outlive the worker: a service whose start was
+ * abandoned (a hook that timed out, a Promise.all that rejected first) is killed when the worker
+ * exits or is told to. The bench for a developer's shell (stack:up) is meant to outlive its
+ * process and is not guarded.
+ */
+const guarded = new Set<number>();
+function orphanGuard(pid: number): void {
+  if (guarded.size === 0 && !orphanGuard.installed) {
+    orphanGuard.installed = true;
+    const killAll = () => {
+      for (const p of guarded) {
+        try {
+          process.kill(-p, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+    };
+    process.on('exit', killAll);
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+      process.once(sig, () => {
+        killAll();
+        process.exit(128 + (sig === 'SIGTERM' ? 15 : 2));
+      });
+    }
+  }
+  guarded.add(pid);
+}
+orphanGuard.installed = false;
 
 export function isAlive(pid: number): boolean {
   try {
@@ -58,6 +90,7 @@ export async function killGroup(pid: number, graceMs = 10_000): Promise<void> {
       }
     }
   };
+  guarded.delete(pid);
   if (!isAlive(pid)) return;
   signal('SIGTERM');
   const deadline = Date.now() + graceMs;

@@ -1,4 +1,6 @@
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { N8N_BIN, N8N_DIR, postgresBinDir } from './install';
@@ -257,12 +259,135 @@ export async function startAlertmanager(
   };
 }
 
+// ---------------------------------------------------------------- Redis
+export interface RedisService extends Service {
+  host: string;
+  port: number;
+  password: string;
+}
+
+/** Sends `AUTH password` and `PING` over one connection; true when both succeed. */
+function redisPing(port: number, password: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = net.connect(port, '127.0.0.1');
+    let got = '';
+    const done = (ok: boolean) => (sock.destroy(), resolve(ok));
+    sock.setTimeout(2000, () => done(false));
+    sock.on('error', () => done(false));
+    sock.on('connect', () => sock.write(`AUTH ${password}\r\nPING\r\n`));
+    sock.on('data', (d) => {
+      got += d.toString();
+      if (got.includes('+PONG')) done(got.startsWith('+OK'));
+      else if (got.startsWith('-')) done(false);
+    });
+  });
+}
+
+/** Debian's redis-server with a password (as production runs it), no persistence. */
+export async function startRedis(dir: string, opts: { name?: string } = {}): Promise<RedisService> {
+  const name = opts.name ?? 'redis';
+  const base = path.join(dir, name);
+  mkdirSync(base, { recursive: true });
+  const port = await freePort();
+  const password = randomBytes(16).toString('hex');
+  const logFile = path.join(base, 'redis.log');
+  const pid = spawnDaemon(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--requirepass', password, '--save', '', '--appendonly', 'no', '--daemonize', 'no'],
+    { logFile, cwd: base },
+  );
+  await waitFor(name, () => redisPing(port, password), { timeoutMs: 20_000, logFile, pid });
+  return {
+    name,
+    pid,
+    host: '127.0.0.1',
+    port,
+    password,
+    logFile,
+    env: { REDIS_HOST: '127.0.0.1', REDIS_PORT: String(port), REDIS_PASSWORD: password },
+    async stop() {
+      await killGroup(pid);
+      rmSync(base, { recursive: true, force: true });
+    },
+  };
+}
+
 // ---------------------------------------------------------------- n8n
+/**
+ * How the bench runs n8n: `regular` (one process, SQLite) or `queue` (a main instance and a
+ * worker sharing a PostgreSQL database and Redis, as docker-compose.yml runs it in production).
+ * CT_BENCH_N8N_MODE chooses it for startStack and for every startN8n that does not say.
+ */
+export type N8nMode = 'regular' | 'queue';
+
+export function benchN8nMode(env: NodeJS.ProcessEnv = process.env): N8nMode {
+  const mode = env.CT_BENCH_N8N_MODE || 'regular';
+  if (mode !== 'regular' && mode !== 'queue') throw new Error(`CT_BENCH_N8N_MODE must be "regular" or "queue", not "${mode}"`);
+  return mode;
+}
+
+/** A database for n8n on a PostgreSQL cluster of the bench (trust authentication). */
+export interface N8nDatabase {
+  host: string;
+  port: number;
+  database: string;
+  user: string;
+}
+
+/**
+ * Creates a fresh database for one n8n instance on the cluster at host:port; its coordinates.
+ * `fromDump` (a plain SQL dump of a migrated n8n database, see dumpN8nDatabase) is loaded into
+ * it, so n8n starts without running its migrations: minutes on a busy machine.
+ */
+export function createN8nDatabase(host: string, port: number, database: string, fromDump?: string): N8nDatabase {
+  if (!/^[a-z_][a-z0-9_]*$/.test(database)) throw new Error(`invalid database name for n8n: ${database}`);
+  const psql = (db: string, ...args: string[]) =>
+    execFileSync(
+      path.join(postgresBinDir(), 'psql'),
+      ['-h', host, '-p', String(port), '-U', 'postgres', '-d', db, '-qAt', '-v', 'ON_ERROR_STOP=1', ...args],
+      { stdio: 'pipe' },
+    );
+  psql('postgres', '-c', `CREATE DATABASE "${database}"`);
+  if (fromDump) psql(database, '-f', fromDump);
+  return { host, port, database, user: 'postgres' };
+}
+
+/** Writes a plain SQL dump of an n8n database (its schema, migrations and owner) to `file`. */
+export function dumpN8nDatabase(db: N8nDatabase, file: string): void {
+  execFileSync(
+    path.join(postgresBinDir(), 'pg_dump'),
+    ['-h', db.host, '-p', String(db.port), '-U', 'postgres', '-d', db.database, '--no-owner', '-f', file],
+    { stdio: 'pipe' },
+  );
+}
+
+function dropN8nDatabase(db: N8nDatabase): void {
+  execFileSync(
+    path.join(postgresBinDir(), 'psql'),
+    [
+      '-h',
+      db.host,
+      '-p',
+      String(db.port),
+      '-U',
+      'postgres',
+      '-d',
+      'postgres',
+      '-qAtc',
+      `DROP DATABASE IF EXISTS "${db.database}" WITH (FORCE)`,
+    ],
+    { stdio: 'pipe' },
+  );
+}
+
 export interface N8nService extends Service {
   url: string;
   apiKey: string;
   ownerEmail: string;
   ownerPassword: string;
+  mode: N8nMode;
+  /** Queue mode: the worker's process and its health/metrics server (/healthz, /metrics). */
+  worker?: { pid: number; url: string; logFile: string };
   /** Stops n8n keeping its data; start() brings the same instance (same key, workflows) back. */
   halt(): Promise<void>;
   start(): Promise<void>;
@@ -270,9 +395,25 @@ export interface N8nService extends Service {
 
 export const N8N_OWNER = { email: 'owner@ct-bench.test', password: 'Bench-Owner-Pass1', firstName: 'Bench', lastName: 'Owner' };
 
-export async function startN8n(dir: string, opts: { name?: string; extraEnv?: Record<string, string> } = {}): Promise<N8nService> {
+export interface N8nOptions {
+  name?: string;
+  /** Added to the environment of the main instance and of the worker. */
+  extraEnv?: Record<string, string>;
+  /** Default: CT_BENCH_N8N_MODE (regular when unset). */
+  mode?: N8nMode;
+  /**
+   * Queue mode: the PostgreSQL database and the Redis to use. Without them, a database is created
+   * on the bench's cluster (PGHOST/PGPORT; from the bench's migrated n8n database when it left a
+   * dump in CT_BENCH_N8N_DB_DUMP) and a Redis is started, both removed by stop().
+   */
+  database?: N8nDatabase;
+  redis?: RedisService;
+}
+
+export async function startN8n(dir: string, opts: N8nOptions = {}): Promise<N8nService> {
   if (!existsSync(N8N_BIN)) throw new Error(`n8n is not installed in ${N8N_DIR}; run npm run prereqs`);
   const name = opts.name ?? 'n8n';
+  const mode = opts.mode ?? benchN8nMode();
   const base = path.join(dir, name);
   mkdirSync(base, { recursive: true });
   const port = await freePort();
@@ -301,36 +442,119 @@ export async function startN8n(dir: string, opts: { name?: string; extraEnv?: Re
     GENERIC_TIMEZONE: 'UTC',
     EXECUTIONS_DATA_PRUNE: 'false',
     N8N_PUBLIC_API_SWAGGERUI_DISABLED: 'true',
-    ...opts.extraEnv,
   };
-  let pid = 0;
+  // What queue mode owns (removed by stop() when this call created it).
+  const owned: { redis?: RedisService; database?: N8nDatabase } = {};
+  let workerEnv: NodeJS.ProcessEnv | undefined;
+  let workerUrl = '';
+  const workerLog = path.join(base, 'n8n-worker.log');
+  if (mode === 'queue') {
+    let database = opts.database;
+    if (!database) {
+      if (!process.env.PGHOST || !process.env.PGPORT) {
+        throw new Error("n8n's queue mode needs PostgreSQL: start the bench's postgres (PGHOST/PGPORT) or pass a database");
+      }
+      const dbName = `n8n_${name.replace(/[^a-z0-9]/gi, '_').toLowerCase()}_${randomBytes(4).toString('hex')}`;
+      const dump = process.env.CT_BENCH_N8N_DB_DUMP;
+      database = owned.database = createN8nDatabase(
+        process.env.PGHOST,
+        Number(process.env.PGPORT),
+        dbName,
+        dump && existsSync(dump) ? dump : undefined,
+      );
+    }
+    let redis = opts.redis;
+    if (!redis) redis = owned.redis = await startRedis(base);
+    Object.assign(env, {
+      EXECUTIONS_MODE: 'queue',
+      QUEUE_BULL_REDIS_HOST: redis.host,
+      QUEUE_BULL_REDIS_PORT: String(redis.port),
+      QUEUE_BULL_REDIS_PASSWORD: redis.password,
+      // Each instance its own queue, so two n8n on one Redis never take each other's jobs.
+      QUEUE_BULL_PREFIX: `bull-${name}-${port}`,
+      DB_TYPE: 'postgresdb',
+      DB_POSTGRESDB_HOST: database.host,
+      DB_POSTGRESDB_PORT: String(database.port),
+      DB_POSTGRESDB_DATABASE: database.database,
+      DB_POSTGRESDB_USER: database.user,
+    });
+    const workerPort = await freePort();
+    workerUrl = `http://127.0.0.1:${workerPort}`;
+    workerEnv = {
+      ...env,
+      HOME: path.join(base, 'worker'),
+      N8N_USER_FOLDER: path.join(base, 'worker'),
+      N8N_RUNNERS_BROKER_PORT: String(await freePort()),
+      QUEUE_HEALTH_CHECK_ACTIVE: 'true',
+      QUEUE_HEALTH_CHECK_PORT: String(workerPort),
+      N8N_WORKER_SERVER_ADDRESS: '127.0.0.1',
+      ...opts.extraEnv,
+    };
+    mkdirSync(path.join(base, 'worker'), { recursive: true });
+  }
+  Object.assign(env, opts.extraEnv);
   const start = async () => {
-    pid = spawnDaemon(N8N_BIN, ['start'], { logFile, env, cwd: base });
-    svc.pid = pid;
+    svc.pid = spawnDaemon(N8N_BIN, ['start'], { logFile, env, cwd: base });
     // /healthz turns 200 before the routes exist; /rest/login answering 401 means they do.
-    await waitFor(name, async () => (await httpStatus(`${url}/rest/login`)) === 401, { timeoutMs: 120_000, logFile, pid });
+    await waitFor(name, async () => (await httpStatus(`${url}/rest/login`)) === 401, { timeoutMs: 120_000, logFile, pid: svc.pid });
+    if (workerEnv) {
+      // The main instance has migrated the database by now; the worker only connects to it.
+      const pid = spawnDaemon(N8N_BIN, ['worker'], { logFile: workerLog, env: workerEnv, cwd: path.join(base, 'worker') });
+      svc.worker = { pid, url: workerUrl, logFile: workerLog };
+      await waitFor(`${name} worker`, async () => (await httpStatus(`${workerUrl}/healthz/readiness`)) === 200, {
+        timeoutMs: 120_000,
+        logFile: workerLog,
+        pid,
+      });
+    }
+  };
+  const halt = async () => {
+    await Promise.all([killGroup(svc.pid, 15_000), svc.worker ? killGroup(svc.worker.pid, 15_000) : undefined]);
   };
   const svc: N8nService = {
     name,
-    pid,
+    pid: 0,
     url,
     apiKey: '',
     ownerEmail: N8N_OWNER.email,
     ownerPassword: N8N_OWNER.password,
+    mode,
     logFile,
     env: {},
     start,
-    async halt() {
-      await killGroup(svc.pid, 15_000);
-    },
+    halt,
     async stop() {
-      await killGroup(svc.pid, 15_000);
+      await halt();
+      await owned.redis?.stop();
+      if (owned.database) {
+        try {
+          dropN8nDatabase(owned.database);
+        } catch {
+          /* the cluster is gone already */
+        }
+      }
       rmSync(base, { recursive: true, force: true });
     },
   };
-  await start();
-  svc.apiKey = await bootstrapN8nOwner(url);
-  svc.env = { N8N_URL: url, N8N_API_KEY: svc.apiKey, N8N_OWNER_EMAIL: N8N_OWNER.email, N8N_OWNER_PASSWORD: N8N_OWNER.password };
+  try {
+    await start();
+    svc.apiKey = await bootstrapN8nOwner(url);
+    // The public API loads its request validator on the first call (seconds on a busy machine):
+    // make that call here, so the instance is ready when the caller's first request comes.
+    const first = await fetch(`${url}/api/v1/workflows?limit=1`, { headers: { 'X-N8N-API-KEY': svc.apiKey } });
+    if (first.status !== 200) throw new Error(`n8n's public API answered ${first.status}: ${await first.text()}`);
+  } catch (err) {
+    await svc.stop();
+    throw err;
+  }
+  svc.env = {
+    N8N_URL: url,
+    N8N_API_KEY: svc.apiKey,
+    N8N_OWNER_EMAIL: N8N_OWNER.email,
+    N8N_OWNER_PASSWORD: N8N_OWNER.password,
+    CT_BENCH_N8N_MODE: mode,
+    ...(svc.worker ? { N8N_WORKER_URL: svc.worker.url, N8N_QUEUE_BULL_PREFIX: String(env.QUEUE_BULL_PREFIX) } : {}),
+  };
   return svc;
 }
 

@@ -6,15 +6,22 @@ import { killGroup } from './process';
 import {
   startAlertmanager,
   startHttpSink,
+  benchN8nMode,
+  createN8nDatabase,
+  dumpN8nDatabase,
   startN8n,
   startPostgres,
   startPrometheus,
+  startRedis,
   startS3,
   startSmtpSink,
+  type N8nService,
+  type PostgresService,
+  type RedisService,
   type Service,
 } from './services';
 
-export const SERVICE_NAMES = ['postgres', 'prometheus', 'alertmanager', 'n8n', 's3', 'smtp', 'sink'] as const;
+export const SERVICE_NAMES = ['postgres', 'prometheus', 'alertmanager', 'n8n', 'redis', 's3', 'smtp', 'sink'] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
 
 export interface StackState {
@@ -52,12 +59,27 @@ const BENCH_SETTINGS: Record<string, string> = {
   LOG_LEVEL: 'warn',
 };
 
+/** Process ids of a service: n8n in queue mode has its worker besides the main instance. */
+function pidsOf(s: Service): [string, number][] {
+  const worker = (s as Partial<N8nService>).worker;
+  return worker
+    ? [
+        [s.name, s.pid],
+        [`${s.name}-worker`, worker.pid],
+      ]
+    : [[s.name, s.pid]];
+}
+
 /**
  * Starts the bench in a fresh temporary folder. Services start in parallel where they do not
  * depend on each other; if any fails, the ones already started are stopped before the error.
+ * With CT_BENCH_N8N_MODE=queue, n8n runs as a main instance and a worker on the bench's Redis
+ * and in a database of its own on the bench's PostgreSQL (both are then started with it).
  */
 export async function startStack(opts: { services?: readonly ServiceName[]; install?: boolean } = {}): Promise<Stack> {
-  const wanted = new Set(opts.services ?? SERVICE_NAMES);
+  const n8nMode = benchN8nMode();
+  const wanted = new Set<ServiceName>(opts.services ?? SERVICE_NAMES.filter((s) => s !== 'redis' || n8nMode === 'queue'));
+  if (wanted.has('n8n') && n8nMode === 'queue') wanted.add('postgres').add('redis');
   if (opts.install !== false) installAll({ n8n: wanted.has('n8n') });
   const dir = mkdtempSync(path.join(tmpdir(), 'ct-bench-'));
   const started: Service[] = [];
@@ -68,10 +90,13 @@ export async function startStack(opts: { services?: readonly ServiceName[]; inst
   };
   try {
     const jobs: Promise<Service>[] = [];
-    if (wanted.has('postgres')) jobs.push(track(startPostgres(dir)));
+    const postgres = wanted.has('postgres') ? track(startPostgres(dir)) : null;
+    if (postgres) jobs.push(postgres);
+    const redis = wanted.has('redis') ? track(startRedis(dir)) : null;
+    if (redis) jobs.push(redis);
     if (wanted.has('prometheus')) jobs.push(track(startPrometheus(dir)));
     if (wanted.has('alertmanager')) jobs.push(track(startAlertmanager(dir)));
-    if (wanted.has('n8n')) jobs.push(track(startN8n(dir)));
+    if (wanted.has('n8n')) jobs.push(track(n8nMode === 'queue' ? startQueueModeN8n(dir, postgres!, redis!) : startN8n(dir)));
     if (wanted.has('s3')) jobs.push(track(startS3(dir)));
     if (wanted.has('smtp')) jobs.push(track(startSmtpSink(dir)));
     if (wanted.has('sink')) jobs.push(track(startHttpSink(dir)));
@@ -89,7 +114,7 @@ export async function startStack(opts: { services?: readonly ServiceName[]; inst
   const state: StackState = {
     dir,
     startedAt: new Date().toISOString(),
-    pids: Object.fromEntries(started.map((s) => [s.name, s.pid])),
+    pids: Object.fromEntries(started.flatMap(pidsOf)),
     env,
   };
   writeFileSync(path.join(dir, 'state.json'), JSON.stringify(state, null, 2));
@@ -101,6 +126,18 @@ export async function startStack(opts: { services?: readonly ServiceName[]; inst
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** n8n's main instance and worker, in a database `n8n` on the bench's cluster and on its Redis. */
+async function startQueueModeN8n(dir: string, postgres: Promise<PostgresService>, redis: Promise<RedisService>): Promise<N8nService> {
+  const [pg, r] = await Promise.all([postgres, redis]);
+  const database = createN8nDatabase('127.0.0.1', pg.port, 'n8n');
+  const n8n = await startN8n(dir, { mode: 'queue', database, redis: r });
+  // Migrated and with its owner: the database that tests' own queue-mode instances start from.
+  const dump = path.join(dir, 'n8n-database.sql');
+  dumpN8nDatabase(database, dump);
+  n8n.env.CT_BENCH_N8N_DB_DUMP = dump;
+  return n8n;
 }
 
 /** Stops a stack from its recorded state (another process started it): by PID, then its folder. */
