@@ -62,8 +62,6 @@ INSERT INTO app_role_grants (object_type, object_name, privileges, reason) VALUE
   ('relation', 'public.login_throttle', '{SELECT,INSERT,UPDATE,DELETE}', 'api per-account login throttle (forgotten after a success, pruned)'),
   ('relation', 'public.backup_runs', '{SELECT,INSERT,UPDATE}', 'backup runs, api status, exporters'),
   ('relation', 'public.backup_requests', '{SELECT,INSERT,UPDATE}', 'api asks for a backup, the scheduler claims it'),
-  ('relation', 'public.backup_inventory_checks', '{SELECT,INSERT}', 'the scheduler records each inventory of the bucket, the exporters read the latest'),
-  ('relation', 'public.backup_inventory_checks_id_seq', '{SELECT}', 'pg_dump reads the identity sequence'),
   ('relation', 'public.audit_logs', '{SELECT,INSERT}', 'append-only: every service writes audit rows, the exporters and the api read them'),
   ('relation', 'public.audit_chain_head', '{SELECT}', 'read only (backup manifests anchor it); the chain trigger moves it'),
   ('relation', 'public.audit_verifications', '{SELECT}', 'read only; written by audit_chain_verify_and_record()'),

@@ -8,6 +8,7 @@ export * from './restore';
 export * from './n8n';
 export * from './retention';
 export * from './drill';
+export * from './anchors';
 export * from './scheduler';
 export * from './progress';
 export * from './requests';

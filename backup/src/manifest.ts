@@ -47,6 +47,11 @@ export interface Manifest {
     schemaVersion: string | null;
     migrations: { name: string; sha256: string }[];
     rowCounts: Record<string, number>;
+    /**
+     * The audit chain's head in the dump's snapshot: an anchor that `ct audit verify` checks the
+     * live chain against (null for an empty chain; absent in older manifests).
+     */
+    auditChainHead?: { id: string; hash: string } | null;
   };
   n8n?: { url: string; workflows: number };
   /** Absent only in legacy manifests. */

@@ -1,5 +1,6 @@
 import cron, { type ScheduledTask } from 'node-cron';
-import { assertReachable, createLogger, poolFromConfig, errorMessage, loadConfig, N8nClient, verifyAndRecordAuditChain } from '@ct/lib';
+import { assertReachable, createLogger, poolFromConfig, errorMessage, loadConfig, N8nClient } from '@ct/lib';
+import { verifyAuditChainAnchored } from './anchors';
 import { retentionOptions, schedulerSchema } from './config';
 import { startDatabaseBackup } from './database';
 import { startRestoreDrill } from './drill';
@@ -45,7 +46,7 @@ export async function startScheduler(_opts: { port?: number } = {}): Promise<{ s
       schedule: cfg.SCHEDULE_RETENTION,
       run: () => applyRetention({ bucket, ...retentionOptions(cfg), pool, actor: 'scheduler', log }),
     },
-    { name: 'audit-verify', schedule: cfg.SCHEDULE_AUDIT_VERIFY, run: () => verifyAndRecordAuditChain(pool) },
+    { name: 'audit-verify', schedule: cfg.SCHEDULE_AUDIT_VERIFY, run: () => verifyAuditChainAnchored({ pool, bucket, log }) },
   ];
   const tasks: ScheduledTask[] = jobs.map((job) =>
     cron.schedule(
