@@ -42,7 +42,7 @@ it('ct user create reads the password from stdin and hashes it with scrypt', asy
   expect(res.stdout).toMatch(/created admin user ops@agency.test/);
   const { rows } = await db.pool.query('SELECT email, password_hash FROM admin_users');
   expect(rows[0].email).toBe('ops@agency.test');
-  expect(rows[0].password_hash).toMatch(/^scrypt\$16384\$8\$1\$/);
+  expect(rows[0].password_hash).toMatch(/^scrypt\$131072\$8\$1\$/);
   const short = await runCt(['user', 'create', '--email', 'b@agency.test'], { env, input: 'short\n' });
   expect(short.stderr).toMatch(/password must be at least 12 characters/);
   const dup = await runCt(['user', 'create', '--email', 'ops@agency.test'], { env, input: 'a very long password\n' });
