@@ -1,6 +1,6 @@
 import { createLogger, poolFromConfig, errorMessage, keyringFromConfig, listen, N8nClient, UserError, type RunningServer } from '@ct/lib';
 import { createApp, type AppOptions } from './app';
-import { loadApiConfig, type ApiConfig } from './config';
+import { credentialSettingsFromConfig, loadApiConfig, type ApiConfig } from './config';
 import type { ForceBackup } from './routes/common';
 
 /** Turns the validated environment into the app's settings. */
@@ -18,6 +18,7 @@ export function settingsFromConfig(cfg: ApiConfig): AppOptions['settings'] {
     webhookRateLimit: cfg.API_WEBHOOK_RATE_LIMIT,
     trustProxy: cfg.API_TRUST_PROXY,
     grafanaProxySecret: cfg.API_GRAFANA_PROXY_SECRET,
+    ...credentialSettingsFromConfig(cfg),
   };
 }
 

@@ -165,6 +165,49 @@ const cases: Case[] = [
     check: (r) => expect(r.body.revokedAt).toBeTruthy(),
     bad: { path: () => `/api/auth/api-keys/${badUuid()}`, field: 'id' },
   },
+  {
+    route: 'GET /api/auth/users',
+    path: () => '/api/auth/users',
+    status: 200,
+    forbidden: 'write',
+    check: (r) => {
+      expect(r.body.data).toEqual([expect.objectContaining({ email: ADMIN_EMAIL, disabledAt: null })]);
+      expect(JSON.stringify(r.body)).not.toMatch(/password|scrypt/);
+    },
+  },
+  {
+    route: 'POST /api/auth/users/:user/disable',
+    path: () => `/api/auth/users/${ADMIN_EMAIL}/disable`,
+    status: 200,
+    forbidden: 'write',
+    check: (r) => expect(r.body.user.disabledAt).toBeTruthy(),
+    bad: { path: () => '/api/auth/users/not-a-user/disable', field: 'user' },
+  },
+  {
+    route: 'POST /api/auth/users/:user/enable',
+    path: () => `/api/auth/users/${ADMIN_EMAIL}/enable`,
+    status: 200,
+    forbidden: 'write',
+    check: (r) => expect(r.body).toMatchObject({ changed: true, user: { disabledAt: null } }),
+    bad: { path: () => '/api/auth/users/not-a-user/enable', field: 'user' },
+  },
+  {
+    route: 'POST /api/auth/users/:user/revoke-sessions',
+    path: () => `/api/auth/users/${ADMIN_EMAIL}/revoke-sessions`,
+    status: 200,
+    forbidden: 'write',
+    check: (r) => expect(r.body.user.activeSessions).toBe(0),
+    bad: { path: () => '/api/auth/users/not-a-user/revoke-sessions', field: 'user' },
+  },
+  {
+    route: 'POST /api/auth/users/:user/reset-password',
+    path: () => `/api/auth/users/${ADMIN_EMAIL}/reset-password`,
+    body: () => ({ password: ADMIN_PASSWORD }),
+    status: 200,
+    forbidden: 'write',
+    check: (r) => expect(r.body.password).toBeUndefined(),
+    bad: { body: () => ({ password: 'short' }), field: 'password' },
+  },
   // ------------------------------------------------------------- clients
   {
     route: 'GET /api/clients',

@@ -147,12 +147,13 @@ describe('authentication', () => {
     expect((await api.call('GET', '/api/clients', { key: null, headers: { 'x-api-key': api.keys.read } })).status).toBe(200);
   });
 
-  it('trusts the Grafana proxy secret as admin and records X-Grafana-User as the actor', async () => {
+  it('trusts the Grafana proxy secret as admin on the admin app routes and records X-Grafana-User as the actor', async () => {
     const headers = { 'x-ct-proxy-secret': PROXY_SECRET, 'x-grafana-user': 'alice' };
-    const res = await api.call('POST', '/api/clients', { key: null, headers, body: { slug: 'via-grafana', name: 'Via Grafana' } });
-    expect(res.status).toBe(201);
-    const { rows } = await api.pool.query("SELECT actor, actor_type FROM audit_logs WHERE action = 'client.create' AND target_id = $1", [
-      res.body.client.id,
+    const created = await api.call('POST', '/api/clients', { body: { slug: 'via-grafana', name: 'Via Grafana' } });
+    const res = await api.call('POST', '/api/clients/via-grafana/pause', { key: null, headers });
+    expect(res.status).toBe(200);
+    const { rows } = await api.pool.query("SELECT actor, actor_type FROM audit_logs WHERE action = 'client.pause' AND client_id = $1", [
+      created.body.client.id,
     ]);
     expect(rows).toEqual([{ actor: 'grafana:alice', actor_type: 'grafana' }]);
     expect((await api.call('POST', '/api/admin/audit/verify', { key: null, headers })).status).toBe(200);

@@ -41,6 +41,17 @@ export interface ApiSettingsForRoutes {
   secretGraceSeconds: number;
   stuckThresholdSeconds: number;
   prometheusUrl?: string;
+  /** Sessions, logins and the proxy secret (see auth.ts; each has a default there). */
+  sessionMaxAgeSeconds?: number;
+  sessionCheckIntervalSeconds?: number;
+  loginFreeFailures?: number;
+  loginLockoutSeconds?: number;
+  loginLockoutMaxSeconds?: number;
+  grafanaProxySecretPrevious?: string;
+  /** The shortest olderThan of restart-stuck (API_STUCK_MIN_AGE). */
+  stuckMinAgeSeconds?: number;
+  /** For tests: the clock of the session-state cache. */
+  clock?: () => number;
 }
 
 export interface RouteDeps {

@@ -94,4 +94,97 @@ export function registerApiCommands(program: Command): void {
         process.stdout.write(`created admin user ${created.email} (${created.id})\n`);
       });
     });
+
+  registerOperatorCommands(program);
+}
+
+/** A refusal of the shared operation (an unknown user or key) as the CLI's own error. */
+function asUserError(err: unknown): never {
+  const e = err as { status?: number; message?: string };
+  if (e.status && e.status < 500) throw new UserError(e.message ?? 'refused');
+  throw err;
+}
+
+const when = (d: Date | null) => (d ? d.toISOString() : '-');
+
+/** Operator commands on admin users and API keys: what once needed hand-written SQL. Each is audited. */
+function registerOperatorCommands(program: Command): void {
+  const user = program.commands.find((c) => c.name() === 'user')!;
+  user
+    .command('list')
+    .description('list admin users: state, last login, live sessions')
+    .action(async () => {
+      const { listAdminUsers } = await import('@ct/api');
+      await withDatabase(async (pool) => {
+        for (const u of await listAdminUsers(pool))
+          process.stdout.write(
+            `${u.id}  ${u.email}  ${u.disabledAt ? 'disabled' : 'enabled'}  last login ${when(u.lastLoginAt)}  sessions ${u.activeSessions}\n`,
+          );
+      });
+    });
+  for (const [action, what] of [
+    ['disable', 'disable an admin user: no login, and every session ends'],
+    ['enable', 'enable a disabled admin user again'],
+    ['revoke-sessions', 'end every session of an admin user (refresh and access tokens)'],
+  ] as const) {
+    user
+      .command(`${action} <user>`)
+      .description(`${what}; <user> is an email or id`)
+      .action(async (ref: string) => {
+        const { changeAdminUser } = await import('@ct/api');
+        await withDatabase(async (pool) => {
+          const out = await withTransaction(pool, (tx) => changeAdminUser(tx, ref, action, CLI_ACTOR)).catch(asUserError);
+          process.stdout.write(
+            `${out.user.email}: ${action}${out.changed ? '' : ' (nothing to change)'}; sessions ended: ${out.sessionsEnded}\n`,
+          );
+        });
+      });
+  }
+  user
+    .command('reset-password <user>')
+    .description('set a new password and end every session; read from a prompt (or stdin when piped), or --generate one printed once')
+    .option('--generate', 'generate a password and print it once on stdout')
+    .action(async (ref: string, opts: { generate?: boolean }) => {
+      const { generatePassword, hashPassword, passwordProblem, resetAdminPassword } = await import('@ct/api');
+      const password = opts.generate ? generatePassword() : await readPassword();
+      const problem = passwordProblem(password);
+      if (problem) throw new UserError(`password ${problem}`);
+      const hash = await hashPassword(password);
+      await withDatabase(async (pool) => {
+        const out = await withTransaction(pool, (tx) =>
+          resetAdminPassword(tx, ref, hash, { ...CLI_ACTOR, generated: Boolean(opts.generate) }),
+        ).catch(asUserError);
+        process.stderr.write(`password of ${out.user.email} reset; sessions ended: ${out.sessionsEnded}\n`);
+        if (opts.generate) {
+          process.stderr.write('the new password is shown this once:\n');
+          process.stdout.write(`${password}\n`);
+        }
+      });
+    });
+
+  const apikey = program.commands.find((c) => c.name() === 'apikey')!;
+  apikey
+    .command('list')
+    .description('list API keys (prefixes and scopes, never the keys)')
+    .option('--all', 'include revoked keys')
+    .action(async (opts: { all?: boolean }) => {
+      const { listApiKeys } = await import('@ct/api');
+      await withDatabase(async (pool) => {
+        for (const k of await listApiKeys(pool, Boolean(opts.all)))
+          process.stdout.write(
+            `${k.id}  ${k.prefix}…  ${k.name}  ${k.scopes.join(',')}  owner ${k.owner}  last used ${when(k.lastUsedAt)}` +
+              `${k.revokedAt ? `  revoked ${when(k.revokedAt)}` : ''}\n`,
+          );
+      });
+    });
+  apikey
+    .command('revoke <key>')
+    .description('revoke an API key, by id or prefix (repeating it changes nothing)')
+    .action(async (ref: string) => {
+      const { revokeApiKey } = await import('@ct/api');
+      await withDatabase(async (pool) => {
+        const out = await withTransaction(pool, (tx) => revokeApiKey(tx, ref.replace(/…$/, ''), CLI_ACTOR)).catch(asUserError);
+        process.stdout.write(`API key ${out.prefix}… ${out.alreadyRevoked ? 'was already revoked' : 'revoked'}\n`);
+      });
+    });
 }
