@@ -360,6 +360,28 @@ describe('the wait for the first event', () => {
   }, 120_000);
 });
 
+describe('an automation naming a workflow n8n does not have', () => {
+  it('stops at the automations step, listing the workflows no client has yet to choose from', async () => {
+    const free = await clientWorkflow(`Onboard ${TAG} unmapped quote`);
+    const slug = `onb-typo-${TAG}`;
+    slugs.push(slug);
+    const r = await onboardClient(
+      validateSpec({
+        client: { slug, name: 'Typo Roofing' },
+        plan: { code: `onb-${TAG}` },
+        automations: [{ workflow: 'Lead captuer' }],
+        reporting: { apiUrl: api.url },
+        portalUser: { email: `typo-${TAG}@roofing.test` },
+      }),
+      deps(),
+    );
+    expect(r.failure?.step).toBe('automations');
+    expect(r.failure?.message).toContain('automations.0.workflow: n8n has no workflow with id or name "Lead captuer"');
+    expect(r.failure?.message).toContain(`"${free.name}" (${free.id})`);
+    expect(r.failure?.message).not.toContain(`Onboard ${TAG} lead capture`); // mapped to a client already
+  }, 60_000);
+});
+
 describe('bad input', () => {
   function problems(raw: RawSpec): string {
     try {
@@ -399,6 +421,11 @@ describe('bad input', () => {
     const res = await runCt(['client', 'onboard', '--file', bad, '--no-input'], { env });
     expect(res.code).toBe(1);
     expect(res.stderr).toContain(`${bad}: plan.monthlyAmountCents:`);
+    // A flag overrides the file's value: the file now passes, and the command goes on to its settings.
+    const fixed = await runCt(['client', 'onboard', '--file', bad, '--plan-price-cents', '4900', '--no-input'], { env });
+    expect(fixed.code).not.toBe(0);
+    expect(fixed.stderr).not.toContain('plan.monthlyAmountCents');
+    expect(fixed.stderr).toMatch(/DATABASE_URL|GRAFANA_URL|SECRETS_KEY/);
     const broken = path.join(dir, 'broken.yml');
     writeFileSync(broken, 'client:\n  slug: [unclosed\n');
     const res2 = await runCt(['client', 'onboard', '--file', broken, '--no-input'], { env });

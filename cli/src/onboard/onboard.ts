@@ -38,6 +38,7 @@ import {
   reportCredentialName,
   reportWebhookPath,
   reportWorkflowName,
+  REPORT_WORKFLOW_PREFIX,
 } from './workflow';
 
 /**
@@ -336,8 +337,9 @@ class Onboarding {
     const owner = new Map(mapped.rows.map((r) => [r.n8n_workflow_id, r]));
     const created: string[] = [];
     const existing: string[] = [];
+    const unmapped = workflows.filter((w) => !owner.has(String(w.id)) && !w.name.startsWith(REPORT_WORKFLOW_PREFIX));
     for (const [i, a] of this.spec.automations.entries()) {
-      const wf = resolveWorkflow(workflows, a.workflow, `automations.${i}.workflow`);
+      const wf = resolveWorkflow(workflows, a.workflow, `automations.${i}.workflow`, unmapped);
       const by = owner.get(wf.id);
       if (by && by.client_id === this.clientId) {
         existing.push(wf.name);
@@ -546,8 +548,8 @@ class Onboarding {
   }
 }
 
-/** An n8n workflow by id, or by exact name when the name is unique. */
-export function resolveWorkflow(workflows: N8nWorkflow[], ref: string, field: string): N8nWorkflow {
+/** An n8n workflow by id, or by exact name when the name is unique; when none, the unmapped ones are listed. */
+export function resolveWorkflow(workflows: N8nWorkflow[], ref: string, field: string, unmapped: N8nWorkflow[] = []): N8nWorkflow {
   const byId = workflows.find((w) => String(w.id) === ref);
   if (byId) return { ...byId, id: String(byId.id) };
   const byName = workflows.filter((w) => w.name === ref);
@@ -556,7 +558,14 @@ export function resolveWorkflow(workflows: N8nWorkflow[], ref: string, field: st
     throw new StepFailed(
       `${field}: ${byName.length} n8n workflows are named "${ref}" (${byName.map((w) => w.id).join(', ')}): give the id`,
     );
-  throw new StepFailed(`${field}: n8n has no workflow with id or name "${ref}"`);
+  const listed = unmapped.slice(0, 20).map((w) => `"${w.name}" (${w.id})`);
+  const more = unmapped.length > listed.length ? `, and ${unmapped.length - listed.length} more` : '';
+  throw new StepFailed(
+    `${field}: n8n has no workflow with id or name "${ref}"; ` +
+      (listed.length
+        ? `the workflows no client has yet: ${listed.join(', ')}${more}`
+        : 'every workflow of n8n is mapped to a client already'),
+  );
 }
 
 function money(cents: string | number, currency: string): string {

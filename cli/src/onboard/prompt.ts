@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { UserError, type N8nClient, type Pool } from '@ct/lib';
 import { getIn, onboardSpecSchema, setIn, type RawSpec } from './spec';
-import { reportWorkflowName } from './workflow';
+import { REPORT_WORKFLOW_PREFIX } from './workflow';
 
 /**
  * The interactive part of `ct client onboard`: asks for what the file and the flags left out, one
@@ -119,10 +119,7 @@ export async function promptForSpec(raw: RawSpec, ctx: PromptContext): Promise<R
   // Automations: the n8n workflows no client has yet.
   if (getIn(raw, 'automations') === undefined) {
     const mapped = new Set((await ctx.pool.query<{ id: string }>('SELECT n8n_workflow_id AS id FROM automations')).rows.map((r) => r.id));
-    const own = reportWorkflowName(String(getIn(raw, 'client.slug')));
-    const free = (await ctx.n8n.listWorkflows()).filter(
-      (w) => !mapped.has(String(w.id)) && !w.name.startsWith('CT report event — ') && w.name !== own,
-    );
+    const free = (await ctx.n8n.listWorkflows()).filter((w) => !mapped.has(String(w.id)) && !w.name.startsWith(REPORT_WORKFLOW_PREFIX));
     const chosen: string[] = [];
     if (free.length === 0) ctx.say('n8n has no workflow that is not mapped to a client yet: none to map now.');
     else {

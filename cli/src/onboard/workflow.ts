@@ -20,7 +20,8 @@ const BUILD = 'Build event';
 const SIGN = 'Sign event';
 
 /** The names onboarding gives a client's reporting workflow and credential, by which a re-run finds them. */
-export const reportWorkflowName = (slug: string) => `CT report event — ${slug}`;
+export const REPORT_WORKFLOW_PREFIX = 'CT report event — ';
+export const reportWorkflowName = (slug: string) => `${REPORT_WORKFLOW_PREFIX}${slug}`;
 export const reportCredentialName = (slug: string) => `CT webhook secret — ${slug}`;
 
 /** A webhook path nobody can guess: the trigger signs whatever is posted to it. */
