@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Logger } from '@ct/lib';
+import { UserError, type Logger } from '@ct/lib';
 import type { LedgerEntry } from './ledger';
 import type { NotifierMetrics } from './metrics';
 import { callOutcome, newMarker, ProviderError, type TwilioClient } from './twilio';
@@ -73,11 +73,16 @@ export class StateFile {
       text = readFileSync(this.file, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return empty;
-      throw new Error(`cannot read NOTIFIER_STATE_FILE ${this.file}: ${(err as Error).message}`);
+      throw new UserError(`cannot read NOTIFIER_STATE_FILE ${this.file}: ${(err as Error).message}`);
     }
-    const parsed = JSON.parse(text) as Partial<SavedState>;
+    let parsed: Partial<SavedState>;
+    try {
+      parsed = JSON.parse(text) as Partial<SavedState>;
+    } catch {
+      throw new UserError(`NOTIFIER_STATE_FILE ${this.file} is not valid JSON`);
+    }
     if (parsed.version !== 1 || !Array.isArray(parsed.ledger) || !Array.isArray(parsed.escalations)) {
-      throw new Error(`NOTIFIER_STATE_FILE ${this.file} is not a notifier state file (version 1)`);
+      throw new UserError(`NOTIFIER_STATE_FILE ${this.file} is not a notifier state file (version 1)`);
     }
     return parsed as SavedState;
   }
@@ -364,6 +369,7 @@ export class Escalator {
   }
 
   private sleep(marker: string, ms: number): Promise<void> {
+    if (this.stopped) return Promise.resolve();
     return new Promise((resolve) => {
       const set = this.sleepers.get(marker) ?? new Set<Wake>();
       this.sleepers.set(marker, set);
@@ -373,7 +379,8 @@ export class Escalator {
         if (set.size === 0) this.sleepers.delete(marker);
         resolve();
       };
-      const timer = setTimeout(wake, Math.max(0, ms));
+      // The server keeps the process alive; a pending wait alone must not.
+      const timer = setTimeout(wake, Math.max(0, ms)).unref();
       set.add(wake);
     });
   }

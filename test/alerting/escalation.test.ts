@@ -27,7 +27,7 @@ const baseEnv = (twilio: TwilioFake, port: number, extra: Record<string, string>
   NOTIFIER_SMS_TO: SMS_TO.join(','),
   NOTIFIER_PUBLIC_URL: `http://127.0.0.1:${port}`,
   NOTIFIER_RETRY_BACKOFF: '50ms',
-  TWILIO_TIMEOUT: '1s',
+  TWILIO_TIMEOUT: '3s',
   NOTIFIER_CALLBACK_WAIT: '1s',
   NOTIFIER_POLL_INTERVAL: '200ms',
   NOTIFIER_OUTCOME_TIMEOUT: '20s',
@@ -122,9 +122,9 @@ describe('call escalation and attempt markers (in-process notifier)', () => {
 
   it('finds exactly its own attempt by its marker after Twilio answered too late', async () => {
     await start();
-    // Twilio creates all four, and answers each after TWILIO_TIMEOUT (1 s).
-    twilio.fail({ resource: 'Messages', status: 201, times: 2, created: true, delayMs: 1500 });
-    twilio.fail({ resource: 'Calls', status: 201, times: 2, created: true, delayMs: 1500 });
+    // Twilio creates all four, and answers each after TWILIO_TIMEOUT (3 s).
+    twilio.fail({ resource: 'Messages', status: 201, times: 2, created: true, delayMs: 3500 });
+    twilio.fail({ resource: 'Calls', status: 201, times: 2, created: true, delayMs: 3500 });
     const pages = [
       post('sms', groupPayload({ tier: 'text', severity: 'high', alertname: 'WorkflowStuck', summaries: ['first text'] })),
       post('sms', groupPayload({ tier: 'text', severity: 'high', alertname: 'BackupOverdue', summaries: ['second text'] })),
@@ -238,8 +238,8 @@ describe('call escalation and attempt markers (in-process notifier)', () => {
       const skewed = await startTwilioFake({ clockSkewMs: skew });
       try {
         await start({}, skewed);
-        skewed.fail({ resource: 'Messages', status: 201, times: 1, created: true, delayMs: 1500 });
-        skewed.fail({ resource: 'Calls', status: 201, times: 1, created: true, delayMs: 1500 });
+        skewed.fail({ resource: 'Messages', status: 201, times: 1, created: true, delayMs: 3500 });
+        skewed.fail({ resource: 'Calls', status: 201, times: 1, created: true, delayMs: 3500 });
         skewed.script(CALL_TO[0]!, ['no-answer']);
         const [text, call] = await Promise.all([
           post('sms', groupPayload({ tier: 'text', severity: 'high', alertname: 'WorkflowStuck', summaries: ['late text'] })),
@@ -310,6 +310,8 @@ describe('a restart in the middle of an escalation', () => {
   it('neither rings twice nor loses the escalation', async () => {
     await launch();
     twilio.script(CALL_TO[0]!, ['no-answer']);
+    // Milliseconds without a trailing zero: Alertmanager's API prints three digits, its webhooks trim zeros.
+    const startsAt = new Date(Math.floor(Date.now() / 1000) * 1000 + 123).toISOString();
     const res = await fetch(`${am.url}/api/v2/alerts`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
@@ -321,7 +323,7 @@ describe('a restart in the middle of an escalation', () => {
             description: 'x',
             runbook_url: 'https://ct-platform.example/docs/runbooks.md#x',
           },
-          startsAt: new Date().toISOString(),
+          startsAt,
         },
       ]),
     });

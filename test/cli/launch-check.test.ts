@@ -600,5 +600,19 @@ describe('ct launch-check', () => {
     expect(report.checks).toEqual([
       expect.objectContaining({ id: 'security.secrets', status: 'fail', fix: expect.stringMatching(/openssl rand/) }),
     ]);
+    // --dotenv: the production .env fills in what the environment lacks
+    const file = path.join(dir, 'production.env');
+    const secrets = [
+      'SECRETS_KEY',
+      'API_JWT_SECRET',
+      'API_GRAFANA_PROXY_SECRET',
+      'BACKUP_MASTER_KEY',
+      'NOTIFIER_AUTH_TOKEN',
+      'DASHBOARD_DB_PASSWORD',
+    ];
+    writeFileSync(file, `# production\n${secrets.map((k) => `${k}=${env[k]}`).join('\n')}\n`);
+    const fromFile = await runCt(['launch-check', '--only', 'security.secrets', '--dotenv', file], { env: { PATH: process.env.PATH } });
+    expect(fromFile.stdout).toMatch(/^PASS {2}no default or weak secrets: 6 secret\(s\) long, random and not defaults$/m);
+    expect(fromFile.code).toBe(0);
   }, 90_000);
 });

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { durationSeconds, UserError, type Pool } from '@ct/lib';
@@ -23,38 +24,52 @@ export function registerLaunchCheckCommand(program: Command): void {
     .option('--json', 'print the report as JSON')
     .option('--only <ids>', 'run only these checks or sections, comma-separated (e.g. monitoring,security.tls)', list)
     .option('--skip <ids>', 'skip these checks or sections (reported as skipped)', list)
-    .action(async (opts: { sendTest?: boolean; testTimeout: string; json?: boolean; only?: string[]; skip?: string[] }) => {
-      const timeout = durationSeconds.safeParse(opts.testTimeout);
-      if (!timeout.success || timeout.data <= 0)
-        throw new UserError(`--test-timeout: "${opts.testTimeout}" must be a duration like 60s or 2m`);
-      const lc = await import('../launch-check/index.js');
-      let pool: Pool | undefined;
-      const databaseUrl = process.env.DATABASE_URL?.trim();
-      const checks = lc.launchChecks({
-        env: process.env,
-        // cli/dist/commands (or cli/src/commands) → the repository
-        root: path.resolve(__dirname, '..', '..', '..'),
-        pool: databaseUrl
-          ? async () => {
-              const { createPool } = await import('@ct/lib');
-              pool ??= createPool({ url: databaseUrl, max: 1, applicationName: 'ct-launch-check' });
-              return pool;
-            }
-          : undefined,
-        sendTest: opts.sendTest ? { timeoutMs: timeout.data * 1000 } : undefined,
-      });
-      const write = (s: string) => process.stdout.write(s);
-      try {
-        const results = await lc.runChecks(checks, {
-          only: opts.only,
-          skip: opts.skip,
-          onResult: opts.json ? undefined : lc.streamingPrinter(write),
+    .option('--dotenv <file>', "the production .env: its variables fill in what this process's environment lacks")
+    .action(
+      async (opts: { sendTest?: boolean; testTimeout: string; json?: boolean; only?: string[]; skip?: string[]; dotenv?: string }) => {
+        const timeout = durationSeconds.safeParse(opts.testTimeout);
+        if (!timeout.success || timeout.data <= 0)
+          throw new UserError(`--test-timeout: "${opts.testTimeout}" must be a duration like 60s or 2m`);
+        const lc = await import('../launch-check/index.js');
+        let env: NodeJS.ProcessEnv = process.env;
+        if (opts.dotenv) {
+          let text: string;
+          try {
+            text = readFileSync(opts.dotenv, 'utf8');
+          } catch (err) {
+            throw new UserError(`--dotenv: cannot read ${opts.dotenv} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+          }
+          const fromFile = Object.fromEntries(Object.entries(lc.parseEnvFile(text)).filter(([, v]) => v !== ''));
+          env = { ...fromFile, ...Object.fromEntries(Object.entries(process.env).filter(([, v]) => v !== undefined && v !== '')) };
+        }
+        let pool: Pool | undefined;
+        const databaseUrl = env.DATABASE_URL?.trim();
+        const checks = lc.launchChecks({
+          env,
+          // cli/dist/commands (or cli/src/commands) → the repository
+          root: path.resolve(__dirname, '..', '..', '..'),
+          pool: databaseUrl
+            ? async () => {
+                const { createPool } = await import('@ct/lib');
+                pool ??= createPool({ url: databaseUrl, max: 1, applicationName: 'ct-launch-check' });
+                return pool;
+              }
+            : undefined,
+          sendTest: opts.sendTest ? { timeoutMs: timeout.data * 1000 } : undefined,
         });
-        if (opts.json) write(`${lc.jsonReport(results, new Date())}\n`);
-        else write(`${lc.summaryLine(results)}\n`);
-        process.exitCode = lc.exitCodeOf(results);
-      } finally {
-        await pool?.end();
-      }
-    });
+        const write = (s: string) => process.stdout.write(s);
+        try {
+          const results = await lc.runChecks(checks, {
+            only: opts.only,
+            skip: opts.skip,
+            onResult: opts.json ? undefined : lc.streamingPrinter(write),
+          });
+          if (opts.json) write(`${lc.jsonReport(results, new Date())}\n`);
+          else write(`${lc.summaryLine(results)}\n`);
+          process.exitCode = lc.exitCodeOf(results);
+        } finally {
+          await pool?.end();
+        }
+      },
+    );
 }

@@ -6,6 +6,7 @@ import { fail, pass, type Outcome } from './types';
 
 export const OPERATOR_DOCS = [
   'deployment.md',
+  'onboarding.md',
   'security.md',
   'troubleshooting.md',
   'emergency.md',

@@ -29,8 +29,13 @@ export * from './printer';
 
 /** The public hostnames Caddy serves (deploy/caddy/Caddyfile, .env.example); host or host:port. */
 export const PUBLIC_HOST_VARIABLES = ['GRAFANA_PUBLIC_HOST', 'API_PUBLIC_HOST', 'N8N_PUBLIC_HOST'] as const;
-/** Where the notifier answers, as ct reaches it. */
-export const DEFAULT_NOTIFIER_URL = 'http://notifier:9465';
+/** Addresses as ct reaches them inside the compose stack, when the environment names none. */
+export const STACK_DEFAULTS: Record<string, string> = {
+  PROMETHEUS_URL: 'http://prometheus:9090',
+  ALERTMANAGER_URLS: 'http://alertmanager-1:9093,http://alertmanager-2:9093',
+  NOTIFIER_URL: 'http://notifier:9465',
+  GRAFANA_URL: 'http://grafana:3000',
+};
 
 export interface LaunchCheckDeps {
   env: NodeJS.ProcessEnv;
@@ -52,7 +57,7 @@ export interface LaunchCheckDeps {
 class MissingVariable extends Error {}
 
 const need = (env: NodeJS.ProcessEnv, name: string): string => {
-  const v = env[name]?.trim();
+  const v = env[name]?.trim() || STACK_DEFAULTS[name];
   if (!v) throw new MissingVariable(name);
   return v.replace(/\/+$/, '');
 };
@@ -121,9 +126,7 @@ export function launchChecks(d: LaunchCheckDeps): Check[] {
     check('monitoring.alertmanagers', 'monitoring', 'both Alertmanagers up and clustered', () =>
       checkAlertmanagerCluster(alertmanagers(env)),
     ),
-    check('monitoring.notifier', 'monitoring', 'the notifier answers', () =>
-      checkNotifier((env.NOTIFIER_URL?.trim() || DEFAULT_NOTIFIER_URL).replace(/\/+$/, '')),
-    ),
+    check('monitoring.notifier', 'monitoring', 'the notifier answers', () => checkNotifier(need(env, 'NOTIFIER_URL'))),
   ];
   if (d.sendTest) {
     const timeoutMs = d.sendTest.timeoutMs;
@@ -182,3 +185,4 @@ export function launchChecks(d: LaunchCheckDeps): Check[] {
 }
 
 export { OPERATOR_DOCS } from './docs';
+export { parseEnvFile } from './secrets';
