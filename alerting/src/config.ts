@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { durationSeconds, loadConfig, port } from '@ct/lib';
+import { ConfigError, durationSeconds, loadConfig, port } from '@ct/lib';
 
 const e164 = z.string().regex(/^\+[1-9]\d{6,14}$/, 'must be an E.164 phone number such as +14155550100');
 const phoneList = z
@@ -68,5 +68,10 @@ export const notifierSchema = z.object({
 export type NotifierConfig = z.infer<typeof notifierSchema> & { LOG_LEVEL: string; LOG_FORMAT: 'json' | 'pretty' | 'auto' };
 
 export function loadNotifierConfig(env: NodeJS.ProcessEnv = process.env): NotifierConfig {
-  return loadConfig(['logging'], notifierSchema, env);
+  const config = loadConfig(['logging'], notifierSchema, env);
+  // A call still ringing must not count as unanswered (the next one would ring over it).
+  if (config.NOTIFIER_OUTCOME_TIMEOUT <= config.NOTIFIER_RING_TIMEOUT) {
+    throw new ConfigError([{ variable: 'NOTIFIER_OUTCOME_TIMEOUT', message: 'must be longer than NOTIFIER_RING_TIMEOUT' }]);
+  }
+  return config;
 }

@@ -211,6 +211,25 @@ describe('notifier', () => {
 });
 
 describe('notifier configuration', () => {
+  it('reads the on-call list in order and refuses an outcome timeout within the ring time', () => {
+    const base = {
+      NOTIFIER_AUTH_TOKEN: 'x'.repeat(32),
+      TWILIO_ACCOUNT_SID: TEST_TWILIO.accountSid,
+      TWILIO_AUTH_TOKEN: 't',
+      TWILIO_FROM: TEST_TWILIO.from,
+      NOTIFIER_CALL_TO: '+15005550102, +15005550101',
+      NOTIFIER_SMS_TO: '+15005550103',
+    };
+    const config = loadNotifierConfig({ ...base, NOTIFIER_PUBLIC_URL: 'https://ops.example.com/' });
+    expect(config.NOTIFIER_CALL_TO).toEqual(['+15005550102', '+15005550101']);
+    expect(config.NOTIFIER_PUBLIC_URL).toBe('https://ops.example.com');
+    expect(config.NOTIFIER_CALL_ATTEMPTS).toBe(2);
+    expect(() => loadNotifierConfig({ ...base, NOTIFIER_RING_TIMEOUT: '2m', NOTIFIER_OUTCOME_TIMEOUT: '90s' })).toThrow(
+      /NOTIFIER_OUTCOME_TIMEOUT: must be longer than NOTIFIER_RING_TIMEOUT/,
+    );
+    expect(() => loadNotifierConfig({ ...base, NOTIFIER_RING_TIMEOUT: '1s' })).toThrow(/NOTIFIER_RING_TIMEOUT: must be at least 5s/);
+  });
+
   it('names every missing or malformed variable', () => {
     expect(() => loadNotifierConfig({ TWILIO_ACCOUNT_SID: 'nope', NOTIFIER_CALL_TO: '+1555, 12' })).toThrow(
       /NOTIFIER_AUTH_TOKEN: is required but not set[\s\S]*TWILIO_ACCOUNT_SID: must be a Twilio Account SID[\s\S]*NOTIFIER_CALL_TO: must be an E.164 phone number/,
