@@ -23,6 +23,7 @@ export class DatabaseCollector implements Collector {
   private readonly capacity: Gauge;
   private readonly connections: Gauge<'state'>;
   private readonly auditValid: Gauge;
+  private readonly auditAnchor: Gauge;
   private readonly auditAt: Gauge;
   private readonly outsideAllowlist: Gauge;
   private readonly maintenance: Gauge;
@@ -52,6 +53,11 @@ export class DatabaseCollector implements Collector {
       help: 'Result of the latest scheduled audit chain verification: 1 intact, 0 altered or removed rows (absent before the first one).',
       registers,
     });
+    this.auditAnchor = new Gauge({
+      name: 'ct_audit_chain_anchor_contradicted',
+      help: 'Latest verification that checked the anchors recorded in S3: 1 when the chain no longer holds one of them (rewritten history), else 0; absent before the first one.',
+      registers,
+    });
     this.auditAt = new Gauge({
       name: 'ct_audit_chain_last_verification_timestamp_seconds',
       help: 'When the audit chain was last verified; 0 when it never was.',
@@ -67,7 +73,8 @@ export class DatabaseCollector implements Collector {
       help: '1 while a maintenance window (ct maintenance start) is open, else 0.',
       registers,
     });
-    for (const g of [this.size, this.capacity, this.auditValid, this.auditAt, this.outsideAllowlist, this.maintenance]) clear(g);
+    for (const g of [this.size, this.capacity, this.auditValid, this.auditAnchor, this.auditAt, this.outsideAllowlist, this.maintenance])
+      clear(g);
   }
 
   async read(): Promise<() => void> {
@@ -77,7 +84,13 @@ export class DatabaseCollector implements Collector {
         `SELECT state, count(*)::text AS n FROM pg_stat_activity
           WHERE datname = current_database() AND backend_type = 'client backend' AND state IS NOT NULL GROUP BY state`,
       ),
-      this.pool.query<{ ok: boolean; at: Date }>('SELECT ok, at FROM audit_verifications ORDER BY at DESC, id DESC LIMIT 1'),
+      this.pool.query<{ ok: boolean; at: Date; contradicted: boolean | null }>(
+        // The anchor check is that of the latest verification given anchors (the scheduled one): a
+        // quick action of the API checks the chain against itself only and cannot clear it.
+        `SELECT ok, at, (SELECT a.contradicted_anchor IS NOT NULL FROM audit_verifications a WHERE a.anchors_checked IS NOT NULL
+                          ORDER BY a.at DESC, a.id DESC LIMIT 1) AS contradicted
+           FROM audit_verifications ORDER BY at DESC, id DESC LIMIT 1`,
+      ),
       this.adminAllowlist
         ? this.pool.query<{ n: string }>(
             `SELECT count(*)::text AS n FROM audit_logs
@@ -109,6 +122,7 @@ export class DatabaseCollector implements Collector {
       );
       const last = audit.rows[0];
       setOrClear(this.auditValid, last ? (last.ok ? 1 : 0) : null);
+      setOrClear(this.auditAnchor, last && last.contradicted !== null ? (last.contradicted ? 1 : 0) : null);
       this.auditAt.set(epochSeconds(last?.at) ?? 0);
       setOrClear(this.outsideAllowlist, outside ? Number(outside.rows[0]!.n) : null);
       this.maintenance.set(maintenance.rows[0]!.active ? 1 : 0);
@@ -116,7 +130,16 @@ export class DatabaseCollector implements Collector {
   }
 
   reset(): void {
-    for (const g of [this.size, this.capacity, this.connections, this.auditValid, this.auditAt, this.outsideAllowlist, this.maintenance])
+    for (const g of [
+      this.size,
+      this.capacity,
+      this.connections,
+      this.auditValid,
+      this.auditAnchor,
+      this.auditAt,
+      this.outsideAllowlist,
+      this.maintenance,
+    ])
       clear(g);
     this.up.set(0);
   }
