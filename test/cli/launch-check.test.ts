@@ -408,6 +408,23 @@ describe('ct launch-check', () => {
     );
   });
 
+  it('warns when a backup failed after the last success that is still within the schedule', async () => {
+    await db.pool.query(
+      `INSERT INTO backup_runs (kind, status, started_at, finished_at, error, details) VALUES ('database', 'failed', now(), now(), 'S3 refused the upload', '{}')`,
+    );
+    try {
+      const r = await check({ only: ['backups.database'] });
+      expect(r.byId('backups.database')).toMatchObject({
+        status: 'warn',
+        reason: expect.stringMatching(/within the schedule .*, but a later run failed/),
+      });
+      expect(r.byId('backups.database').details).toEqual([expect.stringMatching(/failed: S3 refused the upload$/)]);
+      expect(r.code).toBe(0);
+    } finally {
+      await db.pool.query(`DELETE FROM backup_runs WHERE kind = 'database' AND status = 'failed'`);
+    }
+  });
+
   it('fails without a successful restore drill within 7 days', async () => {
     await expectFailure('backups.drill', /no successful restore drill recorded/, /ct backup drill/, {
       deps: { pool: async () => emptyDb.pool },
@@ -452,6 +469,7 @@ describe('ct launch-check', () => {
     const selfSigned = new HttpsEndpoint(mkdtempSync(path.join(dir, 'self-')), 90);
     await selfSigned.start();
     const other = await new TlsSite(pki.leaf('other', 'DNS:other.example', 90)).start();
+    const renewing = await new TlsSite(pki.leaf('renewing', 'IP:127.0.0.1', 20)).start();
     try {
       await expectFailure(
         'security.tls',
@@ -477,11 +495,20 @@ describe('ct launch-check', () => {
           env: { GRAFANA_PUBLIC_HOST: other.host() },
         },
       );
+      // inside Caddy's renewal window but not yet under 14 days: a warning, not a failure
+      const r = await check({ only: ['security.tls'], env: { GRAFANA_PUBLIC_HOST: renewing.host() } });
+      expect(r.byId('security.tls')).toMatchObject({
+        status: 'warn',
+        reason: expect.stringMatching(/expires in (19\.\d|20\.0) days and has not been renewed/),
+        fix: expect.stringMatching(/Caddy renews 30 days ahead/),
+      });
+      expect(r.code).toBe(0);
+      expect(r.text).toMatch(/^WARN {2}TLS on every public hostname: /m);
       await expectFailure('security.tls', /GRAFANA_PUBLIC_HOST is still the example grafana\.example\.com/, /your own hostname/, {
         env: { GRAFANA_PUBLIC_HOST: 'grafana.example.com' },
       });
     } finally {
-      await Promise.all([expiring.stop(), selfSigned.stop(), other.stop()]);
+      await Promise.all([expiring.stop(), selfSigned.stop(), other.stop(), renewing.stop()]);
     }
   });
 

@@ -1,6 +1,6 @@
 import { createTask } from 'node-cron';
 import type { Pool } from '@ct/lib';
-import { fail, pass, type Outcome } from './types';
+import { fail, pass, warn, type Outcome } from './types';
 
 /** Backups tested: a successful database backup within its schedule, a successful restore drill within 7 days. */
 
@@ -92,7 +92,10 @@ export async function checkBackupWithinSchedule(o: BackupScheduleOptions): Promi
       lastFailure(runs),
     );
   }
-  return pass(`last successful database backup ${ago(now.getTime() - last.started_at.getTime())} ago, within the schedule ${schedule}`);
+  const within = `last successful database backup ${ago(now.getTime() - last.started_at.getTime())} ago, within the schedule ${schedule}`;
+  const failedSince = lastFailure(runs);
+  if (failedSince) return warn(`${within}, but a later run failed`, fix, failedSince);
+  return pass(within);
 }
 
 export async function checkRestoreDrill(o: { pool: Pick<Pool, 'query'>; now?: Date; maxAgeDays?: number }): Promise<Outcome> {

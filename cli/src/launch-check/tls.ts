@@ -59,6 +59,8 @@ export function inspectCertificate(
 }
 
 const DAY = 86_400_000;
+/** Caddy renews a certificate this many days before it expires (a third of a 90-day lifetime). */
+const RENEWAL_DAYS = 30;
 
 export interface TlsOptions {
   hosts: PublicHost[];
@@ -124,6 +126,11 @@ export async function checkTls(o: TlsOptions): Promise<Outcome> {
       f.add(
         `${u.host}: the certificate expires in ${Math.max(0, days).toFixed(1)} days (${cert.validTo.toISOString()}), under ${minDays}`,
         'renew it: Caddy renews 30 days ahead by itself, so read its log (docker compose logs caddy) for why it could not',
+      );
+    } else if (days < RENEWAL_DAYS) {
+      f.warn(
+        `${u.host}: the certificate expires in ${days.toFixed(1)} days and has not been renewed`,
+        `Caddy renews ${RENEWAL_DAYS} days ahead: read its log (docker compose logs caddy) for why it has not yet`,
       );
     } else {
       good.push(`${u.host} (${Math.floor(days)} days left)`);

@@ -46,18 +46,29 @@ export const warn = (reason: string, fix: string, details?: string[]): Outcome =
 export const fail = (reason: string, fix: string, details?: string[]): Outcome => ({ status: 'fail', reason, fix, details });
 export const skip = (reason: string): Outcome => ({ status: 'skip', reason });
 
-/** Problems found one by one, each with its fix; the outcome is a pass only when there are none. */
+/** Problems found one by one, each with its fix: any failure fails; warnings alone warn; none passes. */
 export class Findings {
   readonly problems: string[] = [];
+  private readonly warnings: string[] = [];
   private readonly fixes = new Set<string>();
   add(problem: string, fix: string): void {
     this.problems.push(problem);
     this.fixes.add(fix);
   }
+  warn(warning: string, fix: string): void {
+    this.warnings.push(warning);
+    this.fixes.add(fix);
+  }
   outcome(passReason: string): Outcome {
-    const [first, ...more] = this.problems;
-    if (first === undefined) return pass(passReason);
-    if (more.length === 0) return fail(first, [...this.fixes].join('; '));
-    return fail(`${this.problems.length} problems`, [...this.fixes].join('; '), this.problems);
+    const fixes = [...this.fixes].join('; ');
+    const all = [...this.problems, ...this.warnings];
+    const make = this.problems.length ? fail : warn;
+    if (all.length === 0) return pass(passReason);
+    if (all.length === 1) return make(all[0]!, fixes);
+    return make(
+      `${this.problems.length ? `${this.problems.length} problem(s)` : ''}${this.problems.length && this.warnings.length ? ', ' : ''}${this.warnings.length ? `${this.warnings.length} warning(s)` : ''}`,
+      fixes,
+      all,
+    );
   }
 }
