@@ -30,6 +30,7 @@ const baseEnv = (twilio: TwilioFake, port: number, extra: Record<string, string>
   TWILIO_TIMEOUT: '3s',
   NOTIFIER_CALLBACK_WAIT: '1s',
   NOTIFIER_POLL_INTERVAL: '200ms',
+  NOTIFIER_RING_TIMEOUT: '5s',
   NOTIFIER_OUTCOME_TIMEOUT: '20s',
   LOG_LEVEL: 'silent',
   ...extra,

@@ -316,6 +316,8 @@ export class TwilioFake {
   private async handle(req: http.IncomingMessage, body: string, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://fake');
     const m = /^\/2010-04-01\/Accounts\/([^/]+)\/(Calls|Messages)(?:\/([^/]+))?\.json$/.exec(url.pathname);
+    // Another program's probe on a reused port (no Twilio path, no credentials) is not the notifier's.
+    if (!m && !url.pathname.startsWith('/2010-04-01/') && !req.headers.authorization) return this.error(res, 404, 20404, 'Not Found');
     if (!m) return this.violation(res, req, 'not a Calls or Messages resource of API 2010-04-01');
     if (m[1] !== this.accountSid) return this.violation(res, req, `account SID in the path is ${m[1]}, expected ${this.accountSid}`);
     const expected = `Basic ${Buffer.from(`${this.accountSid}:${this.authToken}`).toString('base64')}`;
