@@ -102,6 +102,15 @@ class TlsSite {
   }
 }
 
+/** The secrets the bench sets (test/bench/stack.ts) that the passing environment replaces. */
+const SECRET_NAMES = [
+  'SECRETS_KEY',
+  'API_JWT_SECRET',
+  'API_GRAFANA_PROXY_SECRET',
+  'BACKUP_MASTER_KEY',
+  'NOTIFIER_AUTH_TOKEN',
+  'DASHBOARD_DB_PASSWORD',
+];
 const strong = (bytes = 36) => randomBytes(bytes).toString('base64');
 const cleanAudit = JSON.stringify({
   auditReportVersion: 2,
@@ -449,16 +458,7 @@ describe('ct launch-check', () => {
   });
 
   it("fails on the bench's own secrets (this environment is not production)", async () => {
-    const bench = Object.fromEntries(
-      [
-        'SECRETS_KEY',
-        'API_JWT_SECRET',
-        'API_GRAFANA_PROXY_SECRET',
-        'BACKUP_MASTER_KEY',
-        'NOTIFIER_AUTH_TOKEN',
-        'DASHBOARD_DB_PASSWORD',
-      ].map((k) => [k, process.env[k]]),
-    );
+    const bench = Object.fromEntries(SECRET_NAMES.map((k) => [k, process.env[k]]));
     expect(Object.values(bench).every(Boolean)).toBe(true);
     const f = await expectFailure('security.secrets', /SECRETS_KEY contains "bench"/, /openssl rand/, { env: bench });
     expect(f.details!.map((d) => d.split(' ')[0])).toEqual(expect.arrayContaining(Object.keys(bench)));
@@ -629,15 +629,7 @@ describe('ct launch-check', () => {
     ]);
     // --dotenv: the production .env fills in what the environment lacks
     const file = path.join(dir, 'production.env');
-    const secrets = [
-      'SECRETS_KEY',
-      'API_JWT_SECRET',
-      'API_GRAFANA_PROXY_SECRET',
-      'BACKUP_MASTER_KEY',
-      'NOTIFIER_AUTH_TOKEN',
-      'DASHBOARD_DB_PASSWORD',
-    ];
-    writeFileSync(file, `# production\n${secrets.map((k) => `${k}=${env[k]}`).join('\n')}\n`);
+    writeFileSync(file, `# production\n${SECRET_NAMES.map((k) => `${k}=${env[k]}`).join('\n')}\n`);
     const fromFile = await runCt(['launch-check', '--only', 'security.secrets', '--dotenv', file], { env: { PATH: process.env.PATH } });
     expect(fromFile.stdout).toMatch(/^PASS {2}no default or weak secrets: 6 secret\(s\) long, random and not defaults$/m);
     expect(fromFile.code).toBe(0);
