@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { grafanaProxyMayCall } from './auth';
 import type { RegisteredRoute } from './route';
 import { webhookEventSchema, webhookHeadersSchema } from './webhooks';
 
@@ -94,7 +95,10 @@ export function buildOpenApi(routes: RegisteredRoute[], info: { version: string 
         ...(r.access === 'webhook' ? parametersOf('header', webhookHeadersSchema) : []),
       ],
       responses,
-      security: r.access === 'public' || r.access === 'webhook' ? [] : [{ apiKey: [] }, { bearer: [] }, { grafanaProxy: [] }],
+      security:
+        r.access === 'public' || r.access === 'webhook'
+          ? []
+          : [{ apiKey: [] }, { bearer: [] }, ...(grafanaProxyMayCall(r.method.toUpperCase(), path) ? [{ grafanaProxy: [] }] : [])],
       'x-required-scope': r.access,
     };
     if (r.body) {
@@ -122,7 +126,8 @@ export function buildOpenApi(routes: RegisteredRoute[], info: { version: string 
           type: 'apiKey',
           in: 'header',
           name: 'X-CT-Proxy-Secret',
-          description: "Grafana's plugin proxy: the shared secret makes the caller an admin; X-Grafana-User names the actor",
+          description:
+            "Grafana's plugin proxy: the shared secret makes the caller an admin of the admin app's routes only (those that list this scheme); X-Grafana-User names the actor",
         },
       },
     },

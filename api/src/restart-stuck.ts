@@ -1,5 +1,6 @@
+import { createHmac } from 'node:crypto';
 import type { N8nClient, N8nExecution, Pool } from '@ct/lib';
-import { errorMessage } from '@ct/lib';
+import { errorMessage, safeEqual } from '@ct/lib';
 
 /**
  * Restart stuck workflows: executions running longer than a threshold are stopped and retried.
@@ -31,7 +32,8 @@ export type RestartResult =
 export async function findStuckExecutions(
   pool: Pool,
   n8n: N8nClient,
-  opts: { clientId?: string; olderThanSeconds: number; limit?: number },
+  /** includeUnmapped: also executions of workflows no automation maps to a client (never with clientId). */
+  opts: { clientId?: string; olderThanSeconds: number; limit?: number; includeUnmapped?: boolean },
 ): Promise<StuckExecution[]> {
   const { rows } = await pool.query<{ n8n_workflow_id: string; name: string; slug: string; client_id: string }>(
     `SELECT a.n8n_workflow_id, a.name, c.slug, c.id AS client_id FROM automations a JOIN clients c ON c.id = a.client_id
@@ -46,7 +48,7 @@ export async function findStuckExecutions(
     if (!e.startedAt || e.stoppedAt) return;
     const running = (now - Date.parse(e.startedAt)) / 1000;
     const mapped = byWorkflow.get(String(e.workflowId));
-    if (running < opts.olderThanSeconds || (opts.clientId && !mapped)) return;
+    if (running < opts.olderThanSeconds || (!mapped && (opts.clientId || !opts.includeUnmapped))) return;
     out.push({
       executionId: String(e.id),
       workflowId: String(e.workflowId),
@@ -121,4 +123,50 @@ function nodesRunSince(e: N8nExecution, sinceMs: number): string[] {
   return Object.entries(runData)
     .filter(([, runs]) => Array.isArray(runs) && runs.some((r) => typeof r.startTime === 'number' && r.startTime >= sinceMs))
     .map(([name]) => name);
+}
+
+/**
+ * What an operator reviewed: a dry run's executions and filters, signed (HMAC-SHA256 with the API's
+ * JWT secret, under its own label) and valid for REVIEW_TTL_SECONDS. The real run acts only on
+ * these executions, and only on those still stuck.
+ */
+export interface StuckReview {
+  executionIds: string[];
+  client: string | null;
+  olderThanSeconds: number;
+  includeUnmapped: boolean;
+  /** Unix seconds. */
+  expiresAt: number;
+}
+
+export const REVIEW_TTL_SECONDS = 600;
+const REVIEW_LABEL = 'ct.restart-stuck.review.v1';
+
+function reviewMac(secret: string, payload: string): string {
+  return createHmac('sha256', secret).update(`${REVIEW_LABEL}\n${payload}`).digest('base64url');
+}
+
+export function signStuckReview(
+  secret: string,
+  r: Omit<StuckReview, 'expiresAt'>,
+  nowMs = Date.now(),
+): { token: string; expiresAt: string } {
+  const review: StuckReview = { ...r, executionIds: [...r.executionIds].sort(), expiresAt: Math.floor(nowMs / 1000) + REVIEW_TTL_SECONDS };
+  const payload = Buffer.from(JSON.stringify(review)).toString('base64url');
+  return { token: `${payload}.${reviewMac(secret, payload)}`, expiresAt: new Date(review.expiresAt * 1000).toISOString() };
+}
+
+/** The review a token carries, or why it cannot be used. */
+export function readStuckReview(secret: string, token: string, nowMs = Date.now()): StuckReview | { problem: string } {
+  const [payload = '', mac = '', extra] = token.split('.');
+  if (extra !== undefined || !payload || !safeEqual(mac, reviewMac(secret, payload)))
+    return { problem: 'is not a review token of a dry run of this API' };
+  let review: StuckReview;
+  try {
+    review = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as StuckReview;
+  } catch {
+    return { problem: 'is not a review token of a dry run of this API' };
+  }
+  if (!(review.expiresAt * 1000 > nowMs)) return { problem: 'has expired: list the stuck executions again (dry run) and review them' };
+  return review;
 }

@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import { verifyAuditChain } from '@ct/lib';
 import { restartExecutions } from '@ct/api';
+import { createSleepyWorkflow } from '../helpers/sleepy-workflow';
 import { n8nFromBench, startTestApi, type TestApi } from './harness';
 
 /**
@@ -13,34 +13,9 @@ let workflowId: string;
 let path: string;
 
 beforeAll(async () => {
-  api = await startTestApi();
-  path = `stuck-${randomBytes(4).toString('hex')}`;
-  const wf = await n8n.createWorkflow({
-    name: `sleepy-${path}`,
-    nodes: [
-      {
-        id: 'w',
-        name: 'Webhook',
-        type: 'n8n-nodes-base.webhook',
-        typeVersion: 2,
-        position: [0, 0],
-        parameters: { path, httpMethod: 'POST', responseMode: 'onReceived' },
-        webhookId: path,
-      },
-      {
-        id: 's',
-        name: 'Sleep',
-        type: 'n8n-nodes-base.code',
-        typeVersion: 2,
-        position: [200, 0],
-        parameters: { jsCode: 'await new Promise((r) => setTimeout(r, 120000));\nreturn [{ json: { done: true } }];' },
-      },
-    ] as never,
-    connections: { Webhook: { main: [[{ node: 'Sleep', type: 'main', index: 0 }]] } },
-    settings: { executionOrder: 'v1' } as never,
-  });
-  workflowId = wf.id;
-  await n8n.activateWorkflow(workflowId);
+  // The sleeping executions here are seconds old: the minimum olderThan (5 minutes by default) is lowered.
+  api = await startTestApi({ settings: { stuckMinAgeSeconds: 1 } });
+  ({ id: workflowId, path } = await createSleepyWorkflow(n8n, 'stuck'));
   await api.call('POST', '/api/clients', { body: { slug: 'slow-bakery', name: 'Slow Bakery' } });
   const a = await api.call('POST', '/api/automations', {
     body: { client: 'slow-bakery', n8nWorkflowId: workflowId, minutesSavedPerRun: 3, hourlyValueCents: 2000 },
@@ -85,6 +60,8 @@ it('detects a sleeping execution, stops and retries it, and audits the result', 
   expect(dry.status).toBe(200);
   expect(dry.body.dryRun).toBe(true);
   expect(dry.body.stuck).toHaveLength(1);
+  expect(dry.body.reviewToken).toEqual(expect.any(String));
+  expect(Date.parse(dry.body.reviewExpiresAt)).toBeGreaterThan(Date.now());
   const stuck = dry.body.stuck[0];
   expect(stuck).toMatchObject({ workflowId, client: 'slow-bakery' });
   expect(stuck.runningSeconds).toBeGreaterThanOrEqual(1);
@@ -92,7 +69,7 @@ it('detects a sleeping execution, stops and retries it, and audits the result', 
   expect((await api.pool.query("SELECT 1 FROM audit_logs WHERE action = 'workflows.restart_stuck'")).rowCount).toBe(0);
 
   const run = await api.call('POST', '/api/admin/executions/restart-stuck', {
-    body: { client: 'slow-bakery', olderThan: '1s', dryRun: false },
+    body: { client: 'slow-bakery', olderThan: '1s', dryRun: false, reviewToken: dry.body.reviewToken },
   });
   expect(run.status).toBe(200);
   expect(run.body.outcome).toBe('success');
@@ -116,6 +93,7 @@ it('detects a sleeping execution, stops and retries it, and audits the result', 
   );
   expect(rows).toHaveLength(1);
   expect(rows[0]).toMatchObject({ actor: expect.stringContaining('api_key:admin'), outcome: 'success', target_id: 'slow-bakery' });
+  expect(rows[0].details.reviewed).toEqual([stuck.executionId]);
   expect(rows[0].details.results[0]).toMatchObject({
     executionId: stuck.executionId,
     result: 'restarted',
@@ -124,7 +102,7 @@ it('detects a sleeping execution, stops and retries it, and audits the result', 
 
   // Safe to repeat: nothing is stuck any more.
   const again = await api.call('POST', '/api/admin/executions/restart-stuck', {
-    body: { client: 'slow-bakery', olderThan: '1s', dryRun: false },
+    body: { client: 'slow-bakery', olderThan: '1s', dryRun: false, reviewToken: dry.body.reviewToken },
   });
   expect(again.body).toMatchObject({ outcome: 'success', results: [] });
   expect((await verifyAuditChain(api.pool)).ok).toBe(true);
@@ -133,7 +111,9 @@ it('detects a sleeping execution, stops and retries it, and audits the result', 
 
 it('two restarts at once act on a stuck execution once: the second is refused or finds nothing left', async () => {
   const stuckId = await startSleepingExecution(1200);
-  const body = { client: 'slow-bakery', olderThan: '1s', dryRun: false };
+  const review = await api.call('POST', '/api/admin/executions/restart-stuck', { body: { client: 'slow-bakery', olderThan: '1s' } });
+  expect(review.body.stuck.map((x: { executionId: string }) => x.executionId)).toEqual([stuckId]);
+  const body = { client: 'slow-bakery', olderThan: '1s', dryRun: false, reviewToken: review.body.reviewToken };
   const [a, b] = await Promise.all([
     api.call('POST', '/api/admin/executions/restart-stuck', { body }),
     api.call('POST', '/api/admin/executions/restart-stuck', { body }),
@@ -150,8 +130,9 @@ it('two restarts at once act on a stuck execution once: the second is refused or
 });
 
 it('acts only on listed executions that are still stuck', async () => {
+  const review = await api.call('POST', '/api/admin/executions/restart-stuck', { body: { client: 'slow-bakery', olderThan: '1s' } });
   const res = await api.call('POST', '/api/admin/executions/restart-stuck', {
-    body: { client: 'slow-bakery', olderThan: '1s', dryRun: false, executionIds: ['999999999'] },
+    body: { client: 'slow-bakery', olderThan: '1s', dryRun: false, executionIds: ['999999999'], reviewToken: review.body.reviewToken },
   });
   expect(res.body).toMatchObject({ dryRun: false, results: [] });
 });

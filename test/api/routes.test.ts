@@ -488,7 +488,7 @@ const cases: Case[] = [
     body: () => ({ client: fx.client, olderThan: '1h' }),
     status: 200,
     forbidden: 'write',
-    check: (r) => expect(r.body).toEqual({ dryRun: true, stuck: [] }),
+    check: (r) => expect(r.body).toEqual({ dryRun: true, stuck: [], reviewToken: expect.any(String), reviewExpiresAt: expect.any(String) }),
     bad: { body: () => ({ olderThan: 'forever' }), field: 'olderThan' },
   },
   {

@@ -11,7 +11,7 @@ import { runCt } from '../helpers/cli';
  * commands (API and CLI) that answer them.
  */
 // Each login hashes at scrypt N = 2^17 (a second or more on a busy machine), the CLI test starts processes.
-jest.setTimeout(240_000);
+jest.setTimeout(480_000);
 let api: TestApi;
 let fakeNow = Date.now();
 

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { checkout, errorMessage, verifyAndRecordAuditChain, withTransaction, type AuditOutcome } from '@ct/lib';
 import { conflict, HttpError } from '../errors';
 import { EXPORT_CATALOGUE, MAX_EXPORT_POINTS, streamExport } from '../exports';
-import { findStuckExecutions, restartExecutions } from '../restart-stuck';
+import { findStuckExecutions, readStuckReview, restartExecutions, signStuckReview } from '../restart-stuck';
 import type { ApiRouter } from '../route';
 import { clientParams, clientRef, decodeCursor, duration, encodeCursor, isoDateTime, limit, text } from '../schemas';
 import { rotateWebhookSecret } from '../secrets';
@@ -15,35 +15,83 @@ export function adminRoutes(r: ApiRouter, d: RouteDeps): void {
   const counted = (action: string, outcome: string) => metrics.quickActions.inc({ action, outcome });
 
   // ------------------------------------------------------------------ 1. restart stuck workflows
+  const bad = (field: string, message: string) =>
+    new HttpError(400, 'validation_failed', `body ${field}: ${message}`, [{ in: 'body', field, message }]);
   r.route(
     {
       method: 'post',
       path: '/executions/restart-stuck',
-      summary: 'List executions running longer than a threshold (dryRun, the default) or stop and retry them',
+      summary:
+        'List executions running longer than a threshold (dryRun, the default: the list and a review token) or stop and retry the reviewed ones that are still stuck (dryRun false with that token)',
       access: 'admin',
       body: z.strictObject({
         client: clientRef.optional().describe('only this client; all clients when absent'),
         olderThan: duration(30 * 86400)
           .optional()
-          .describe('threshold such as 15m; API_STUCK_THRESHOLD by default'),
+          .describe('threshold such as 15m; API_STUCK_THRESHOLD by default, at least API_STUCK_MIN_AGE'),
+        includeUnmapped: z
+          .boolean()
+          .default(false)
+          .describe('also executions of workflows no automation maps to a client (not with client)'),
         dryRun: z.boolean().default(true),
-        executionIds: z.array(executionId).min(1).max(100).optional().describe('act only on these (still stuck) executions'),
+        executionIds: z
+          .array(executionId)
+          .min(1)
+          .max(100)
+          .optional()
+          .describe('only these executions (of the reviewed ones, in a real run)'),
+        reviewToken: text(8000).optional().describe("the dry run's reviewToken; required when dryRun is false"),
       }),
       responses: { 409: 'a restart is already running', 502: 'n8n could not be reached' },
     },
     async ({ body, req }) => {
       const client = body.client ? await findClient(pool, body.client) : null;
+      const minAge = settings.stuckMinAgeSeconds ?? 300;
+      if (body.olderThan !== undefined && body.olderThan < minAge)
+        throw bad('olderThan', `must be at least ${minAge} seconds (API_STUCK_MIN_AGE): younger executions are ordinary runs`);
+      if (client && body.includeUnmapped)
+        throw bad('includeUnmapped', 'cannot be combined with client: a client has only mapped workflows');
+      let filters = {
+        client: client?.slug ?? null,
+        clientId: client?.id,
+        olderThanSeconds: Math.max(minAge, body.olderThan ?? settings.stuckThresholdSeconds),
+        includeUnmapped: body.includeUnmapped,
+      };
+      let reviewed: Set<string> | null = null;
+      if (!body.dryRun) {
+        if (!body.reviewToken)
+          throw bad('reviewToken', 'is required when dryRun is false: run the dry run, review its list, and pass its reviewToken');
+        const review = readStuckReview(settings.jwtSecret, body.reviewToken);
+        if ('problem' in review) throw bad('reviewToken', review.problem);
+        const differs = (field: string) => bad(field, 'differs from the reviewed dry run: list again with the same filters');
+        if (body.client !== undefined && filters.client !== review.client) throw differs('client');
+        if (body.olderThan !== undefined && filters.olderThanSeconds !== review.olderThanSeconds) throw differs('olderThan');
+        if (body.includeUnmapped && !review.includeUnmapped) throw differs('includeUnmapped');
+        const reviewClient = review.client ? await findClient(pool, review.client) : null;
+        filters = {
+          client: reviewClient?.slug ?? null,
+          clientId: reviewClient?.id,
+          olderThanSeconds: review.olderThanSeconds,
+          includeUnmapped: review.includeUnmapped,
+        };
+        reviewed = new Set(review.executionIds);
+      }
       const listStuck = async () => {
-        const stuck = await findStuckExecutions(pool, n8n, {
-          clientId: client?.id,
-          olderThanSeconds: body.olderThan ?? settings.stuckThresholdSeconds,
-        });
-        return body.executionIds ? stuck.filter((s) => body.executionIds!.includes(s.executionId)) : stuck;
+        const stuck = await findStuckExecutions(pool, n8n, filters);
+        return stuck.filter(
+          (s) => (!body.executionIds || body.executionIds.includes(s.executionId)) && (!reviewed || reviewed.has(s.executionId)),
+        );
       };
       if (body.dryRun) {
         const stuck = await listStuck();
         counted('restart_stuck', 'dry_run');
-        return { dryRun: true, stuck };
+        const review = signStuckReview(settings.jwtSecret, {
+          executionIds: stuck.map((s) => s.executionId),
+          client: filters.client,
+          olderThanSeconds: filters.olderThanSeconds,
+          includeUnmapped: filters.includeUnmapped,
+        });
+        return { dryRun: true, stuck, reviewToken: review.token, reviewExpiresAt: review.expiresAt };
       }
       // One restart at a time, across API processes: stopping and retrying takes seconds per
       // execution, and a second click meanwhile would stop and retry the same ones again.
@@ -69,10 +117,10 @@ export function adminRoutes(r: ApiRouter, d: RouteDeps): void {
         audit(tx, req, {
           action: 'workflows.restart_stuck',
           targetType: 'n8n_executions',
-          targetId: client?.slug ?? 'all',
-          clientId: client?.id ?? null,
+          targetId: filters.client ?? 'all',
+          clientId: filters.clientId ?? null,
           outcome,
-          details: { results },
+          details: { reviewed: [...reviewed!], includeUnmapped: filters.includeUnmapped, results },
         }),
       );
       counted('restart_stuck', outcome);
