@@ -17,7 +17,12 @@ const doc = openapi as unknown as { paths: Record<string, Record<string, unknown
 const routes = loadRoutes(pluginJson.routes);
 const settings = { jsonData: { apiUrl: 'http://ct-api:8080' }, secureJsonData: { proxySecret: 's3cret' } };
 const sample = (template: string) =>
-  fillPath(template, { client: 'pizza-shop', name: 'mrr', id: '00000000-0000-4000-8000-000000000001' });
+  fillPath(template, {
+    client: 'pizza-shop',
+    name: 'mrr',
+    id: '00000000-0000-4000-8000-000000000001',
+    user: 'ops@agency.test',
+  });
 const through = (method: string, apiPath: string, role: OrgRole) =>
   decide(routes, method.toUpperCase(), apiPath.replace(/^\//, ''), role);
 
@@ -92,7 +97,9 @@ describe('what the routes open up', () => {
   });
 
   it('keeps credential management and webhooks out of the proxy entirely', () => {
-    for (const o of operations.filter((x) => /^\/api\/(auth\/(api-keys|login|refresh|logout)|webhooks)/.test(x.path))) {
+    for (const o of operations.filter((x) =>
+      /^\/api\/(auth\/(api-keys|users|login|refresh|logout)|webhooks)/.test(x.path)
+    )) {
       expect(through(o.method, sample(o.path), 'Admin').status).toBe(404);
     }
     expect(through('PATCH', 'api/clients/pizza-shop', 'Admin').status).toBe(404);

@@ -19,6 +19,7 @@ test('Restart stuck workflows: a sleeping execution in the real n8n is listed, s
   page,
   app,
 }) => {
+  test.setTimeout(240_000); // the execution must run for a minute before it counts as stuck
   const hook = `admin-app-${randomBytes(4).toString('hex')}`;
   const wf = await n8n<{ id: string }>('POST', '/workflows', {
     name: `browser-suite ${hook}`,
@@ -72,18 +73,29 @@ test('Restart stuck workflows: a sleeping execution in the real n8n is listed, s
         return executionId;
       })
       .not.toBe('');
-    await page.waitForTimeout(2500);
+    // Stuck means older than the minimum the API accepts (API_STUCK_MIN_AGE, 1m in this stack).
+    await page.waitForTimeout(62_000);
 
     await app.goto('/a/ct-admin-app/actions/restart-stuck');
     await pick(page, 'restart-client', new RegExp(c.slug));
     await choose(page, 'Other');
-    await page.getByLabel('Threshold').fill('2s');
+    await page.getByLabel('Threshold').fill('1m');
     await page.getByRole('button', { name: 'List stuck executions' }).click();
     const row = page.getByTestId(`data-testid restart-row-${executionId}`);
     await expect(row).toContainText('Order intake');
     await app.shot('restart-stuck-list');
     await page.getByTestId('data-testid restart-submit').click();
     await expect(page.getByTestId('data-testid confirm-modal')).toContainText(`Executions: ${executionId}.`);
+    // Started after the list was made: the restart leaves it alone (it acts on what was reviewed).
+    expect(
+      (
+        await fetch(`${n8nUrl()}/webhook/${hook}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: '{}',
+        })
+      ).status
+    ).toBe(200);
     await page.getByRole('button', { name: 'Stop and retry' }).click();
 
     const results = page.getByTestId('data-testid restart-results');
@@ -105,6 +117,12 @@ test('Restart stuck workflows: a sleeping execution in the real n8n is listed, s
       [c.id]
     );
     expect(audit).toEqual([{ actor: 'grafana:admin', outcome: 'success' }]);
+    const stillRunning = await n8n<{ data: Array<{ id: string }> }>(
+      'GET',
+      `/executions?status=running&workflowId=${wf.id}`
+    );
+    expect(stillRunning.data.map((e) => String(e.id))).not.toContain(executionId);
+    expect(stillRunning.data.length).toBeGreaterThanOrEqual(1);
   } finally {
     const running = await n8n<{ data: Array<{ id: string }> }>(
       'GET',

@@ -107,7 +107,13 @@ export type RestartResult =
   | (StuckExecution & { result: 'failed'; stage: 'stop' | 'retry'; reason: string; stopped: boolean });
 
 export type RestartAnswer =
-  | { dryRun: true; stuck: StuckExecution[] }
+  | {
+      dryRun: true;
+      stuck: StuckExecution[];
+      /** Signs the listed ids and filters: the real run acts only on those, and only while they are still stuck. */
+      reviewToken: string;
+      reviewExpiresAt: string;
+    }
   | { dryRun: false; outcome: 'success' | 'partial' | 'failure'; results: RestartResult[] };
 
 export interface Rotation {

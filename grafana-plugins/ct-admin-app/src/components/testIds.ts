@@ -40,6 +40,7 @@ export const testIds = {
     container: 'data-testid restart-stuck',
     client: 'data-testid restart-client',
     threshold: 'data-testid restart-threshold',
+    includeUnmapped: 'data-testid restart-include-unmapped',
     list: 'data-testid restart-list',
     row: (id: string) => `data-testid restart-row-${id}`,
     empty: 'data-testid restart-empty',

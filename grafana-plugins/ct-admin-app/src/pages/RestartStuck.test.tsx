@@ -34,7 +34,7 @@ describe('RestartStuck', () => {
       'GET /api/clients': { data: { data: [client('pizza-shop')], nextCursor: null } },
       'POST /api/admin/executions/restart-stuck': (req) =>
         (req.data as { dryRun: boolean }).dryRun
-          ? { data: { dryRun: true, stuck } }
+          ? { data: { dryRun: true, stuck, reviewToken: 'review-1', reviewExpiresAt: '2026-03-01T10:40:00Z' } }
           : {
               data: {
                 dryRun: false,
@@ -73,11 +73,34 @@ describe('RestartStuck', () => {
     expect(within(results).getByText('Restart success: 1 of 1 restarted')).toBeInTheDocument();
     expect(within(results).getByText('201 (success)')).toBeInTheDocument();
     expect(within(results).getByTestId(testIds.restart.warning)).toHaveTextContent(WARNING);
+    // The real run names what was reviewed (the token) and the selection, nothing else.
     expect(b.requests.filter((r) => r.method === 'POST')[1]?.data).toEqual({
-      olderThan: '30m',
       dryRun: false,
+      reviewToken: 'review-1',
       executionIds: ['101'],
     });
+  });
+
+  it('forgets the reviewed list when a filter changes, and asks for unmapped workflows only when told', async () => {
+    const b = setBackend({
+      'GET /api/clients': { data: { data: [client('pizza-shop')], nextCursor: null } },
+      'POST /api/admin/executions/restart-stuck': {
+        data: { dryRun: true, stuck, reviewToken: 'review-2', reviewExpiresAt: '2026-03-01T10:40:00Z' },
+      },
+    });
+    render(<RestartStuck />);
+    await userEvent.click(within(screen.getByTestId(testIds.restart.includeUnmapped)).getByRole('checkbox'));
+    await userEvent.click(screen.getByRole('button', { name: /List stuck executions/ }));
+    await screen.findByTestId(testIds.restart.list);
+    expect(b.requests.find((r) => r.method === 'POST')?.data).toEqual({
+      olderThan: '15m',
+      includeUnmapped: true,
+      dryRun: true,
+    });
+    // Another threshold: the list shown is not what a restart would act on any more.
+    await userEvent.click(screen.getByRole('radio', { name: '1 hour' }));
+    expect(screen.queryByTestId(testIds.restart.list)).not.toBeInTheDocument();
+    expect(screen.queryByTestId(testIds.restart.restart)).not.toBeInTheDocument();
   });
 
   it('says when nothing is stuck, and shows the API 409 while another restart runs', async () => {
@@ -86,7 +109,7 @@ describe('RestartStuck', () => {
       'GET /api/clients': { data: { data: [], nextCursor: null } },
       'POST /api/admin/executions/restart-stuck': () =>
         ++n === 1
-          ? { data: { dryRun: true, stuck: [] } }
+          ? { data: { dryRun: true, stuck: [], reviewToken: 'r', reviewExpiresAt: '2026-03-01T10:40:00Z' } }
           : apiError(409, 'conflict', 'stuck executions are being restarted already'),
     });
     render(<RestartStuck />);

@@ -25,12 +25,19 @@ export function RestartStuck() {
   const [client, setClient] = useState('');
   const [threshold, setThreshold] = useState('15m');
   const [custom, setCustom] = useState('');
+  const [includeUnmapped, setIncludeUnmapped] = useState(false);
   const [stuck, setStuck] = useState<StuckExecution[] | undefined>();
+  const [reviewToken, setReviewToken] = useState<string | undefined>();
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const [listing, setListing] = useState(false);
   const [error, setError] = useState<ApiError | undefined>();
   const [results, setResults] = useState<Results | undefined>();
   const olderThan = threshold === 'custom' ? custom.trim() : threshold;
+  /** A filter changed: the list on screen is no longer what a restart would act on. */
+  const forget = () => {
+    setStuck(undefined);
+    setReviewToken(undefined);
+  };
 
   const list = async () => {
     setListing(true);
@@ -40,10 +47,12 @@ export function RestartStuck() {
       const answer = await api.restartStuck({
         client: client || undefined,
         olderThan: olderThan || undefined,
+        ...(includeUnmapped && !client ? { includeUnmapped: true } : {}),
         dryRun: true,
       });
       const found = answer.dryRun ? answer.stuck : [];
       setStuck(found);
+      setReviewToken(answer.dryRun ? answer.reviewToken : undefined);
       setSelected(new Set(found.map((s) => s.executionId)));
     } catch (err) {
       setError(toApiError(err));
@@ -66,8 +75,9 @@ export function RestartStuck() {
     <div data-testid={testIds.restart.container}>
       <Stack direction="column" gap={2}>
         <Text color="secondary">
-          Executions n8n reports as running for longer than the threshold are listed first; nothing changes until you
-          select some and confirm. Each selected execution is then stopped in n8n and retried.
+          Executions n8n reports as running for longer than the threshold (at least 5 minutes) are listed first; nothing
+          changes until you select some and confirm. Only the listed executions that are still stuck are then stopped in
+          n8n and retried: one that started after the list was made is left alone.
         </Text>
         {clients.error ? (
           <ApiErrorAlert error={clients.error} action="Loading clients" onRetry={clients.reload} />
@@ -78,7 +88,10 @@ export function RestartStuck() {
               width={40}
               options={clientOptions(clients.value, { all: true })}
               value={client}
-              onChange={(v) => setClient(v?.value ?? '')}
+              onChange={(v) => {
+                setClient(v?.value ?? '');
+                forget();
+              }}
               isLoading={clients.loading}
               data-testid={testIds.restart.client}
               inputId="restart-client"
@@ -87,18 +100,41 @@ export function RestartStuck() {
           <Field label="Running for longer than">
             <Stack direction="row" gap={1}>
               <div data-testid={testIds.restart.threshold}>
-                <RadioButtonGroup options={THRESHOLDS} value={threshold} onChange={setThreshold} />
+                <RadioButtonGroup
+                  options={THRESHOLDS}
+                  value={threshold}
+                  onChange={(v) => {
+                    setThreshold(v);
+                    forget();
+                  }}
+                />
               </div>
               {threshold === 'custom' ? (
                 <Input
                   width={12}
-                  placeholder="e.g. 90s, 2h"
+                  placeholder="e.g. 10m, 2h"
                   value={custom}
-                  onChange={(e) => setCustom(e.currentTarget.value)}
+                  onChange={(e) => {
+                    setCustom(e.currentTarget.value);
+                    forget();
+                  }}
                   aria-label="Threshold"
                 />
               ) : null}
             </Stack>
+          </Field>
+          <Field label="Unmapped workflows">
+            <div data-testid={testIds.restart.includeUnmapped}>
+              <Checkbox
+                label="Include workflows of no client"
+                value={includeUnmapped && !client}
+                disabled={Boolean(client)}
+                onChange={() => {
+                  setIncludeUnmapped(!includeUnmapped);
+                  forget();
+                }}
+              />
+            </div>
           </Field>
           <Button
             icon={listing ? 'spinner' : 'search'}
@@ -164,18 +200,14 @@ export function RestartStuck() {
                 confirmText="Stop and retry"
                 variant="destructive"
                 icon="sync"
-                disabled={selected.size === 0}
+                disabled={selected.size === 0 || !reviewToken}
                 testId={testIds.restart.restart}
                 run={() =>
-                  api.restartStuck({
-                    client: client || undefined,
-                    olderThan: olderThan || undefined,
-                    dryRun: false,
-                    executionIds: [...selected],
-                  })
+                  // The review token carries the listed ids and the filters; the selection narrows it.
+                  api.restartStuck({ dryRun: false, reviewToken, executionIds: [...selected] })
                 }
                 onDone={(answer) => {
-                  setStuck(undefined);
+                  forget();
                   setResults(answer.dryRun ? undefined : answer);
                 }}
                 onError={setError}
