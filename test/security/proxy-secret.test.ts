@@ -54,6 +54,16 @@ it('reaches every call the admin app plugin makes, with the current and the prev
   expect(calls.map(([m, p]) => `${m} ${p}`).sort()).toEqual(GRAFANA_PROXY_ROUTES.map(([m, p]) => `${m} ${p}`).sort());
 
   const documented = new Set((await operations(api)).map((o) => `${o.method} ${o.template}`));
+  // The API's document says the same: the proxy scheme is on exactly these operations.
+  const doc = (await api.call('GET', '/api/openapi.json', { key: null })).body as {
+    paths: Record<string, Record<string, { security: Record<string, unknown>[] }>>;
+  };
+  const proxied = Object.entries(doc.paths).flatMap(([p, ops]) =>
+    Object.entries(ops)
+      .filter(([, op]) => op.security.some((x) => 'grafanaProxy' in x))
+      .map(([m]) => `${m.toUpperCase()} ${p}`),
+  );
+  expect(proxied.sort()).toEqual(GRAFANA_PROXY_ROUTES.map(([m, p]) => `${m} ${p}`).sort());
   for (const [method, template] of calls) expect(documented).toContain(`${method} ${template}`);
 
   await api.pool.query(`INSERT INTO clients (slug, name) VALUES ('proxied', 'Proxied')`);
