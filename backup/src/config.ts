@@ -84,6 +84,7 @@ export const schedulerSchema = backupSchema.extend({
   SCHEDULE_RESTORE_DRILL: cron('0 4 * * 0'),
   SCHEDULE_RETENTION: cron('0 5 * * *'),
   SCHEDULE_AUDIT_VERIFY: cron('0 * * * *'),
+  SCHEDULE_BACKUP_INVENTORY: cron('20 * * * *'),
   SCHEDULE_TIMEZONE: z.string().min(1).default('UTC'),
 });
 

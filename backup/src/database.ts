@@ -18,6 +18,7 @@ import {
   kindPrefix,
   objectKeyFor,
   putJson,
+  storedEtags,
   type Bucket,
 } from './storage';
 import { spawnTool } from './streams';
@@ -242,6 +243,7 @@ export function startDatabaseBackup(deps: BackupDeps): Promise<StartedRun> {
           compressedBytes: uploaded.plaintextBytes,
           durationSeconds: seconds,
           keyId: uploaded.keyId,
+          ...(await storedEtags(bucket, key, manifestKeyOf(key))),
         },
       };
     } finally {

@@ -12,3 +12,4 @@ export * from './anchors';
 export * from './scheduler';
 export * from './progress';
 export * from './requests';
+export * from './inventory';

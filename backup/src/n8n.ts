@@ -6,7 +6,7 @@ import { keyringFrom, type Keyring } from './envelope';
 import { manifestKeyOf, resolveBackup, signManifest, toolVersion } from './manifest';
 import { readVerified } from './restore';
 import { RunFailure, startRun, type RunnerDeps, type StartedRun } from './runs';
-import { createBucket, putJson, type Bucket } from './storage';
+import { createBucket, putJson, storedEtags, type Bucket } from './storage';
 import { encryptAndUpload } from './upload';
 import type { BackupConfig } from './config';
 
@@ -75,7 +75,11 @@ export function startN8nBackup(deps: N8nBackupDeps): Promise<StartedRun> {
     } catch (err) {
       throw new RunFailure(`writing the manifest failed: ${errorMessage(err)}${await discardUploaded(bucket, key)}`);
     }
-    return { bytes: uploaded.ciphertextBytes, objectKey: key, details: { manifestKey: manifestKeyOf(key), workflows: workflows.length } };
+    return {
+      bytes: uploaded.ciphertextBytes,
+      objectKey: key,
+      details: { manifestKey: manifestKeyOf(key), workflows: workflows.length, ...(await storedEtags(bucket, key, manifestKeyOf(key))) },
+    };
   });
 }
 

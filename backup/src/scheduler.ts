@@ -4,13 +4,14 @@ import { verifyAuditChainAnchored } from './anchors';
 import { retentionOptions, schedulerSchema } from './config';
 import { startDatabaseBackup } from './database';
 import { startRestoreDrill } from './drill';
+import { checkBackupInventory } from './inventory';
 import { startN8nBackup } from './n8n';
 import { serveBackupRequests } from './requests';
 import { applyRetention } from './retention';
 import { createBucket } from './storage';
 
 export interface ScheduledJob {
-  name: 'database-backup' | 'n8n-backup' | 'restore-drill' | 'retention' | 'audit-verify';
+  name: 'database-backup' | 'n8n-backup' | 'restore-drill' | 'retention' | 'audit-verify' | 'backup-inventory';
   schedule: string;
   run(): Promise<unknown>;
 }
@@ -47,6 +48,11 @@ export async function startScheduler(_opts: { port?: number } = {}): Promise<{ s
       run: () => applyRetention({ bucket, ...retentionOptions(cfg), pool, actor: 'scheduler', log }),
     },
     { name: 'audit-verify', schedule: cfg.SCHEDULE_AUDIT_VERIFY, run: () => verifyAuditChainAnchored({ pool, bucket, log }) },
+    {
+      name: 'backup-inventory',
+      schedule: cfg.SCHEDULE_BACKUP_INVENTORY,
+      run: () => checkBackupInventory({ bucket, pool, retentionDays: cfg.BACKUP_RETENTION_DAYS, log, actor: 'scheduler' }),
+    },
   ];
   const tasks: ScheduledTask[] = jobs.map((job) =>
     cron.schedule(

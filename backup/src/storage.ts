@@ -117,6 +117,26 @@ export async function exists(b: Bucket, key: string): Promise<boolean> {
   }
 }
 
+/**
+ * The ETags of a backup's object and manifest as S3 stored them, recorded with the run so the
+ * inventory notices either being rewritten (backup/src/inventory.ts). Undefined when S3 does not
+ * answer: the backup is stored all the same, and the inventory falls back to sizes and times.
+ */
+export async function storedEtags(
+  b: Bucket,
+  key: string,
+  manifestKey: string,
+): Promise<{ objectEtag: string; manifestEtag: string } | undefined> {
+  try {
+    const [object, manifest] = await Promise.all(
+      [key, manifestKey].map((Key) => b.s3.send(new HeadObjectCommand({ Bucket: b.bucket, Key }))),
+    );
+    return object!.ETag && manifest!.ETag ? { objectEtag: object!.ETag, manifestEtag: manifest!.ETag } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export async function putJson(b: Bucket, key: string, value: unknown): Promise<void> {
   await b.s3.send(
     new PutObjectCommand({ Bucket: b.bucket, Key: key, Body: `${JSON.stringify(value, null, 2)}\n`, ContentType: 'application/json' }),
@@ -184,6 +204,7 @@ export async function s3Clock(b: Bucket, now: () => Date = () => new Date()): Pr
 export interface ListedKey {
   key: string;
   size: number;
+  etag?: string;
   /** S3's own time of the object's last write (its clock, not ours). */
   lastModified?: Date;
 }
@@ -193,7 +214,8 @@ export async function listKeys(b: Bucket, prefix: string): Promise<ListedKey[]> 
   let token: string | undefined;
   do {
     const page = await b.s3.send(new ListObjectsV2Command({ Bucket: b.bucket, Prefix: prefix, ContinuationToken: token }));
-    for (const o of page.Contents ?? []) if (o.Key) out.push({ key: o.Key, size: Number(o.Size ?? 0), lastModified: o.LastModified });
+    for (const o of page.Contents ?? [])
+      if (o.Key) out.push({ key: o.Key, size: Number(o.Size ?? 0), etag: o.ETag, lastModified: o.LastModified });
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
   return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));

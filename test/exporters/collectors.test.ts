@@ -311,6 +311,20 @@ test('backups: last success, size, duration and consecutive failures per kind, a
   expect(valueOf(s, 'ct_backup_restore_drill_last_success_timestamp_seconds')).toBeCloseTo(finished.drill!, 2);
 });
 
+test('backups: the latest inventory of the bucket, 0 before the first one', async () => {
+  let s = await scrape();
+  expect(valueOf(s, 'ct_backup_objects_missing')).toBe(0);
+  expect(valueOf(s, 'ct_backup_objects_replaced')).toBe(0);
+  expect(valueOf(s, 'ct_backup_inventory_last_check_timestamp_seconds')).toBe(0);
+  await db.pool.query(
+    "INSERT INTO backup_inventory_checks (checked_at, checked, missing, replaced) VALUES (now() - interval '2 hours', 9, 3, 3), (now(), 9, 1, 2)",
+  );
+  s = await scrape();
+  expect(valueOf(s, 'ct_backup_objects_missing')).toBe(1);
+  expect(valueOf(s, 'ct_backup_objects_replaced')).toBe(2);
+  expect(valueOf(s, 'ct_backup_inventory_last_check_timestamp_seconds')).toBeCloseTo(Date.now() / 1000, -1);
+});
+
 test('platform database: up, size, capacity, connections and the latest audit chain verification', async () => {
   let s = await scrape();
   expect(valueOf(s, 'ct_database_up')).toBe(1);

@@ -20,6 +20,9 @@ export class BackupsCollector implements Collector {
   private readonly lastDuration: Gauge<'kind'>;
   private readonly failures: Gauge<'kind'>;
   private readonly drill: Gauge;
+  private readonly missing: Gauge;
+  private readonly replaced: Gauge;
+  private readonly inventoryAt: Gauge;
 
   constructor(
     registry: Registry,
@@ -56,7 +59,22 @@ export class BackupsCollector implements Collector {
       help: 'When the last successful restore drill finished; 0 when none ever succeeded.',
       registers,
     });
-    clear(this.drill);
+    this.missing = new Gauge({
+      name: 'ct_backup_objects_missing',
+      help: 'Recorded backups within retention whose object or manifest is gone from the bucket, at the last inventory (deleted outside retention).',
+      registers,
+    });
+    this.replaced = new Gauge({
+      name: 'ct_backup_objects_replaced',
+      help: 'Recorded backups within retention whose object or manifest was rewritten after their run ended, at the last inventory.',
+      registers,
+    });
+    this.inventoryAt = new Gauge({
+      name: 'ct_backup_inventory_last_check_timestamp_seconds',
+      help: 'When the scheduler last compared the bucket with the recorded backups; 0 when never.',
+      registers,
+    });
+    for (const g of [this.drill, this.missing, this.replaced, this.inventoryAt]) clear(g);
   }
 
   async read(): Promise<() => void> {
@@ -73,6 +91,11 @@ export class BackupsCollector implements Collector {
          ) ok ON true`,
       [BACKUP_KINDS],
     );
+    const inventory = (
+      await this.pool.query<{ checked_at: Date; missing: number; replaced: number }>(
+        'SELECT checked_at, missing, replaced FROM backup_inventory_checks ORDER BY checked_at DESC LIMIT 1',
+      )
+    ).rows[0];
     return () => {
       setGauge(
         this.lastSuccess,
@@ -91,10 +114,24 @@ export class BackupsCollector implements Collector {
         rows.map((r) => [{ kind: r.kind }, Number(r.failures)]),
       );
       this.drill.set(epochSeconds(rows.find((r) => r.kind === 'drill')?.finished_at) ?? 0);
+      // Before the first inventory nothing is known to be missing: 0, and the timestamp says never.
+      this.missing.set(inventory?.missing ?? 0);
+      this.replaced.set(inventory?.replaced ?? 0);
+      this.inventoryAt.set(epochSeconds(inventory?.checked_at) ?? 0);
     };
   }
 
   reset(): void {
-    for (const g of [this.lastSuccess, this.lastSize, this.lastDuration, this.failures, this.drill]) clear(g);
+    for (const g of [
+      this.lastSuccess,
+      this.lastSize,
+      this.lastDuration,
+      this.failures,
+      this.drill,
+      this.missing,
+      this.replaced,
+      this.inventoryAt,
+    ])
+      clear(g);
   }
 }
