@@ -393,6 +393,13 @@ export interface N8nService extends Service {
   start(): Promise<void>;
 }
 
+/**
+ * How long n8n may take to become ready. Its first start runs its database migrations: about 10 s
+ * on an idle machine, minutes on a busy shared one. An n8n that fails exits and is reported at
+ * once; this only bounds a slow start.
+ */
+const START_TIMEOUT_MS = 300_000;
+
 export const N8N_OWNER = { email: 'owner@ct-bench.test', password: 'Bench-Owner-Pass1', firstName: 'Bench', lastName: 'Owner' };
 
 export interface N8nOptions {
@@ -496,13 +503,17 @@ export async function startN8n(dir: string, opts: N8nOptions = {}): Promise<N8nS
   const start = async () => {
     svc.pid = spawnDaemon(N8N_BIN, ['start'], { logFile, env, cwd: base });
     // /healthz turns 200 before the routes exist; /rest/login answering 401 means they do.
-    await waitFor(name, async () => (await httpStatus(`${url}/rest/login`)) === 401, { timeoutMs: 120_000, logFile, pid: svc.pid });
+    await waitFor(name, async () => (await httpStatus(`${url}/rest/login`)) === 401, {
+      timeoutMs: START_TIMEOUT_MS,
+      logFile,
+      pid: svc.pid,
+    });
     if (workerEnv) {
       // The main instance has migrated the database by now; the worker only connects to it.
       const pid = spawnDaemon(N8N_BIN, ['worker'], { logFile: workerLog, env: workerEnv, cwd: path.join(base, 'worker') });
       svc.worker = { pid, url: workerUrl, logFile: workerLog };
       await waitFor(`${name} worker`, async () => (await httpStatus(`${workerUrl}/healthz/readiness`)) === 200, {
-        timeoutMs: 120_000,
+        timeoutMs: START_TIMEOUT_MS,
         logFile: workerLog,
         pid,
       });
