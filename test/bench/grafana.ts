@@ -12,7 +12,8 @@ import { randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT } from '../alerting/generate';
-import { PLATFORM_ENV_FILE, parseEnvFile } from './platform';
+import { PLATFORM_ENV_FILE } from './platform';
+import { parseEnvFile } from './stack';
 import { freePort, httpStatus, spawnDaemon, waitFor } from './process';
 import type { StackState } from './stack';
 

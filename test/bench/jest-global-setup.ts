@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { benchN8nMode } from './services';
-import { startStack, type Stack } from './stack';
+import { parseEnvFile, startStack, type Stack } from './stack';
 
 /**
  * Jest global setup: starts a private bench for this test run (in its own folder, on its own
@@ -16,10 +16,7 @@ export default async function globalSetup(): Promise<void> {
   if (reuse) {
     const wanted = benchN8nMode(); // before the bench's env, which records the mode it runs
     if (!existsSync(envFile)) throw new Error('CT_BENCH_REUSE=1 but no bench is running: npm run stack:up first');
-    for (const line of readFileSync(envFile, 'utf8').split('\n')) {
-      const m = /^([A-Z0-9_]+)='(.*)'$/.exec(line);
-      if (m) process.env[m[1]!] = m[2]!.replace(/'\\''/g, "'");
-    }
+    Object.assign(process.env, parseEnvFile(readFileSync(envFile, 'utf8')));
     // A bench from before queue mode existed records no mode: it runs n8n in regular mode.
     const running = process.env.N8N_URL ? (process.env.CT_BENCH_N8N_MODE ?? 'regular') : wanted;
     if (running !== wanted) throw new Error(`CT_BENCH_N8N_MODE=${wanted} but the running bench runs n8n in ${running} mode`);

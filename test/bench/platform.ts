@@ -14,7 +14,7 @@ import path from 'node:path';
 import { parse, stringify } from 'yaml';
 import { REAL_PROMETHEUS, REAL_RULES_DIR, ROOT, testAlertmanagerConfig, testPrometheusConfig } from '../alerting/generate';
 import { freePort, httpStatus, isAlive, spawnDaemon, waitFor } from './process';
-import { toEnvFile, type StackState } from './stack';
+import { parseEnvFile, toEnvFile, type StackState } from './stack';
 
 const BENCH_DIR = process.env.CT_BENCH_STATE_DIR ?? path.join(ROOT, '.bench');
 const STATE_FILE = path.join(BENCH_DIR, 'state.json');
@@ -189,15 +189,6 @@ async function configure(): Promise<void> {
   for (const [name, address] of Object.entries(exporters)) out[`BENCH_${name.toUpperCase()}_EXPORTER`] = address;
   writeFileSync(PLATFORM_ENV_FILE, toEnvFile(out));
   for (const s of skipped) process.stderr.write(`[platform] not scraped: ${s}\n`);
-}
-
-export function parseEnvFile(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of text.split('\n')) {
-    const m = /^([A-Z0-9_]+)='(.*)'$/.exec(line);
-    if (m) out[m[1]!] = m[2]!.replace(/'\\''/g, "'");
-  }
-  return out;
 }
 
 if (require.main === module) {

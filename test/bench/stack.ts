@@ -153,3 +153,13 @@ export function toEnvFile(env: Record<string, string>): string {
     .join('\n')
     .concat('\n');
 }
+
+/** The inverse of toEnvFile: the `KEY='value'` lines of a bench env file. */
+export function parseEnvFile(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const m = /^([A-Z0-9_]+)='(.*)'$/.exec(line);
+    if (m) out[m[1]!] = m[2]!.replace(/'\\''/g, "'");
+  }
+  return out;
+}

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { isAlive, killGroup, sleep } from '../bench/process';
-import { parseEnvFile } from '../bench/platform';
+import { parseEnvFile } from '../bench/stack';
 
 /**
  * `npm start` as a new user runs it, on a private bench (CT_BENCH_STATE_DIR): the bench comes up,
