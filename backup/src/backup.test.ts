@@ -279,7 +279,7 @@ describe('database backup and restore (real Postgres, s3rver)', () => {
   });
 
   it('the drill restores the latest backup into a scratch database, checks it, times it and drops it', async () => {
-    const started = await startRestoreDrill({ pool: source.pool, config: cfg, actor: 'test' });
+    const started = await startRestoreDrill({ pool: source.appPool, config: cfg, actor: 'test' });
     const run = await started.done;
     expect(run.error).toBeNull();
     expect(run.status).toBe('succeeded');

@@ -19,6 +19,7 @@ describe('ct backup … and ct serve scheduler', () => {
       BACKUP_PREFIX: cfg.BACKUP_PREFIX,
       BACKUP_MASTER_KEY: cfg.BACKUP_MASTER_KEY,
       BACKUP_MASTER_KEY_ID: cfg.BACKUP_MASTER_KEY_ID,
+      ...(cfg.BACKUP_DRILL_DATA_DIR ? { BACKUP_DRILL_DATA_DIR: cfg.BACKUP_DRILL_DATA_DIR } : {}),
       S3_FORCE_PATH_STYLE: 'true',
       LOG_LEVEL: 'warn',
     };
