@@ -1,9 +1,12 @@
 import { Client } from 'pg';
 import { verifyAndRecordAuditChain, verifyAuditChain, writeAudit } from '@ct/lib';
 import { getJson, listBackups, startDatabaseBackup, verifyAuditChainAnchored, type Bucket, type Manifest } from '@ct/backup';
+import { createExporter } from '@ct/exporters';
+import { emptyN8n } from '../exporters/fixtures';
 import { backupConfig, bucketOf } from '../helpers/backup';
 import { runCt } from '../helpers/cli';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
+import { parseMetrics, valueOf } from '../helpers/metrics';
 
 /**
  * Whoever owns the database can rewrite an audit row and recompute every later hash and the chain
@@ -103,6 +106,13 @@ it('a rewrite with every hash recomputed verifies against itself, and contradict
     'SELECT ok, first_bad_id::int, anchors_checked, contradicted_anchor FROM audit_verifications ORDER BY id DESC LIMIT 1',
   );
   expect(recorded.rows[0]).toEqual({ ok: false, first_bad_id: 3, anchors_checked: 3, contradicted_anchor: first.anchoredAs });
+  const exporter = createExporter({ pool: db.appPool, n8n: emptyN8n });
+  let s = parseMetrics(await exporter.scrape());
+  expect([valueOf(s, 'ct_audit_chain_valid'), valueOf(s, 'ct_audit_chain_anchor_contradicted')]).toEqual([0, 1]);
+  // A verification without anchors (the API's quick action) passes the rewritten chain, and cannot clear the anchor's verdict.
+  await verifyAndRecordAuditChain(db.appPool);
+  s = parseMetrics(await exporter.scrape());
+  expect([valueOf(s, 'ct_audit_chain_valid'), valueOf(s, 'ct_audit_chain_anchor_contradicted')]).toEqual([1, 1]);
 
   // ct audit verify says the same and exits 1; without S3 settings it can only check the chain against itself.
   const env = {

@@ -87,6 +87,7 @@ describe('ct backup … and ct serve scheduler', () => {
           'restore-drill': '0 4 * * 0',
           retention: '0 5 * * *',
           'audit-verify': '0 * * * *',
+          'backup-inventory': '20 * * * *',
         });
         await scheduler.jobs.find((j) => j.name === 'audit-verify')!.run();
         const { rows } = await db.pool.query('SELECT ok, rows_checked::int AS n FROM audit_verifications');
