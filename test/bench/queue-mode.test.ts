@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { N8nClient } from '@ct/lib';
+import { createCodeWebhookWorkflow } from '../helpers/sleepy-workflow';
 import { sleep } from './process';
 
 /**
@@ -34,35 +34,10 @@ run('n8n in queue mode on the bench', () => {
     );
 
   it('runs a webhook execution through the Redis queue, on the worker', async () => {
-    const hook = `queue-${randomBytes(4).toString('hex')}`;
-    const wf = await n8n.createWorkflow({
-      name: hook,
-      nodes: [
-        {
-          id: 'w',
-          name: 'Webhook',
-          type: 'n8n-nodes-base.webhook',
-          typeVersion: 2,
-          position: [0, 0],
-          parameters: { path: hook, httpMethod: 'POST', responseMode: 'onReceived' },
-          webhookId: hook,
-        },
-        {
-          id: 'c',
-          name: 'Code',
-          type: 'n8n-nodes-base.code',
-          typeVersion: 2,
-          position: [200, 0],
-          parameters: { jsCode: 'return [{ json: { ok: true } }];' },
-        },
-      ] as never,
-      connections: { Webhook: { main: [[{ node: 'Code', type: 'main', index: 0 }]] } },
-      settings: { executionOrder: 'v1' } as never,
-    });
+    const wf = await createCodeWebhookWorkflow(n8n, 'queue', 'return [{ json: { ok: true } }];');
     try {
-      await n8n.activateWorkflow(wf.id);
       const before = enqueued();
-      const res = await fetch(`${process.env.N8N_URL}/webhook/${hook}`, {
+      const res = await fetch(`${process.env.N8N_URL}/webhook/${wf.path}`, {
         method: 'POST',
         body: '{}',
         headers: { 'content-type': 'application/json' },

@@ -2,13 +2,13 @@ import { randomBytes } from 'node:crypto';
 import type { N8nClient } from '@ct/lib';
 
 /**
- * An active n8n workflow whose webhook starts an execution that sleeps two minutes in a Code
- * node: a stuck execution on demand (POST <N8N_URL>/webhook/<path>). Delete it when done.
+ * An active n8n workflow: a webhook (POST <N8N_URL>/webhook/<path>) followed by one Code node
+ * running `jsCode`. Delete it when done.
  */
-export async function createSleepyWorkflow(n8n: N8nClient, prefix: string): Promise<{ id: string; path: string }> {
-  const path = `${prefix}-${randomBytes(4).toString('hex')}`;
+export async function createCodeWebhookWorkflow(n8n: N8nClient, name: string, jsCode: string): Promise<{ id: string; path: string }> {
+  const path = `${name}-${randomBytes(4).toString('hex')}`;
   const wf = await n8n.createWorkflow({
-    name: `sleepy-${path}`,
+    name: path,
     nodes: [
       {
         id: 'w',
@@ -21,16 +21,25 @@ export async function createSleepyWorkflow(n8n: N8nClient, prefix: string): Prom
       },
       {
         id: 's',
-        name: 'Sleep',
+        name: 'Code',
         type: 'n8n-nodes-base.code',
         typeVersion: 2,
         position: [200, 0],
-        parameters: { jsCode: 'await new Promise((r) => setTimeout(r, 120000));\nreturn [{ json: { done: true } }];' },
+        parameters: { jsCode },
       },
     ] as never,
-    connections: { Webhook: { main: [[{ node: 'Sleep', type: 'main', index: 0 }]] } },
+    connections: { Webhook: { main: [[{ node: 'Code', type: 'main', index: 0 }]] } },
     settings: { executionOrder: 'v1' } as never,
   });
   await n8n.activateWorkflow(wf.id);
   return { id: wf.id, path };
+}
+
+/** A stuck execution on demand: its webhook starts an execution that sleeps two minutes. */
+export function createSleepyWorkflow(n8n: N8nClient, prefix: string): Promise<{ id: string; path: string }> {
+  return createCodeWebhookWorkflow(
+    n8n,
+    `sleepy-${prefix}`,
+    'await new Promise((r) => setTimeout(r, 120000));\nreturn [{ json: { done: true } }];',
+  );
 }
