@@ -5,7 +5,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { installAll } from './install';
-import { isAlive } from './process';
+import { daemonsOutliveThisProcess, isAlive } from './process';
 import { SERVICE_NAMES, startStack, stopStackFromState, toEnvFile, type ServiceName, type StackState } from './stack';
 
 // CT_BENCH_STATE_DIR lets a test run its own stack:up/stack:down without touching a developer's.
@@ -63,6 +63,8 @@ async function main(cmd: string | undefined, args: string[]): Promise<void> {
   }
 }
 
+// The bench this program starts is for the shell (or the test) that ran it: it outlives this process.
+daemonsOutliveThisProcess();
 main(process.argv[2], process.argv.slice(3)).catch((err: Error) => {
   console.error(`bench: ${err.message}`);
   process.exit(1);

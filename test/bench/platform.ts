@@ -13,7 +13,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
 import { REAL_PROMETHEUS, REAL_RULES_DIR, ROOT, testAlertmanagerConfig, testPrometheusConfig } from '../alerting/generate';
-import { freePort, httpStatus, isAlive, spawnDaemon, waitFor } from './process';
+import { daemonsOutliveThisProcess, freePort, httpStatus, isAlive, spawnDaemon, waitFor } from './process';
 import { parseEnvFile, toEnvFile, type StackState } from './stack';
 
 const BENCH_DIR = process.env.CT_BENCH_STATE_DIR ?? path.join(ROOT, '.bench');
@@ -192,6 +192,8 @@ async function configure(): Promise<void> {
 }
 
 if (require.main === module) {
+  // The exporters it starts run on after it (npm start, or a test running npm start, stops them).
+  daemonsOutliveThisProcess();
   const cmd = process.argv[2];
   (cmd === 'configure' ? configure() : Promise.reject(new Error('usage: platform configure'))).catch((err: Error) => {
     console.error(`platform: ${err.message}`);

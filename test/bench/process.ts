@@ -31,15 +31,26 @@ export function spawnDaemon(cmd: string, args: string[], opts: { logFile: string
   closeSync(fd);
   if (child.pid === undefined) throw new Error(`could not start ${cmd}`);
   child.unref();
-  if (process.env.JEST_WORKER_ID) orphanGuard(child.pid);
+  if (process.env.JEST_WORKER_ID && !daemonsOutlive) orphanGuard(child.pid);
   return child.pid;
+}
+
+/**
+ * Called by a program whose job is to leave services running (stack:up, platform configure): its
+ * daemons outlive it even when a test runs it, since JEST_WORKER_ID, inherited from the test worker
+ * that ran the program, does not make the program a test worker.
+ */
+let daemonsOutlive = false;
+export function daemonsOutliveThisProcess(): void {
+  daemonsOutlive = true;
+  guarded.clear();
 }
 
 /**
  * In a test worker, what a test starts must not outlive the worker: a service whose start was
  * abandoned (a hook that timed out, a Promise.all that rejected first) is killed when the worker
  * exits or is told to. The bench for a developer's shell (stack:up) is meant to outlive its
- * process and is not guarded.
+ * process and is not guarded (see daemonsOutliveThisProcess).
  */
 const guarded = new Set<number>();
 function orphanGuard(pid: number): void {
