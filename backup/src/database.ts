@@ -21,7 +21,7 @@ import {
   storedEtags,
   type Bucket,
 } from './storage';
-import { spawnTool } from './streams';
+import { spawnTool, toolEnv } from './streams';
 import { encryptAndUpload } from './upload';
 
 export interface BackupProgress {
@@ -78,7 +78,7 @@ export async function sweepStaleUploads(deps: { log?: RunnerDeps['log'] }, bucke
 }
 
 async function pgDumpVersion(binDir?: string): Promise<string> {
-  const { stdout } = await promisify(execFile)(binDir ? path.join(binDir, 'pg_dump') : 'pg_dump', ['--version']);
+  const { stdout } = await promisify(execFile)(binDir ? path.join(binDir, 'pg_dump') : 'pg_dump', ['--version'], { env: toolEnv() });
   return stdout.trim();
 }
 

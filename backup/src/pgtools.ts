@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { Client } from 'pg';
 import { describePgError, redactUrl, UserError } from '@ct/lib';
-import { spawnTool, type Child } from './streams';
+import { spawnTool, toolEnv, type Child } from './streams';
 
 /**
  * pg_dump and pg_restore as child processes. The password travels in PGPASSWORD, never on the
@@ -10,7 +10,7 @@ import { spawnTool, type Child } from './streams';
 
 export function splitPassword(url: string): { url: string; env: NodeJS.ProcessEnv } {
   const u = new URL(url);
-  const env: NodeJS.ProcessEnv = { ...process.env };
+  const env = toolEnv();
   if (u.password) {
     env.PGPASSWORD = decodeURIComponent(u.password);
     u.password = '';

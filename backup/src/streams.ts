@@ -29,8 +29,24 @@ export type Child = ChildProcessByStdio<Writable, Readable, Readable> & {
   stderrTail(): string;
 };
 
+/** Variables a helper tool needs from this process: the search path, locale, time zone, temp dir. */
+const TOOL_ENV_NAMES = ['PATH', 'LANG', 'LANGUAGE', 'LC_ALL', 'LC_CTYPE', 'LC_MESSAGES', 'TZ', 'TMPDIR', 'HOME'];
+
 /**
- * Spawns a helper (pg_dump, zstd, pg_restore) with piped stdio. `done` resolves on exit 0 and
+ * The environment of a helper tool: what it needs and the PostgreSQL client settings (PG*), never
+ * the rest of this process's environment, which holds the backup master key, the S3 credentials
+ * and every other secret of the service (a child could leak them, and /proc/<pid>/environ shows them).
+ */
+export function toolEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && (TOOL_ENV_NAMES.includes(k) || /^PG[A-Z]+$/.test(k))) env[k] = v;
+  }
+  return { ...env, ...extra };
+}
+
+/**
+ * Spawns a helper (pg_dump, zstd, pg_restore) with piped stdio and a minimal environment (toolEnv). `done` resolves on exit 0 and
  * rejects with the tail of its stderr otherwise, so the operator sees the tool's own words.
  */
 export function spawnTool(
@@ -39,7 +55,7 @@ export function spawnTool(
   opts: { env?: NodeJS.ProcessEnv; binDir?: string; label?: string; stdinFrom?: Readable } = {},
 ): Child {
   const file = opts.binDir ? path.join(opts.binDir, cmd) : cmd;
-  const child = spawn(file, args, { env: opts.env ?? process.env, stdio: [opts.stdinFrom ?? 'pipe', 'pipe', 'pipe'] }) as Child;
+  const child = spawn(file, args, { env: opts.env ?? toolEnv(), stdio: [opts.stdinFrom ?? 'pipe', 'pipe', 'pipe'] }) as Child;
   // `stdinFrom` (another child's stdout) now belongs to this child: the bytes flow from one process
   // to the other without passing through this one. Closing our end before the event loop runs
   // guarantees we never read any of them.
