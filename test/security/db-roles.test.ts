@@ -160,6 +160,17 @@ describe('ct_app', () => {
     expect(await sqlState(app, `SELECT ct_portal_client_role('x"; CREATE ROLE rogue; --')`)).toBe('22023');
     expect(await sqlState(app, `SELECT ct_portal_set_client_role_password('pizza-co', 'plaintext')`)).toBe('22023');
     expect(await sqlState(app, `SELECT ct_portal_set_client_role_password('no-such-client', $1)`, [verifier])).toBe('P0002');
+    // Whether a client role has a password: yes or no for a client of this database, never the
+    // verifier; nothing about the view owner's role or a role bound to no client here.
+    const answer = async (slug: string) =>
+      (await app.query(`SELECT ct_portal_client_role_has_password($1) AS a`, [slug])).rows.map((r: { a: unknown }) => r.a);
+    expect(await answer('pizza-co')).toEqual([false]);
+    await app.query(`SELECT ct_portal_set_client_role_password('pizza-co', $1)`, [verifier]);
+    expect(await answer('pizza-co')).toEqual([true]);
+    expect(await answer('no-such-client')).toEqual([null]);
+    expect(await sqlState(app, `SELECT ct_portal_client_role_has_password('owner')`)).toBe('22023');
+    expect(await sqlState(app, `SELECT ct_portal_client_role_has_password('x"; SELECT 1; --')`)).toBe('22023');
+    expect(await sqlState(app, `SELECT rolpassword FROM pg_authid WHERE rolname = 'ct_portal_pizza_co'`)).toBe('42501');
     // A client named "owner" cannot be mapped to the view owner's role either.
     await db.pool.query(`INSERT INTO clients (slug, name) VALUES ('owner', 'Owner Ltd')`);
     try {

@@ -27,7 +27,7 @@ function sqlState(err: unknown): string | undefined {
 function explained(err: unknown, slug: string): unknown {
   if (sqlState(err) === 'P0002') return new UserError(`no client with slug "${slug}" in this database`);
   if (sqlState(err) === '42883' || sqlState(err) === '3F000') {
-    return new UserError(`this database has no client portal schema (migration 015_create_client_portal.sql); run ct migrate`);
+    return new UserError(`this database lacks the client portal's schema or functions (migrations 015 to 022); run ct migrate`);
   }
   return err;
 }
@@ -111,8 +111,9 @@ export interface ClientRoleState {
   exists: boolean;
   canLogin: boolean;
   /**
-   * Whether the role has a password; null when the connected role may not read pg_authid (only a
-   * superuser may), or when there is no role.
+   * Whether the role has a password, asked of ct_portal_client_role_has_password (migration 022):
+   * pg_authid is readable by a superuser only, and that function answers yes or no, never the
+   * verifier. Null when there is no role, or it is not bound to this client here (yet).
    */
   hasPassword: boolean | null;
   facts: {
@@ -146,7 +147,7 @@ export async function clientRoleState(db: Queryable, slug: string): Promise<Clie
       views: string | null;
       foreign_owned_views: string | null;
       owner_columns: string;
-      read_authid: boolean;
+      has_password: boolean | null;
     }>(
       `WITH r AS (SELECT * FROM pg_catalog.pg_roles WHERE rolname = $1),
             o AS (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = 'ct_portal_owner'),
@@ -170,22 +171,15 @@ export async function clientRoleState(db: Queryable, slug: string): Promise<Clie
                                      'public.invoices'::regclass, 'public.automations'::regclass)
                   AND a.attnum > 0 AND NOT a.attisdropped
                   AND has_column_privilege(o.oid, a.attrelid, a.attnum, 'SELECT'))::text AS owner_columns,
-              has_table_privilege('pg_catalog.pg_authid', 'SELECT') AS read_authid`,
-      [role],
+              public.ct_portal_client_role_has_password($2) AS has_password`,
+      [role, slug],
     );
     const r = rows[0]!;
-    let hasPassword: boolean | null = null;
-    if (r.exists && r.read_authid) {
-      const pw = await db.query<{ set: boolean }>('SELECT rolpassword IS NOT NULL AS set FROM pg_catalog.pg_authid WHERE rolname = $1', [
-        role,
-      ]);
-      hasPassword = pw.rows[0]?.set ?? null;
-    }
     return {
       role,
       exists: r.exists,
       canLogin: r.can_login === true,
-      hasPassword,
+      hasPassword: r.has_password,
       facts: {
         attributes: r.attributes,
         memberOf: r.member_of,

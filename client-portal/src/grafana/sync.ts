@@ -631,8 +631,10 @@ class Run {
         await ensureClientRole(tx, client.slug);
         const after = await clientRoleState(tx, client.slug);
         const changed = clientRoleChanges(before, after);
-        // hasPassword is null when only a superuser could tell (pg_authid): then only a role made now is known to lack one.
-        const setPassword = !before.exists || before.hasPassword === false;
+        // A role made now has no password; nor may one that existed (roles copied to a new cluster
+        // without their passwords). The reading after ensureClientRole also knows a role bound to
+        // this client only by it (hasPassword is null for a role not bound here).
+        const setPassword = !before.exists || before.hasPassword === false || after.hasPassword === false;
         if (setPassword && !this.dry) await setClientRolePassword(tx, client.slug, token);
         const details = { changed, password_set: setPassword };
         if (!before.exists) {
