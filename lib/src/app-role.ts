@@ -20,7 +20,9 @@ export interface AppRoleResult {
 /**
  * CALL ct_app_grants() (creates the role if the cluster lacks it, puts its attributes back and
  * makes its rights here exactly what app_role_grants lists), then the password. Run it under the
- * migration lock, after the pending migrations.
+ * migration lock, after the pending migrations and after applyDashboardReader(), which takes from
+ * PUBLIC the EXECUTE that a database restored without privileges gives it back (ct_app would hold
+ * it through PUBLIC, and ct_app_grants() refuses that).
  */
 export async function applyAppRole(db: PoolClient, opts: { password?: string } = {}): Promise<AppRoleResult> {
   const { rows } = await db.query<{ present: boolean }>(`SELECT to_regprocedure('public.ct_app_grants()') IS NOT NULL AS present`);

@@ -37,8 +37,11 @@ export function registerMigrateCommand(program: Command): void {
         const result = await migrate(pool, {
           log: (line) => process.stdout.write(`${line}\n`),
           afterApply: async (client) => {
-            app = await applyAppRole(client, { password: cfg.APP_DB_PASSWORD });
+            // The reader's grants first: they take EXECUTE on the platform's functions from PUBLIC
+            // (a database restored without privileges has it back), which ct_app_grants() needs
+            // gone before it can make ct_app's rights exactly what app_role_grants lists.
             reader = await applyDashboardReader(client, { password: cfg.DASHBOARD_DB_PASSWORD });
+            app = await applyAppRole(client, { password: cfg.APP_DB_PASSWORD });
           },
         });
         if (result.applied.length === 0) {
