@@ -32,8 +32,14 @@ afterAll(async () => {
   await api.close();
 });
 
-/** Triggers the sleeping workflow and waits until n8n lists the run as running, then `ageMs` more; its id. */
+/**
+ * Triggers the sleeping workflow and waits until n8n lists the run as running, then `ageMs` more; its id.
+ * The run is told apart by id, not by status: an execution of this workflow that existed before the
+ * trigger (an earlier test's retry, which in queue mode a worker may still hold as running) or a
+ * retry is never it.
+ */
 async function startSleepingExecution(ageMs: number): Promise<string> {
+  const before = new Set((await n8n.listExecutions({ workflowId })).map((e) => String(e.id)));
   const trigger = await fetch(`${process.env.N8N_URL}/webhook/${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -42,7 +48,7 @@ async function startSleepingExecution(ageMs: number): Promise<string> {
   expect(trigger.status).toBe(200);
   let running: { id: string | number }[] = [];
   for (let i = 0; i < 50 && running.length === 0; i++) {
-    running = await n8n.listExecutions({ status: 'running', workflowId });
+    running = (await n8n.listExecutions({ status: 'running', workflowId })).filter((e) => !before.has(String(e.id)) && e.retryOf == null);
     if (!running.length) await new Promise((r) => setTimeout(r, 200));
   }
   expect(running).toHaveLength(1);
@@ -82,6 +88,7 @@ it('detects a sleeping execution, stops and retries it, and audits the result', 
   expect(original.status).toBe('canceled');
   const retried = await n8n.getExecution(result.newExecutionId);
   expect(String(retried.retryOf)).toBe(stuck.executionId);
+  expect(retried.status).toBe('success');
   // What n8n 2.8.4 does: the retry resumes from the saved state of the canceled execution, in
   // which the interrupted Code node never completed and the stack is empty; the retry therefore
   // finishes at once as success without running the Code node again. The action reports it.
