@@ -42,10 +42,14 @@ beforeAll(async () => {
     config: `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: ct\n    static_configs:\n      - targets: ['127.0.0.1:${exporter.port}']\n`,
   });
   api = await startTestApi({ settings: { prometheusUrl: prom.url } });
-  // Until Prometheus holds a scrape of every series.
+  // Until Prometheus holds every series since at least 2 s ago: the export floors its window to
+  // whole seconds, so the series must already be there a second before the test's `to`.
   const q = encodeURIComponent('count(ct_client_mrr)');
   for (let i = 0; i < 90; i++) {
-    const body = (await (await fetch(`${prom.url}/api/v1/query?query=${q}`)).json()) as { data: { result: { value: [number, string] }[] } };
+    const at = Date.now() / 1000 - 2;
+    const body = (await (await fetch(`${prom.url}/api/v1/query?query=${q}&time=${at}`)).json()) as {
+      data: { result: { value: [number, string] }[] };
+    };
     if (Number(body.data.result[0]?.value[1] ?? 0) === HOSTILE.length + 2) break;
     await new Promise((r) => setTimeout(r, 500));
   }
