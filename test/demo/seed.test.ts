@@ -24,6 +24,8 @@ jest.setTimeout(120_000);
 const DAY = 86_400_000;
 const suiteTag = randomBytes(3).toString('hex');
 let deps: DemoDeps;
+/** This suite's workflows in the shared n8n (other suites add theirs meanwhile). */
+const ourWorkflows = async () => (await deps.n8n.listWorkflows()).filter((w) => w.name.includes(`[${suiteTag}`));
 const databases: TestDatabase[] = [];
 const workflowIds: string[] = [];
 const progress: string[] = [];
@@ -254,7 +256,7 @@ describe('seeding an empty database', () => {
 
   it('a second run duplicates nothing, and --if-empty leaves a database with clients alone', async () => {
     const before = await counts(db.pool);
-    const workflowsBefore = (await deps.n8n.listWorkflows()).length;
+    const workflowsBefore = (await ourWorkflows()).length;
     const again = await seed(db.pool, { tag });
     expect(again.outcome).toBe('present');
     expect(again.message).toBe('the demo data is already present (6 demo clients): nothing created');
@@ -262,7 +264,7 @@ describe('seeding an empty database', () => {
     const skipped = await seed(db.pool, { tag, ifEmpty: true });
     expect(skipped).toMatchObject({ outcome: 'skipped', message: 'demo data not loaded: the database already has 6 clients' });
     expect(await counts(db.pool)).toEqual(before);
-    expect((await deps.n8n.listWorkflows()).length).toBe(workflowsBefore);
+    expect((await ourWorkflows()).length).toBe(workflowsBefore);
   });
 });
 
@@ -279,7 +281,7 @@ describe('a database with other clients', () => {
     );
     expect(await counts(db.pool)).toEqual(before);
 
-    const workflowsBefore = (await deps.n8n.listWorkflows()).length;
+    const workflowsBefore = (await ourWorkflows()).length;
     const forced = await seed(db.pool, { tag, force: true, stuckSeconds: 30 });
     expect(forced.outcome).toBe('seeded');
     expect(forced.presentClients).toEqual(['pizza-co']);
@@ -297,7 +299,7 @@ describe('a database with other clients', () => {
     expect(forced.workflows.map((w) => w.client)).not.toContain('pizza-co');
     expect(forced.workflows).toHaveLength(5);
     expect(forced.workflows.every((w) => w.reused)).toBe(true);
-    expect((await deps.n8n.listWorkflows()).length).toBe(workflowsBefore);
+    expect((await ourWorkflows()).length).toBe(workflowsBefore);
     expect(formatDemoSummary(forced)).toMatch(/5 workflows mapped as 5 automations \(5 already in n8n under that name, updated\)/);
     // Only this run's executions are counted, not the first database's on the same workflows.
     expect(forced.executions.success).toHaveLength(9);
