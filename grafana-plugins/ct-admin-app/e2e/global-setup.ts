@@ -24,7 +24,7 @@ export default async function globalSetup(_config: FullConfig) {
     CT_E2E_API_URL: stack.apiUrl,
     CT_E2E_API_KEY: stack.adminKey,
     CT_E2E_PROXY_SECRET: stack.proxySecret,
-    CT_E2E_DATABASE_URL: stack.databaseUrl,
+    CT_E2E_DATABASE_URL: stack.ownerDatabaseUrl,
     CT_E2E_PROMETHEUS_URL: stack.prometheusUrl,
   });
   return async () => {

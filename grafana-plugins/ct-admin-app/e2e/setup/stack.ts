@@ -138,6 +138,8 @@ export interface E2eStack {
   proxySecret: string;
   adminKey: string;
   databaseUrl: string;
+  /** The same database as its owner: what tests use to arrange and inspect rows. */
+  ownerDatabaseUrl: string;
   prometheusUrl: string;
   stop(): Promise<void>;
 }
@@ -147,19 +149,23 @@ export async function startStack(): Promise<E2eStack> {
     throw new Error('the ct command is not built: run npm run build at the repository root first');
   }
   const bench = benchEnv();
+  // Databases are created and migrated by the owner role; the services connect as ct_app
+  // (DATABASE_URL), which may not create a database, as in production.
+  const ownerUrl = bench.DATABASE_OWNER_URL ?? bench.DATABASE_URL!;
   const dbName = `admin_app_e2e_${randomBytes(5).toString('hex')}`;
-  const admin = new Client({ connectionString: withDatabase(bench.DATABASE_URL!, 'postgres') });
+  const admin = new Client({ connectionString: withDatabase(ownerUrl, 'postgres') });
   await admin.connect();
   await admin.query(`CREATE DATABASE "${dbName}"`);
   await admin.end();
   const databaseUrl = withDatabase(bench.DATABASE_URL!, dbName);
+  const ownerDatabaseUrl = withDatabase(ownerUrl, dbName);
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'ct-admin-e2e-'));
   const stops: Array<() => Promise<void>> = [];
   const stop = async () => {
     for (const s of stops.reverse()) {
       await s().catch((err: Error) => console.error(`e2e teardown: ${err.message}`));
     }
-    const c = new Client({ connectionString: withDatabase(bench.DATABASE_URL!, 'postgres') });
+    const c = new Client({ connectionString: withDatabase(ownerUrl, 'postgres') });
     await c.connect();
     await c.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
     await c.end();
@@ -172,6 +178,7 @@ export async function startStack(): Promise<E2eStack> {
     const env: Record<string, string> = {
       ...bench,
       DATABASE_URL: databaseUrl,
+      DATABASE_OWNER_URL: ownerDatabaseUrl,
       API_JWT_SECRET: bench.API_JWT_SECRET ?? randomBytes(24).toString('hex'),
       API_GRAFANA_PROXY_SECRET: proxySecret,
       API_RATE_LIMIT_PER_KEY: '100000',
@@ -252,7 +259,7 @@ export async function startStack(): Promise<E2eStack> {
       prom.log
     );
 
-    return { env, apiUrl, proxySecret, adminKey, databaseUrl, prometheusUrl, stop };
+    return { env, apiUrl, proxySecret, adminKey, databaseUrl, ownerDatabaseUrl, prometheusUrl, stop };
   } catch (err) {
     await stop();
     throw err;
