@@ -8,6 +8,7 @@ export interface ApiMetrics {
   authFailures: Counter<'reason'>;
   rateLimited: Counter<string>;
   webhookEvents: Counter<'client' | 'result'>;
+  webhookBatchEvents: Histogram;
   quickActions: Counter<'action' | 'outcome'>;
 }
 
@@ -38,6 +39,12 @@ export function createApiMetrics(): ApiMetrics {
       name: 'ct_webhook_events_total',
       help: 'Webhook posts from client workflows, by client slug (unknown for unknown slugs) and result.',
       labelNames: ['client', 'result'],
+      registers: [registry],
+    }),
+    webhookBatchEvents: new Histogram({
+      name: 'ct_webhook_batch_events',
+      help: 'Webhook events written per statement (group commit: the posts that arrived while the previous write was in flight).',
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 500],
       registers: [registry],
     }),
     quickActions: new Counter({

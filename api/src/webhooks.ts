@@ -3,6 +3,7 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import { z } from 'zod';
 import type { Pool, SecretKeyring } from '@ct/lib';
 import { HttpError, isDatabaseUnavailable } from './errors';
+import { EventBatcher, type WriteResult } from './event-batcher';
 import type { ApiMetrics } from './metrics';
 import { fieldProblems } from './route';
 import { isoDateTime, text } from './schemas';
@@ -102,6 +103,8 @@ function matches(secrets: ValidSecret[], signed: Buffer, given: Buffer): ValidSe
 
 export function webhookRouter(deps: { pool: Pool; metrics: ApiMetrics; cache: WebhookSecretCache }): Router {
   const { pool, metrics, cache } = deps;
+  // Concurrent posts are committed together (see event-batcher.ts); each is answered after its commit.
+  const batcher = new EventBatcher(pool, { onBatch: (n) => metrics.webhookBatchEvents.observe(n) });
   const router = express.Router({ mergeParams: true });
   const count = (client: string, result: string) => metrics.webhookEvents.inc({ client, result });
   const unauthorized = (client: string, result: string, message: string) => {
@@ -163,31 +166,22 @@ export function webhookRouter(deps: { pool: Pool; metrics: ApiMetrics; cache: We
       throw new HttpError(400, 'validation_failed', problems.map((p) => `${p.in} ${p.field}: ${p.message}`).join('; '), problems);
     }
     const event = parsed.data;
-    const key = event.id;
-    let rows: { id: string | null }[];
+    let result: WriteResult;
     try {
-      ({ rows } = await pool.query<{ id: string | null }>(
-        `WITH ins AS (
-           INSERT INTO activity_events (client_id, kind, occurred_at, details, idempotency_key, source)
-           VALUES ($1, $2, coalesce($3::timestamptz, now()), $4, $5, 'webhook')
-           ON CONFLICT (idempotency_key) DO NOTHING
-           RETURNING id
-         ), touch AS (
-           -- Coarse to the second: many events a second for one client update its row once.
-           UPDATE clients SET last_activity_at = now()
-            WHERE id = $1 AND EXISTS (SELECT 1 FROM ins)
-              AND (last_activity_at IS NULL OR last_activity_at < now() - interval '1 second')
-         )
-         SELECT (SELECT id::text FROM ins) AS id`,
-        [client.clientId, event.type, event.occurredAt ?? null, JSON.stringify(event.data ?? {}), `${client.clientId}:${key}`],
-      ));
+      result = await batcher.write({
+        clientId: client.clientId,
+        kind: event.type,
+        occurredAt: event.occurredAt ?? null,
+        details: JSON.stringify(event.data ?? {}),
+        idempotencyKey: `${client.clientId}:${event.id}`,
+      });
     } catch (err) {
       count(client.slug, isDatabaseUnavailable(err) ? 'unavailable' : 'error');
       throw err;
     }
-    if (rows[0]?.id) {
+    if (result.stored) {
       count(client.slug, 'stored');
-      res.status(201).json({ status: 'stored', id: rows[0].id, secretVersion: secret.version });
+      res.status(201).json({ status: 'stored', id: result.id, secretVersion: secret.version });
     } else {
       count(client.slug, 'duplicate');
       res.status(200).json({ status: 'duplicate' });
