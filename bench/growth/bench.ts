@@ -6,7 +6,7 @@
  * BENCH_GROWTH_INVOICES invoices (100). At each size, each service started fresh as a separate
  * process, one after the other:
  *   1. `ct serve exporters` (docker-compose.yml's NODE_OPTIONS) against an n8n stand-in listing that
- *      size's workflows: time to its first complete scrape, BENCH_GROWTH_SCRAPES timed scrapes
+ *      size's workflows: time to its first complete scrape, BENCH_GROWTH_SCRAPES (100) timed scrapes
  *      (median, p99), series, peak RSS (VmHWM);
  *   2. `ct serve api`: GET /api/clients at a fixed 200 requests/s (p50, p99), then signed webhook
  *      posts over 16 connections (durable events/s: rows committed ÷ phase length), each phase
@@ -280,7 +280,7 @@ async function measure(): Promise<Run> {
     invoicesPerClient: positive('BENCH_GROWTH_INVOICES', 100),
   };
   const seconds = positive('BENCH_GROWTH_SECONDS', 10);
-  const scrapes = positive('BENCH_GROWTH_SCRAPES', 50);
+  const scrapes = positive('BENCH_GROWTH_SCRAPES', 100);
   const nodeOptions = process.env.BENCH_GROWTH_EXPORTER_NODE_OPTIONS ?? composeExporterNodeOptions();
 
   const dir = mkdtempSync(path.join(tmpdir(), 'ct-bench-growth-'));
@@ -387,7 +387,7 @@ async function measure(): Promise<Run> {
   const given = Object.keys(process.env)
     .filter((k) => k.startsWith('BENCH_GROWTH_'))
     .sort()
-    .map((k) => `${k}=${process.env[k]}`);
+    .map((k) => `${k}=${/[\s"]/.test(process.env[k]!) ? JSON.stringify(process.env[k]) : process.env[k]}`);
   return {
     command: [...given, 'BENCH_WRITE_DOCS=1', 'npm run bench:growth'].join(' '),
     date: new Date().toISOString(),

@@ -10,8 +10,8 @@ const mb = (bytes: number) => `${bytes < 10e6 ? (bytes / 1e6).toFixed(1) : thous
 
 export function growthTable(rows: GrowthRow[]): string {
   const lines = [
-    '| clients | workflows | events | invoices | database | exporter series | scrape median / p99 | exporter peak RSS | webhook durable events/s (p99) | `GET /api/clients` p50 / p99 | `ct backup run` | backup object | load avg |',
-    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| clients | workflows | events | invoices | database | exporter series | exporter start to first full scrape | scrape median / p99 | exporter peak RSS | webhook durable events/s (p99) | `GET /api/clients` p50 / p99 | `ct backup run` | backup object | load avg |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const r of rows) {
     const e = exporterOk(r);
@@ -23,8 +23,9 @@ export function growthTable(rows: GrowthRow[]): string {
       thousands(r.events),
       thousands(r.invoices),
       mb(r.databaseBytes),
-      e ? thousands(e.series) : '—',
-      e ? `${f1(e.scrapeMedianMs)} / ${f1(e.scrapeP99Ms)} ms${down}` : failed,
+      e ? thousands(e.series) : failed,
+      e ? `${f1(e.readySeconds)} s` : '—',
+      e ? `${f1(e.scrapeMedianMs)} / ${f1(e.scrapeP99Ms)} ms${down}` : '—',
       e ? `${f1(e.peakRssMb)} MB` : '—',
       `${thousands(r.webhookEventsPerSecond)} (${f1(r.webhookP99Ms)} ms)${r.webhookErrors ? `, ${r.webhookErrors} errors` : ''}`,
       `${f1(r.readP50Ms)} / ${f1(r.readP99Ms)} ms${r.readErrors ? `, ${r.readErrors} errors` : ''}`,
