@@ -62,6 +62,8 @@ export function createApp(o: AppOptions): ApiApp {
   app.disable('x-powered-by');
   app.set('trust proxy', o.settings.trustProxy);
   app.set('query parser', 'simple');
+  // Every answer is Cache-Control: no-store, so an ETag (a hash of each body) would never be used.
+  app.set('etag', false);
 
   // The security stack, in order: request id + logging, headers (no-store), CORS, rate limits, authentication.
   app.use(requestId());

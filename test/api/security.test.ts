@@ -147,6 +147,29 @@ describe('authentication', () => {
     expect((await api.call('GET', '/api/clients', { key: null, headers: { 'x-api-key': api.keys.read } })).status).toBe(200);
   });
 
+  it('marks an API key used, asking the database once a minute rather than once a request', async () => {
+    const created = await api.call('POST', '/api/auth/api-keys', { body: { name: 'busy-reader', scopes: ['read'] } });
+    const touches = jest.spyOn(api.db.appPool, 'query');
+    try {
+      for (let i = 0; i < 20; i++) expect((await api.call('GET', '/api/clients', { key: created.body.key })).status).toBe(200);
+      const updates = touches.mock.calls.filter(([sql]) => typeof sql === 'string' && /^\s*UPDATE api_keys SET last_used_at/.test(sql));
+      expect(updates).toHaveLength(1);
+    } finally {
+      touches.mockRestore();
+    }
+    const listed = await api.call('GET', '/api/auth/api-keys');
+    const mine = listed.body.data.find((k: { id: string }) => k.id === created.body.id);
+    expect(mine.lastUsedAt).not.toBeNull();
+    expect(Date.now() - Date.parse(mine.lastUsedAt)).toBeLessThan(60_000);
+  });
+
+  it('sends no ETag: every answer is no-store, so hashing each body would be wasted', async () => {
+    const res = await api.call('GET', '/api/clients');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    expect(res.headers.get('etag')).toBeNull();
+  });
+
   it('trusts the Grafana proxy secret as admin on the admin app routes and records X-Grafana-User as the actor', async () => {
     const headers = { 'x-ct-proxy-secret': PROXY_SECRET, 'x-grafana-user': 'alice' };
     const created = await api.call('POST', '/api/clients', { body: { slug: 'via-grafana', name: 'Via Grafana' } });
