@@ -180,7 +180,9 @@ export function growthChart(rows: GrowthRow[], opts: { subtitle?: string } = {})
             data: sizes.map((size, j) => {
               const v = s.values[j];
               if (v === undefined) return [size, '-'];
-              const position = !below ? 'top' : v > 0.12 * top ? 'bottom' : 'right';
+              // Above the point when on the axis, if the upper series is well clear of it there.
+              const upper = p.series[1]?.values[j];
+              const position = !below ? 'top' : v > 0.12 * top ? 'bottom' : upper !== undefined && upper - v > 0.25 * top ? 'top' : 'right';
               return { value: [size, v], label: { position } };
             }),
             label: {
