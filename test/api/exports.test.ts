@@ -1,19 +1,14 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import express from 'express';
 import { Counter, Gauge, Registry } from 'prom-client';
-import { listen, metricsHandler, type RunningServer } from '@ct/lib';
-import { startPrometheus, type PrometheusService } from '../bench/services';
+import type { PrometheusService } from '../bench/services';
+import { startExportFixture, type ExportFixture } from './export-fixture';
 import { startTestApi, type TestApi } from './harness';
 
 /**
  * Metric exports through a real Prometheus (a private one, scraping a small exporter of the
  * catalogue's metric names every second), streamed as CSV and JSON.
  */
-let dir: string;
+let fixture: ExportFixture;
 let prom: PrometheusService;
-let exporter: RunningServer;
 let api: TestApi;
 const registry = new Registry();
 const runs = new Counter({
@@ -25,14 +20,8 @@ const runs = new Counter({
 const mrr = new Gauge({ name: 'ct_mrr', help: 'test', labelNames: ['currency'], registers: [registry] });
 
 beforeAll(async () => {
-  dir = mkdtempSync(path.join(tmpdir(), 'ct-api-exports-'));
-  const app = express();
-  app.get('/metrics', metricsHandler(registry));
-  exporter = await listen(app, { port: 0 });
-  prom = await startPrometheus(dir, {
-    config: `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: ct\n    static_configs:\n      - targets: ['127.0.0.1:${exporter.port}']\n`,
-  });
-  api = await startTestApi({ settings: { prometheusUrl: prom.url } });
+  fixture = await startExportFixture(registry, 'api-exports');
+  ({ prom, api } = fixture);
   mrr.set({ currency: 'USD' }, 1234.5);
   // Grow the counters until Prometheus holds enough scrapes of them (slow on a busy machine).
   const samples = async () => {
@@ -49,10 +38,7 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
-  await api?.close();
-  await exporter?.close(500);
-  await prom?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await fixture?.close();
 });
 
 const range = () => {

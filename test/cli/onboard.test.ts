@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
-import { clientRoleName, GrafanaClient, loadClientDashboards, orgNameOf, type SyncSettings } from '@ct/client-portal';
+import { clientRoleName, GrafanaClient, loadClientDashboards, orgNameOf } from '@ct/client-portal';
 import type { N8nWorkflow, Pool, SecretKeyring } from '@ct/lib';
 import {
   formatOnboardSummary,
@@ -18,7 +18,7 @@ import {
   type RawSpec,
 } from '../../cli/src/onboard';
 import { n8nFromBench, startTestApi, type TestApi } from '../api/harness';
-import { GrafanaContractFake } from '../client-portal/grafana-contract';
+import { COMPOSE_SYNC_SETTINGS as SETTINGS, GrafanaContractFake } from '../client-portal/grafana-contract';
 import { runCt } from '../helpers/cli';
 import { benchEnv } from '../helpers/db';
 
@@ -30,13 +30,6 @@ import { benchEnv } from '../helpers/db';
  */
 
 const KEYRING: SecretKeyring = { currentId: 'onboard', keys: { onboard: 'onboard-test-secrets-key-0123456789abcdef' } };
-const SETTINGS: SyncSettings = {
-  tenantProxyUrl: 'http://tenant-proxy:9466',
-  dbHost: 'postgres:5432',
-  dbName: 'ct',
-  dbSslmode: 'disable',
-  churnedOrgs: 'keep',
-};
 const TAG = randomBytes(3).toString('hex');
 const SLUG = `onb-pizza-${TAG}`;
 const n8n = n8nFromBench();

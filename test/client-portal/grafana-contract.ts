@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import Ajv, { type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
+import type { SyncSettings } from '@ct/client-portal';
 
 /**
  * A contract fake of Grafana's HTTP API, for what cannot run on these machines (Grafana itself).
@@ -26,6 +27,15 @@ import addFormats from 'ajv-formats';
 
 export const GRAFANA_OPENAPI_PATH = path.resolve(__dirname, '..', '..', '..', 'shared', 'contracts', 'grafana-openapi3.json');
 export const CONTRACT_VIOLATION_STATUS = 599;
+
+/** `ct grafana sync`'s settings as the compose stack gives them (service names as hosts). */
+export const COMPOSE_SYNC_SETTINGS: SyncSettings = {
+  tenantProxyUrl: 'http://tenant-proxy:9466',
+  dbHost: 'postgres:5432',
+  dbName: 'ct',
+  dbSslmode: 'disable',
+  churnedOrgs: 'keep',
+};
 
 type Json = Record<string, unknown>;
 type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';

@@ -15,12 +15,11 @@ import {
   syncGrafanaOrgs,
   type DashboardJson,
   type SyncOptions,
-  type SyncSettings,
 } from '@ct/client-portal';
 import { keyringFromConfig, loadConfig, scramVerifierMatches, withTransaction, type SecretKeyring } from '@ct/lib';
 import { runCt } from '../helpers/cli';
 import { benchEnv, createTestDatabase, type TestDatabase } from '../helpers/db';
-import { GrafanaContractFake, type FakeState } from './grafana-contract';
+import { COMPOSE_SYNC_SETTINGS as SETTINGS, GrafanaContractFake, type FakeState } from './grafana-contract';
 
 /**
  * Org sync against the contract fake of Grafana's HTTP API (every request checked against
@@ -29,14 +28,6 @@ import { GrafanaContractFake, type FakeState } from './grafana-contract';
 
 /** The client dashboards as generated (clientDashboards() of @ct/dashboards). */
 const CLIENT_DASHBOARDS: DashboardJson[] = loadClientDashboards();
-
-const SETTINGS: SyncSettings = {
-  tenantProxyUrl: 'http://tenant-proxy:9466',
-  dbHost: 'postgres:5432',
-  dbName: 'ct',
-  dbSslmode: 'disable',
-  churnedOrgs: 'keep',
-};
 
 let db: TestDatabase;
 let fake: GrafanaContractFake;

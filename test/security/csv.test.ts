@@ -1,11 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import express from 'express';
 import { Gauge, Registry } from 'prom-client';
-import { listen, metricsHandler, type RunningServer } from '@ct/lib';
-import { startPrometheus, type PrometheusService } from '../bench/services';
-import { startTestApi, type TestApi } from '../api/harness';
+import type { PrometheusService } from '../bench/services';
+import { startExportFixture, type ExportFixture } from '../api/export-fixture';
+import type { TestApi } from '../api/harness';
 
 /**
  * CSV injection through the metric exports. The attack: a label value (a client slug, a
@@ -23,25 +19,18 @@ const HOSTILE = [
   '-42',
 ];
 
-let dir: string;
+let fixture: ExportFixture;
 let prom: PrometheusService;
-let exporter: RunningServer;
 let api: TestApi;
 const registry = new Registry();
 const clientMrr = new Gauge({ name: 'ct_client_mrr', help: 'test', labelNames: ['client', 'currency'], registers: [registry] });
 
 beforeAll(async () => {
-  dir = mkdtempSync(path.join(tmpdir(), 'ct-security-csv-'));
   HOSTILE.forEach((client, i) => clientMrr.set({ client, currency: 'USD' }, 100 + i));
   clientMrr.set({ client: 'refund-co', currency: '=cmd' }, -50.25);
   clientMrr.set({ client: 'plain-co', currency: 'EUR' }, 12);
-  const app = express();
-  app.get('/metrics', metricsHandler(registry));
-  exporter = await listen(app, { port: 0 });
-  prom = await startPrometheus(dir, {
-    config: `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: ct\n    static_configs:\n      - targets: ['127.0.0.1:${exporter.port}']\n`,
-  });
-  api = await startTestApi({ settings: { prometheusUrl: prom.url } });
+  fixture = await startExportFixture(registry, 'security-csv');
+  ({ prom, api } = fixture);
   // Until Prometheus holds every series since at least 2 s ago: the export floors its window to
   // whole seconds, so the series must already be there a second before the test's `to`.
   const q = encodeURIComponent('count(ct_client_mrr)');
@@ -56,10 +45,7 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
-  await api?.close();
-  await exporter?.close(500);
-  await prom?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await fixture?.close();
 });
 
 /** Parses CSV as a spreadsheet does (RFC 4180: quoted cells, doubled quotes, line breaks inside quotes). */
