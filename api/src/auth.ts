@@ -279,7 +279,12 @@ async function checkApiKey(
     scopes: Scope[];
     revoked_at: Date | null;
     prefix: string;
-  }>('SELECT id, name, prefix, key_hash, scopes, revoked_at FROM api_keys WHERE prefix = $1', [apiKeyPrefix(key)]);
+  }>({
+    // Named, so each connection parses and plans it once: planning costs PostgreSQL more than the lookup.
+    name: 'ct-api-key-by-prefix',
+    text: 'SELECT id, name, prefix, key_hash, scopes, revoked_at FROM api_keys WHERE prefix = $1',
+    values: [apiKeyPrefix(key)],
+  });
   const row = rows[0];
   // Compare even when nothing matched, so a missing prefix and a wrong tail take the same time.
   const ok = safeEqual(hashApiKey(key), row?.key_hash ?? '0'.repeat(64)) && row !== undefined;

