@@ -1,6 +1,6 @@
 import { Gauge, type Counter, type Registry } from 'prom-client';
 import { errorMessage, type Logger } from '@ct/lib';
-import type { RenderedFamily } from './exposition';
+import type { EncodedFamily } from './exposition';
 
 /**
  * A collector reads one source and returns a function that writes what it read into its metrics.
@@ -18,10 +18,11 @@ export interface Collector {
   /** Called instead of the apply function when reading failed: clears what would be stale. */
   reset(): void;
   /**
-   * Families that grow with the number of clients, rendered directly (see exposition.ts) by the
-   * last apply, appended after the registry's metrics; emptied by reset().
+   * Families that grow with the number of clients, rendered directly into gzip members (see
+   * exposition.ts) and set by the last apply, appended after the registry's metrics; emptied by
+   * reset().
    */
-  readonly families?: readonly RenderedFamily[];
+  readonly families?: readonly EncodedFamily[];
 }
 
 export interface CollectorOutcome {
@@ -56,7 +57,7 @@ export class CollectorRunner {
   }
 
   /** The directly rendered families of every collector, after the last run. */
-  families(): RenderedFamily[] {
+  families(): EncodedFamily[] {
     return this.collectors.flatMap((c) => c.families ?? []);
   }
 
@@ -121,4 +122,48 @@ export function clear(metric: Gauge | Counter): void {
 export function setOrClear(gauge: Gauge, value: number | null | undefined): void {
   if (value === null || value === undefined) clear(gauge);
   else gauge.set(value);
+}
+
+/**
+ * SQL: a fingerprint of the visible rows of `from` (a table, with a WHERE clause if need be). Every
+ * insert or update writes a row version stamped with the id of its transaction (xmin), and a
+ * delete removes one: the count, the sum of xmin and the sum of a hash of xmin change with any
+ * committed change (for two changes to cancel out, both sums would have to match). Cheap next to
+ * reading the rows: about 0.2 µs a row in PostgreSQL, and one row comes back.
+ */
+export function rowsFingerprint(from: string): string {
+  return `(SELECT count(*) || ':' || coalesce(sum(x), 0) || ':' || coalesce(sum(hashint8(x)), 0) FROM (SELECT xmin::text::bigint AS x FROM ${from}) v)`;
+}
+
+/**
+ * What a collector read from its tables and rendered, reused by the next scrapes while the
+ * fingerprint of those tables is the same and the clock has not reached `until` (the first moment
+ * a figure would change by time alone, e.g. an invoice falling due). The fingerprint is taken
+ * before the tables are read, so a change committed in between makes the next scrape read again:
+ * a scrape never serves what was not true at its start.
+ */
+export class FingerprintCache<T> {
+  private entry: { key: string; until: number; value: T } | null = null;
+  /** Reads (misses) since the start, for tests and the benchmark. */
+  loads = 0;
+
+  async get(key: string, nowMs: number, load: () => Promise<{ value: T; until: number }>): Promise<T> {
+    const e = this.entry;
+    if (e && e.key === key && nowMs < e.until) return e.value;
+    this.entry = null;
+    const { value, until } = await load();
+    this.loads += 1;
+    this.entry = { key, until, value };
+    return value;
+  }
+
+  clear(): void {
+    this.entry = null;
+  }
+}
+
+/** Milliseconds since the epoch of a timestamp column that may be NULL (then: never). */
+export function untilMs(d: Date | string | null | undefined): number {
+  const s = epochSeconds(d);
+  return s === null ? Infinity : s * 1000;
 }

@@ -16,7 +16,7 @@ import { BackupsCollector } from './collectors/backups';
 import { BillingCollector } from './collectors/billing';
 import { DatabaseCollector } from './collectors/database';
 import { N8nCollector, N8nPoller } from './collectors/n8n';
-import { encodedParts, familyParts, gzipBytes, type EncodedFamily, type RenderedFamily } from './exposition';
+import { decodedText, encodedParts, gzipBytes, type EncodedFamily } from './exposition';
 import type { ExecutionSource } from './ingest';
 
 export interface ExporterOptions {
@@ -70,19 +70,16 @@ export function createExporter(opts: ExporterOptions): Exporter {
   );
   let outcomes: CollectorOutcome[] = [];
   /**
-   * One scrape: the registry's metrics and the per-client families, rendered now, then the
-   * per-workflow families encoded by the last n8n poll; all taken in the same turn.
+   * One scrape: the registry's metrics, rendered now (a few hundred lines), then the families of
+   * the collectors and the per-workflow families, already gzip members; all taken in the same turn.
    */
   const collectParts = async (openMetrics: boolean) => {
-    let perClient: RenderedFamily[] = [];
-    let perWorkflow: EncodedFamily[] = [];
+    let families: EncodedFamily[] = [];
     const body = await renderMetrics(registry, openMetrics, async () => {
       outcomes = await runner.run();
-      perClient = runner.families();
-      perWorkflow = poller.workflowBlock.families;
+      families = [...runner.families(), ...poller.workflowBlock.families];
     });
-    const head = [openMetrics ? body.replace(/# EOF\n$/, '') : body, ...familyParts(perClient, openMetrics)].join('');
-    return { head, perWorkflow };
+    return { head: openMetrics ? body.replace(/# EOF\n$/, '') : body, families };
   };
   const EOF = '# EOF\n';
   const eofGzip = gzipBytes(EOF);
@@ -91,13 +88,16 @@ export function createExporter(opts: ExporterOptions): Exporter {
   app.get('/metrics', async (req, res) => {
     const openMetrics = (req.get('accept') ?? '').includes('application/openmetrics-text');
     const compressed = /\bgzip\b/.test(req.get('accept-encoding') ?? '');
-    const { head, perWorkflow } = await collectParts(openMetrics);
+    const { head, families } = await collectParts(openMetrics);
     res.set('Content-Type', openMetrics ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_TEXT_CONTENT_TYPE);
     res.set('Vary', 'Accept-Encoding');
     if (compressed) res.set('Content-Encoding', 'gzip');
-    const chunks: (Buffer | string)[] = [compressed ? await gzipBytes(head) : head, ...encodedParts(perWorkflow, openMetrics, compressed)];
+    // The kept gzip members are written as they are, not copied per scrape; a scrape without gzip
+    // (rare: Prometheus always asks for it) inflates them.
+    const chunks: (Buffer | string)[] = compressed
+      ? [await gzipBytes(head), ...encodedParts(families, openMetrics)]
+      : [head, decodedText(families, openMetrics)];
     if (openMetrics) chunks.push(compressed ? await eofGzip : EOF);
-    // Written piece by piece: the cached families are sent as they are, not copied per scrape.
     for (const c of chunks) res.write(c);
     res.end();
   });
@@ -114,8 +114,8 @@ export function createExporter(opts: ExporterOptions): Exporter {
       return outcomes;
     },
     async scrape(openMetrics = false) {
-      const { head, perWorkflow } = await collectParts(openMetrics);
-      return head + Buffer.concat(encodedParts(perWorkflow, openMetrics, false)).toString() + (openMetrics ? EOF : '');
+      const { head, families } = await collectParts(openMetrics);
+      return head + decodedText(families, openMetrics) + (openMetrics ? EOF : '');
     },
   };
 }

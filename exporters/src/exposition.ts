@@ -3,12 +3,14 @@
  * for the per-workflow families whose size grows with the number of workflows (tens of
  * thousands of series at 1,000 clients × 20 workflows). prom-client keeps one object per series
  * and hashes every label set on each update, which at that size costs about a second and a few
- * hundred MB per render; these families are rendered once per n8n poll instead, right after the
- * ingestion that changes them, and every scrape appends the cached text.
+ * hundred MB per render; these families are rendered once when their inputs change (the n8n poll
+ * for the per-workflow ones, a changed fingerprint of their tables for the per-client ones) and
+ * kept as gzip members that every scrape appends as they are.
  */
 
+import { once } from 'node:events';
 import { promisify } from 'node:util';
-import { gzip } from 'node:zlib';
+import { createGzip, gunzipSync, gzip } from 'node:zlib';
 
 export type Labels = readonly (readonly [string, string])[];
 export type FamilyType = 'counter' | 'gauge';
@@ -53,24 +55,6 @@ function sampleLine(name: string, labels: Labels, value: number): string {
   return `${name}${l} ${formatValue(value)}\n`;
 }
 
-/**
- * Renders families, giving the event loop back every `yieldEvery` samples so that scrapes
- * served meanwhile are not held up by a large render.
- */
-export async function renderFamiliesAsync(families: Iterable<Family>, yieldEvery = 2000): Promise<RenderedFamily[]> {
-  const out: RenderedFamily[] = [];
-  let n = 0;
-  for (const f of families) {
-    const lines: string[] = [];
-    for (const [labels, value] of f.samples) {
-      lines.push(sampleLine(f.name, labels, value));
-      if (++n % yieldEvery === 0) await new Promise((r) => setImmediate(r));
-    }
-    out.push({ ...header(f), samples: lines.join('') });
-  }
-  return out;
-}
-
 /** The parts of rendered families in one format, in order (OpenMetrics without `# EOF`). */
 export function familyParts(rendered: readonly RenderedFamily[], openMetrics: boolean): string[] {
   return rendered.flatMap((r) => [openMetrics ? r.openMetricsHeader : r.textHeader, r.samples]);
@@ -86,37 +70,64 @@ export function renderFamilies(families: readonly Family[]): RenderedFamily[] {
 }
 
 /**
- * A rendered family held as bytes, plain and gzip-compressed, so a scrape writes it without
- * encoding or compressing it again. Each piece is a complete gzip member: concatenated members
- * form one valid gzip stream (RFC 1952 §2.2), which Prometheus' and Node's decoders read whole.
+ * A rendered family held as gzip members only, so a scrape writes it without rendering, encoding
+ * or compressing it again, and the plain text (ten times the size) is not kept in memory. Each
+ * piece is a complete gzip member: concatenated members form one valid gzip stream (RFC 1952
+ * §2.2), which Prometheus' and Node's decoders read whole. A scrape without gzip inflates them.
  */
 export interface EncodedFamily {
   textHeader: Buffer;
   openMetricsHeader: Buffer;
   samples: Buffer;
-  gzip: { textHeader: Buffer; openMetricsHeader: Buffer; samples: Buffer };
 }
 
 const gzipAsync = promisify(gzip);
 /** Level 1: on this text about 8× smaller, at a fraction of the CPU of the default level. */
-export const gzipBytes = (b: Buffer | string) => gzipAsync(b, { level: 1 });
+export const GZIP_LEVEL = 1;
+export const gzipBytes = (b: Buffer | string) => gzipAsync(b, { level: GZIP_LEVEL });
 
-export async function encodeFamilies(rendered: readonly RenderedFamily[]): Promise<EncodedFamily[]> {
+/**
+ * Renders families straight into gzip members, `chunkSamples` sample lines at a time: the text of
+ * a whole family never exists at once (at 20,000 workflows it would be megabytes of transient
+ * strings), and the event loop is given back between chunks so that scrapes are not held up.
+ */
+export async function encodeFamilies(families: Iterable<Family>, chunkSamples = 2000): Promise<EncodedFamily[]> {
   const out: EncodedFamily[] = [];
-  for (const r of rendered) {
-    const textHeader = Buffer.from(r.textHeader);
-    const openMetricsHeader = Buffer.from(r.openMetricsHeader);
-    const samples = Buffer.from(r.samples);
-    const [gt, go, gs] = await Promise.all([gzipBytes(textHeader), gzipBytes(openMetricsHeader), gzipBytes(samples)]);
-    out.push({ textHeader, openMetricsHeader, samples, gzip: { textHeader: gt, openMetricsHeader: go, samples: gs } });
+  for (const f of families) {
+    const h = header(f);
+    const z = createGzip({ level: GZIP_LEVEL });
+    const parts: Buffer[] = [];
+    z.on('data', (b: Buffer) => parts.push(b));
+    const done = new Promise<void>((resolve, reject) => {
+      z.on('end', resolve);
+      z.on('error', reject);
+    });
+    let chunk = '';
+    let n = 0;
+    for (const [labels, value] of f.samples) {
+      chunk += sampleLine(f.name, labels, value);
+      if (++n % chunkSamples === 0) {
+        if (!z.write(chunk)) await once(z, 'drain');
+        chunk = '';
+        await new Promise((r) => setImmediate(r));
+      }
+    }
+    z.end(chunk);
+    await done;
+    const [textHeader, openMetricsHeader] = await Promise.all([gzipBytes(h.textHeader), gzipBytes(h.openMetricsHeader)]);
+    out.push({ textHeader, openMetricsHeader, samples: parts.length === 1 ? parts[0]! : Buffer.concat(parts) });
   }
   return out;
 }
 
-/** The pieces of encoded families in one format, plain or gzip-compressed. */
-export function encodedParts(families: readonly EncodedFamily[], openMetrics: boolean, compressed: boolean): Buffer[] {
-  return families.flatMap((f) => {
-    const src = compressed ? f.gzip : f;
-    return [openMetrics ? src.openMetricsHeader : src.textHeader, src.samples];
-  });
+/** The gzip members of encoded families in one format. */
+export function encodedParts(families: readonly EncodedFamily[], openMetrics: boolean): Buffer[] {
+  return families.flatMap((f) => [openMetrics ? f.openMetricsHeader : f.textHeader, f.samples]);
+}
+
+/** The plain text of encoded families (a scrape that did not ask for gzip). */
+export function decodedText(families: readonly EncodedFamily[], openMetrics: boolean): string {
+  return encodedParts(families, openMetrics)
+    .map((b) => gunzipSync(b).toString())
+    .join('');
 }

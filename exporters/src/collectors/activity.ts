@@ -1,6 +1,6 @@
 import type { Pool } from '@ct/lib';
-import { epochSeconds, type Collector } from '../collector';
-import { renderFamilies, type Labels, type RenderedFamily } from '../exposition';
+import { epochSeconds, FingerprintCache, rowsFingerprint, type Collector } from '../collector';
+import { encodeFamilies, type EncodedFamily, type Labels } from '../exposition';
 import { CHURN_INACTIVITY_DAYS } from './billing';
 
 /** Days of client_daily_stats the reliability part of the activity score looks at. */
@@ -19,22 +19,75 @@ export function activityScore(daysSinceActivity: number | null, runs: number, fa
   return recency * (0.5 + 0.5 * reliability);
 }
 
+interface ScoreRow {
+  client: string;
+  /** Last activity, ms since the epoch; null when never. */
+  lastAt: number | null;
+  runs: number;
+  failures: number;
+}
+interface ActivityState {
+  /** Every family but the score, rendered when the tables changed. */
+  families: EncodedFamily[];
+  /** What the score is computed from at each scrape (it moves with the clock). */
+  score: ScoreRow[];
+}
+
+/** Every table the activity figures are read from (the days of client_daily_stats in the score's window only). */
+const ACTIVITY_FINGERPRINT = `SELECT now() AS now, ${[
+  rowsFingerprint('clients'),
+  rowsFingerprint('client_activity_counts'),
+  rowsFingerprint('client_savings'),
+  rowsFingerprint('client_webhook_failures'),
+  rowsFingerprint(`client_daily_stats WHERE day > current_date - ${SCORE_WINDOW_DAYS}`),
+].join(" || '|' || ")} AS key, (current_date + 1)::timestamptz AS midnight`;
+
+const SCORE_HELP = `Activity score 0-1: recency × (0.5 + 0.5 × reliability); recency falls from 1 to 0 over ${CHURN_INACTIVITY_DAYS} days without activity, reliability is the success share of the last ${SCORE_WINDOW_DAYS} days of runs.`;
+
 /**
  * Per-client activity from summary tables only, a few rows per client: client_activity_counts
  * (kept by a trigger on activity_events), client_savings, client_webhook_failures and
  * client_daily_stats (kept by execution ingestion). A scrape never scans events or executions.
- * These families grow with the number of clients, so they are rendered directly.
+ * These families grow with the number of clients, so they are rendered directly, and only when a
+ * fingerprint of their tables changed (or at midnight, when the score's window moves); the score
+ * alone, which moves with the clock, is computed at every scrape from the rows kept.
  */
 export class ActivityCollector implements Collector {
   readonly name = 'activity';
-  families: RenderedFamily[] = [];
+  families: EncodedFamily[] = [];
+  /** What the last read rendered, reused while the activity tables are unchanged. */
+  readonly cache = new FingerprintCache<ActivityState>();
 
   constructor(private readonly pool: Pool) {}
 
   async read(): Promise<() => void> {
+    const { rows } = await this.pool.query<{ key: string; now: Date; midnight: Date }>(ACTIVITY_FINGERPRINT);
+    const { key, now, midnight } = rows[0]!;
+    const state = await this.cache.get(key, now.getTime(), async () => ({ value: await this.load(), until: midnight.getTime() }));
+    const nowMs = now.getTime();
+    const score = await encodeFamilies([
+      {
+        name: 'ct_client_activity_score',
+        type: 'gauge',
+        help: SCORE_HELP,
+        samples: state.score.map(
+          (r) =>
+            [
+              [['client', r.client]],
+              activityScore(r.lastAt === null ? null : (nowMs - r.lastAt) / 86_400_000, r.runs, r.failures),
+            ] as const,
+        ),
+      },
+    ]);
+    return () => {
+      this.families = [...state.families, ...score];
+    };
+  }
+
+  private async load(): Promise<ActivityState> {
     const [clients, events, savings, failures, recent] = await Promise.all([
-      this.pool.query<{ id: string; slug: string; last_at: Date | null; now: Date }>(
-        `SELECT c.id, c.slug, greatest(c.last_activity_at, act.last_at) AS last_at, now() AS now
+      this.pool.query<{ id: string; slug: string; last_at: Date | null }>(
+        `SELECT c.id, c.slug, greatest(c.last_activity_at, act.last_at) AS last_at
            FROM clients c
            LEFT JOIN (SELECT client_id, max(last_occurred_at) AS last_at FROM client_activity_counts GROUP BY 1) act ON act.client_id = c.id`,
       ),
@@ -51,78 +104,77 @@ export class ActivityCollector implements Collector {
         [SCORE_WINDOW_DAYS],
       ),
     ]);
-    return () => {
-      const slug = new Map(clients.rows.map((c) => [c.id, c.slug]));
-      const minutes = new Map<string, number>();
-      const roi: (readonly [Labels, number])[] = [];
-      for (const r of savings.rows) {
-        const client = slug.get(r.client_id);
-        if (!client) continue;
-        minutes.set(client, (minutes.get(client) ?? 0) + Number(r.minutes));
-        roi.push([
-          [
-            ['client', client],
-            ['currency', r.currency],
-          ],
-          Number(r.value_cents) / 100,
-        ]);
-      }
-      const webhook = new Map(failures.rows.map((r) => [slug.get(r.client_id), Number(r.n)]));
-      const runs = new Map(recent.rows.map((r) => [r.client_id, r]));
-      const c = (client: string): Labels => [['client', client]];
-
-      this.families = renderFamilies([
-        {
-          name: 'ct_client_last_activity_timestamp_seconds',
-          type: 'gauge',
-          help: "When the client's last activity event occurred (or the API last recorded activity); absent when it never had any.",
-          samples: clients.rows.flatMap((r): (readonly [Labels, number])[] => {
-            const t = epochSeconds(r.last_at);
-            return t === null ? [] : [[c(r.slug), t]];
-          }),
-        },
-        {
-          name: 'ct_client_activity_events_total',
-          type: 'counter',
-          help: 'Activity events received from the client workflows, by kind.',
-          samples: events.rows.flatMap((r): (readonly [Labels, number])[] => {
-            const client = slug.get(r.client_id);
-            return client ? [[[...c(client), ['kind', r.kind]], Number(r.events)]] : [];
-          }),
-        },
-        {
-          name: 'ct_client_time_saved_seconds_total',
-          type: 'counter',
-          help: "Time saved, in seconds: successful executions × the automation's minutes saved per run × 60, valued when each execution was ingested.",
-          samples: clients.rows.map((r) => [c(r.slug), (minutes.get(r.slug) ?? 0) * 60] as const),
-        },
-        {
-          name: 'ct_client_roi_value_total',
-          type: 'counter',
-          help: "Value of the hours saved, in currency units: hours saved × the automation's hourly value.",
-          samples: roi,
-        },
-        {
-          name: 'ct_client_webhook_failures_total',
-          type: 'counter',
-          help: "Failed deliveries of the client's n8n webhooks: executions of Webhook-triggered workflows that ended in error or crashed.",
-          samples: clients.rows.map((r) => [c(r.slug), webhook.get(r.slug) ?? 0] as const),
-        },
-        {
-          name: 'ct_client_activity_score',
-          type: 'gauge',
-          help: `Activity score 0-1: recency × (0.5 + 0.5 × reliability); recency falls from 1 to 0 over ${CHURN_INACTIVITY_DAYS} days without activity, reliability is the success share of the last ${SCORE_WINDOW_DAYS} days of runs.`,
-          samples: clients.rows.map((r) => {
-            const day = runs.get(r.id);
-            const days = r.last_at ? (r.now.getTime() - r.last_at.getTime()) / 86_400_000 : null;
-            return [c(r.slug), activityScore(days, Number(day?.runs ?? 0), Number(day?.failures ?? 0))] as const;
-          }),
-        },
+    const slug = new Map(clients.rows.map((c) => [c.id, c.slug]));
+    const minutes = new Map<string, number>();
+    const roi: (readonly [Labels, number])[] = [];
+    for (const r of savings.rows) {
+      const client = slug.get(r.client_id);
+      if (!client) continue;
+      minutes.set(client, (minutes.get(client) ?? 0) + Number(r.minutes));
+      roi.push([
+        [
+          ['client', client],
+          ['currency', r.currency],
+        ],
+        Number(r.value_cents) / 100,
       ]);
-    };
+    }
+    const webhook = new Map(failures.rows.map((r) => [slug.get(r.client_id), Number(r.n)]));
+    const runs = new Map(recent.rows.map((r) => [r.client_id, r]));
+    const c = (client: string): Labels => [['client', client]];
+
+    const families = await encodeFamilies([
+      {
+        name: 'ct_client_last_activity_timestamp_seconds',
+        type: 'gauge',
+        help: "When the client's last activity event occurred (or the API last recorded activity); absent when it never had any.",
+        samples: clients.rows.flatMap((r): (readonly [Labels, number])[] => {
+          const t = epochSeconds(r.last_at);
+          return t === null ? [] : [[c(r.slug), t]];
+        }),
+      },
+      {
+        name: 'ct_client_activity_events_total',
+        type: 'counter',
+        help: 'Activity events received from the client workflows, by kind.',
+        samples: events.rows.flatMap((r): (readonly [Labels, number])[] => {
+          const client = slug.get(r.client_id);
+          return client ? [[[...c(client), ['kind', r.kind]], Number(r.events)]] : [];
+        }),
+      },
+      {
+        name: 'ct_client_time_saved_seconds_total',
+        type: 'counter',
+        help: "Time saved, in seconds: successful executions × the automation's minutes saved per run × 60, valued when each execution was ingested.",
+        samples: clients.rows.map((r) => [c(r.slug), (minutes.get(r.slug) ?? 0) * 60] as const),
+      },
+      {
+        name: 'ct_client_roi_value_total',
+        type: 'counter',
+        help: "Value of the hours saved, in currency units: hours saved × the automation's hourly value.",
+        samples: roi,
+      },
+      {
+        name: 'ct_client_webhook_failures_total',
+        type: 'counter',
+        help: "Failed deliveries of the client's n8n webhooks: executions of Webhook-triggered workflows that ended in error or crashed.",
+        samples: clients.rows.map((r) => [c(r.slug), webhook.get(r.slug) ?? 0] as const),
+      },
+    ]);
+    const score = clients.rows.map((r): ScoreRow => {
+      const day = runs.get(r.id);
+      return {
+        client: r.slug,
+        lastAt: r.last_at ? r.last_at.getTime() : null,
+        runs: Number(day?.runs ?? 0),
+        failures: Number(day?.failures ?? 0),
+      };
+    });
+    return { families, score };
   }
 
   reset(): void {
     this.families = [];
+    this.cache.clear();
   }
 }

@@ -1,15 +1,42 @@
 import { Gauge, type Registry } from 'prom-client';
 import type { Pool } from '@ct/lib';
-import { setGauge, type Collector } from '../collector';
-import { renderFamilies, type Family, type RenderedFamily } from '../exposition';
+import { FingerprintCache, rowsFingerprint, setGauge, untilMs, type Collector } from '../collector';
+import { encodeFamilies, type EncodedFamily, type Family, type Labels } from '../exposition';
 
 export const CLIENT_STATUSES = ['active', 'paused', 'churned'] as const;
 /** A client with no activity for this long is at risk of churning (see docs/metrics.md). */
 export const CHURN_INACTIVITY_DAYS = 14;
 
 const cents = (v: string | number) => Number(v) / 100;
+const clientCurrency = (r: { client: string; currency: string }): Labels => [
+  ['client', r.client],
+  ['currency', r.currency],
+];
 
-/** Revenue, invoices and churn risk from the billing tables. Money is reported in currency units. */
+type GaugeRows<L extends string> = [Partial<Record<L, string>>, number][];
+interface BillingState {
+  clients: GaugeRows<'status'>;
+  mrr: GaugeRows<'currency'>;
+  pending: GaugeRows<'currency'>;
+  pendingAmount: GaugeRows<'currency'>;
+  overdue: GaugeRows<'currency'>;
+  overdueAmount: GaugeRows<'currency'>;
+  families: EncodedFamily[];
+}
+
+/** Every table the billing figures are computed from (the open invoices only: the others count for none). */
+const BILLING_FINGERPRINT = `SELECT now() AS now, ${[
+  rowsFingerprint('clients'),
+  rowsFingerprint('subscriptions'),
+  rowsFingerprint("invoices WHERE status = 'open'"),
+  rowsFingerprint('client_activity_counts'),
+].join(" || '|' || ")} AS key`;
+
+/**
+ * Revenue, invoices and churn risk from the billing tables. Money is reported in currency units.
+ * Each scrape takes a fingerprint of the tables (one row back); the figures are read and the
+ * per-client families rendered again only when it changed or a figure is due to change with time.
+ */
 export class BillingCollector implements Collector {
   readonly name = 'billing';
   private readonly mrr: Gauge<'currency'>;
@@ -19,7 +46,9 @@ export class BillingCollector implements Collector {
   private readonly overdue: Gauge<'currency'>;
   private readonly overdueAmount: Gauge<'currency'>;
   /** The per-client families (ct_client_*) grow with the number of clients: rendered directly. */
-  families: RenderedFamily[] = [];
+  families: EncodedFamily[] = [];
+  /** What the last read rendered, reused while the billing tables are unchanged. */
+  readonly cache = new FingerprintCache<BillingState>();
 
   constructor(
     registry: Registry,
@@ -65,7 +94,22 @@ export class BillingCollector implements Collector {
   }
 
   async read(): Promise<() => void> {
-    const [clients, mrr, invoices, risk, info, clientInvoices] = await Promise.all([
+    const { rows } = await this.pool.query<{ key: string; now: Date }>(BILLING_FINGERPRINT);
+    const state = await this.cache.get(rows[0]!.key, rows[0]!.now.getTime(), () => this.load());
+    return () => {
+      setGauge(this.clients, state.clients);
+      setGauge(this.mrr, state.mrr);
+      setGauge(this.pending, state.pending);
+      setGauge(this.pendingAmount, state.pendingAmount);
+      setGauge(this.overdue, state.overdue);
+      setGauge(this.overdueAmount, state.overdueAmount);
+      this.families = state.families;
+    };
+  }
+
+  /** Reads the billing tables and renders the per-client families (when the fingerprint changed). */
+  private async load(): Promise<{ value: BillingState; until: number }> {
+    const [clients, mrr, invoices, risk, info, clientInvoices, next] = await Promise.all([
       this.pool.query<{ status: string; n: string }>('SELECT status, count(*)::text AS n FROM clients GROUP BY status'),
       this.pool.query<{ client: string; currency: string; cents: string }>(
         `SELECT c.slug AS client, s.currency, sum(s.monthly_amount_cents)::text AS cents
@@ -99,78 +143,81 @@ export class BillingCollector implements Collector {
           WHERE i.status = 'open'
           GROUP BY 1, 2`,
       ),
+      // The first moment a figure above changes by time alone: a subscription starts or ends, an
+      // open invoice falls due, a client reaches 14 days without activity.
+      this.pool.query<{ until: Date | null }>(
+        `SELECT least(
+           (SELECT min(started_at) FROM subscriptions WHERE started_at > now()),
+           (SELECT min(canceled_at) FROM subscriptions WHERE canceled_at > now()),
+           (SELECT min(due_at) FROM invoices WHERE status = 'open' AND due_at >= now()),
+           (SELECT min(t) FROM (
+              SELECT coalesce(greatest(c.last_activity_at, act.last_at), c.created_at) + make_interval(days => $1) AS t
+                FROM clients c
+                LEFT JOIN (SELECT client_id, max(last_occurred_at) AS last_at FROM client_activity_counts GROUP BY 1) act ON act.client_id = c.id
+               WHERE c.status <> 'churned') x WHERE t >= now())
+         ) AS until`,
+        [CHURN_INACTIVITY_DAYS],
+      ),
     ]);
-    return () => {
-      const byStatus = new Map<string, number>(CLIENT_STATUSES.map((s) => [s, 0]));
-      for (const r of clients.rows) byStatus.set(r.status, Number(r.n));
-      setGauge(
-        this.clients,
-        [...byStatus].map(([status, n]) => [{ status }, n]),
-      );
+    const byStatus = new Map<string, number>(CLIENT_STATUSES.map((s) => [s, 0]));
+    for (const r of clients.rows) byStatus.set(r.status, Number(r.n));
 
-      const currencies = new Set<string>();
-      const total = new Map<string, number>();
-      for (const r of mrr.rows) {
-        currencies.add(r.currency);
-        total.set(r.currency, (total.get(r.currency) ?? 0) + Number(r.cents));
-      }
-      for (const r of invoices.rows) currencies.add(r.currency);
-      setGauge(
-        this.mrr,
-        [...currencies].map((currency) => [{ currency }, cents(total.get(currency) ?? 0)]),
-      );
-
-      const inv = (overdue: boolean, field: 'n' | 'cents') =>
-        [...currencies].map((currency): [{ currency: string }, number] => {
-          const row = invoices.rows.find((r) => r.currency === currency && r.overdue === overdue);
-          const v = row ? Number(row[field]) : 0;
-          return [{ currency }, field === 'cents' ? cents(v) : v];
-        });
-      setGauge(this.pending, inv(false, 'n'));
-      setGauge(this.pendingAmount, inv(false, 'cents'));
-      setGauge(this.overdue, inv(true, 'n'));
-      setGauge(this.overdueAmount, inv(true, 'cents'));
-      this.families = renderFamilies([
-        {
-          name: 'ct_client_mrr',
-          type: 'gauge',
-          help: "The client's monthly recurring revenue in currency units (its active subscriptions).",
-          samples: mrr.rows.map(
-            (r) =>
+    const currencies = new Set<string>();
+    const total = new Map<string, number>();
+    for (const r of mrr.rows) {
+      currencies.add(r.currency);
+      total.set(r.currency, (total.get(r.currency) ?? 0) + Number(r.cents));
+    }
+    for (const r of invoices.rows) currencies.add(r.currency);
+    const inv = (overdue: boolean, field: 'n' | 'cents') =>
+      [...currencies].map((currency): [{ currency: string }, number] => {
+        const row = invoices.rows.find((r) => r.currency === currency && r.overdue === overdue);
+        const v = row ? Number(row[field]) : 0;
+        return [{ currency }, field === 'cents' ? cents(v) : v];
+      });
+    const families = await encodeFamilies([
+      {
+        name: 'ct_client_mrr',
+        type: 'gauge',
+        help: "The client's monthly recurring revenue in currency units (its active subscriptions).",
+        samples: mrr.rows.map((r) => [clientCurrency(r), cents(r.cents)] as const),
+      },
+      {
+        name: 'ct_client_churn_risk',
+        type: 'gauge',
+        help: `1 when a client that has not churned had no activity for ${CHURN_INACTIVITY_DAYS} days or has an overdue invoice, else 0.`,
+        samples: risk.rows.map((r) => [[['client', r.client]], r.inactive || r.overdue ? 1 : 0] as const),
+      },
+      {
+        name: 'ct_client_info',
+        type: 'gauge',
+        help: 'Always 1, one series per client: its display name, status (active, paused, churned) and plan as labels, for dashboards to join on client.',
+        samples: info.rows.map(
+          (r) =>
+            [
               [
-                [
-                  ['client', r.client],
-                  ['currency', r.currency],
-                ],
-                cents(r.cents),
-              ] as const,
-          ),
-        },
-        {
-          name: 'ct_client_churn_risk',
-          type: 'gauge',
-          help: `1 when a client that has not churned had no activity for ${CHURN_INACTIVITY_DAYS} days or has an overdue invoice, else 0.`,
-          samples: risk.rows.map((r) => [[['client', r.client]], r.inactive || r.overdue ? 1 : 0] as const),
-        },
-        {
-          name: 'ct_client_info',
-          type: 'gauge',
-          help: 'Always 1, one series per client: its display name, status (active, paused, churned) and plan as labels, for dashboards to join on client.',
-          samples: info.rows.map(
-            (r) =>
-              [
-                [
-                  ['client', r.client],
-                  ['name', r.name],
-                  ['status', r.status],
-                  ['plan', r.plan],
-                ],
-                1,
-              ] as const,
-          ),
-        },
-        ...clientInvoiceFamilies(clientInvoices.rows),
-      ]);
+                ['client', r.client],
+                ['name', r.name],
+                ['status', r.status],
+                ['plan', r.plan],
+              ],
+              1,
+            ] as const,
+        ),
+      },
+      ...clientInvoiceFamilies(clientInvoices.rows),
+    ]);
+    return {
+      until: untilMs(next.rows[0]?.until),
+      value: {
+        clients: [...byStatus].map(([status, n]) => [{ status }, n]),
+        mrr: [...currencies].map((currency) => [{ currency }, cents(total.get(currency) ?? 0)]),
+        pending: inv(false, 'n'),
+        pendingAmount: inv(false, 'cents'),
+        overdue: inv(true, 'n'),
+        overdueAmount: inv(true, 'cents'),
+        families,
+      },
     };
   }
 
@@ -179,6 +226,7 @@ export class BillingCollector implements Collector {
       g.reset();
     }
     this.families = [];
+    this.cache.clear();
   }
 }
 
@@ -190,16 +238,7 @@ function clientInvoiceFamilies(
     name,
     type: 'gauge',
     help,
-    samples: rows.map(
-      (r) =>
-        [
-          [
-            ['client', r.client],
-            ['currency', r.currency],
-          ],
-          value(r),
-        ] as const,
-    ),
+    samples: rows.map((r) => [clientCurrency(r), value(r)] as const),
   });
   return [
     family('ct_client_invoices_open', "The client's open invoices, overdue ones included.", (r) => Number(r.open)),

@@ -1,7 +1,8 @@
 import { Gauge, type Registry } from 'prom-client';
 import { N8nError, errorMessage, type Logger, type Pool } from '@ct/lib';
 import { clear, epochSeconds, setOrClear, type Collector } from '../collector';
-import { encodeFamilies, renderFamiliesAsync, type EncodedFamily, type Family, type Labels } from '../exposition';
+import { createHash } from 'node:crypto';
+import { encodeFamilies, type EncodedFamily, type Family, type Labels } from '../exposition';
 import { FINAL_STATUSES, ingestExecutions, readN8nState, type ExecutionSource, type FinalStatus, type N8nState } from '../ingest';
 
 export const UNASSIGNED = 'unassigned';
@@ -35,6 +36,7 @@ export class N8nPoller {
   /** The per-workflow families, rendered after each poll (see exposition.ts). */
   workflowBlock: WorkflowBlock = { families: [], error: 'not polled yet' };
   private counted: CountedFamilies | null = null;
+  private active: ActiveFamily | null = null;
   private inFlight: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private stopped = true;
@@ -54,13 +56,23 @@ export class N8nPoller {
   private async poll(): Promise<void> {
     await this.pollN8n();
     try {
-      const block = await renderWorkflowFamilies(this.pool, this.snapshot, this.fresh(), this.opts.intervalSeconds, this.counted);
+      const block = await renderWorkflowFamilies(
+        this.pool,
+        this.snapshot,
+        this.fresh(),
+        this.opts.intervalSeconds,
+        this.counted,
+        Date.now(),
+        this.active,
+      );
       this.counted = block.counted;
+      this.active = block.active;
       this.workflowBlock = { families: block.families, error: null };
     } catch (err) {
       // Without the database the workflows cannot be mapped to clients: leave them out.
       this.workflowBlock = { families: [], error: errorMessage(err) };
       this.counted = null;
+      this.active = null;
     }
   }
 
@@ -150,6 +162,12 @@ export interface CountedFamilies {
   names: Map<string, string>;
 }
 
+/** ct_workflow_active as last rendered, with a digest of what it was rendered from. */
+export interface ActiveFamily {
+  key: string;
+  families: EncodedFamily[];
+}
+
 /**
  * The per-workflow families, from the counters in Postgres and n8n's live state (left out when
  * n8n did not answer recently). Rendered and compressed once per poll, off the scrape path, giving
@@ -163,7 +181,8 @@ export async function renderWorkflowFamilies(
   intervalSeconds: number,
   previous: CountedFamilies | null = null,
   now = Date.now(),
-): Promise<WorkflowBlock & { counted: CountedFamilies }> {
+  previousActive: ActiveFamily | null = null,
+): Promise<WorkflowBlock & { counted: CountedFamilies; active: ActiveFamily | null }> {
   const polled = `refreshed every ${intervalSeconds}s by the exporter's n8n poll`;
   const { rows } = await pool.query<{ key: string }>(
     `SELECT (SELECT count(*) || ':' || coalesce(sum(executions), 0) || ':' || coalesce(max(last_stopped_at)::text, '')
@@ -179,8 +198,32 @@ export async function renderWorkflowFamilies(
     ['workflow', workflow],
   ];
   const families: Family[] = [];
+  let active: ActiveFamily | null = null;
   if (live) {
     // Live state only when n8n answered recently: stale values would hide a stuck workflow.
+    // ct_workflow_active (one line per workflow) is rendered again only when n8n's list or the
+    // mapping changed; the running executions (a few lines) at every poll.
+    const hash = createHash('sha1').update(counted.key);
+    for (const w of snapshot.workflows) hash.update(`\n${w.id}\0${w.name}\0${w.active ? 1 : 0}`);
+    const activeKey = hash.digest('hex');
+    active =
+      previousActive?.key === activeKey
+        ? previousActive
+        : {
+            key: activeKey,
+            families: await encodeFamilies([
+              {
+                name: 'ct_workflow_active',
+                type: 'gauge',
+                help: `1 when the workflow is active in n8n, else 0; name is the automation's name when mapped, else n8n's (${polled}).`,
+                samples: (function* () {
+                  for (const w of snapshot.workflows) {
+                    yield [[...cw(w.id), ['name', counted.names.get(w.id) ?? w.name]], w.active ? 1 : 0] as const;
+                  }
+                })(),
+              },
+            ]),
+          };
     const running = new Map<string, { count: number; oldest: number }>();
     for (const e of snapshot.running) {
       const r = running.get(e.workflowId) ?? { count: 0, oldest: 0 };
@@ -190,16 +233,6 @@ export async function renderWorkflowFamilies(
       running.set(e.workflowId, r);
     }
     families.push(
-      {
-        name: 'ct_workflow_active',
-        type: 'gauge',
-        help: `1 when the workflow is active in n8n, else 0; name is the automation's name when mapped, else n8n's (${polled}).`,
-        samples: (function* () {
-          for (const w of snapshot.workflows) {
-            yield [[...cw(w.id), ['name', counted.names.get(w.id) ?? w.name]], w.active ? 1 : 0] as const;
-          }
-        })(),
-      },
       {
         name: 'ct_workflow_running_executions',
         type: 'gauge',
@@ -214,8 +247,8 @@ export async function renderWorkflowFamilies(
       },
     );
   }
-  const liveFamilies = await encodeFamilies(await renderFamiliesAsync(families));
-  return { families: [...counted.families, ...liveFamilies], error: null, counted };
+  const liveFamilies = await encodeFamilies(families);
+  return { families: [...counted.families, ...(active?.families ?? []), ...liveFamilies], error: null, counted, active };
 }
 
 async function renderCounted(pool: Pool, key: string, polled: string): Promise<CountedFamilies> {
@@ -287,7 +320,7 @@ async function renderCounted(pool: Pool, key: string, polled: string): Promise<C
       samples: mapEntries(lastFailure, (w, t) => [cw(w), t]),
     },
   ];
-  const families = await encodeFamilies(await renderFamiliesAsync(counted));
+  const families = await encodeFamilies(counted);
   return { key, families, clientOf, names };
 }
 

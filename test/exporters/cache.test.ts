@@ -1,0 +1,135 @@
+import { Registry } from 'prom-client';
+import { ActivityCollector, BillingCollector, createExporter, type Collector, type Exporter } from '@ct/exporters';
+import { createTestDatabase, type TestDatabase } from '../helpers/db';
+import { sleep } from '../bench/process';
+import { parseMetrics, valueOf, type Sample } from '../helpers/metrics';
+import { emptyN8n } from './fixtures';
+
+/**
+ * The per-client billing and activity families are read and rendered again only when a
+ * fingerprint of their tables changes (or a figure is due to change with the clock). What must
+ * hold: a scrape right after any committed change shows it, as docs/metrics.md says ("computed at
+ * scrape time"); a scrape with nothing changed reads nothing again.
+ */
+let db: TestDatabase;
+let exporter: Exporter;
+let client: string;
+
+const q = (sql: string, params: unknown[] = []) => db.pool.query(sql, params);
+async function scrape(): Promise<Sample[]> {
+  return parseMetrics(await exporter.scrape());
+}
+/** Reads a collector the way a scrape does; returns how many times it went back to its tables. */
+async function readCount(c: Collector & { cache: { loads: number } }): Promise<number> {
+  (await c.read())();
+  return c.cache.loads;
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase({ prefix: 'exporter_cache' });
+  const { rows } = await q(
+    `INSERT INTO clients (slug, name, created_at) VALUES ('bakery', 'Bakery', now() - interval '30 days') RETURNING id`,
+  );
+  client = rows[0].id;
+  await q(
+    `INSERT INTO subscriptions (client_id, monthly_amount_cents, currency, started_at) VALUES ($1, 10000, 'USD', now() - interval '10 days')`,
+    [client],
+  );
+  await q(
+    `INSERT INTO invoices (client_id, number, amount_cents, currency, status, issued_at, due_at)
+     VALUES ($1, 'C-1', 5000, 'USD', 'open', now() - interval '1 day', now() + interval '10 days')`,
+    [client],
+  );
+  await q(
+    `INSERT INTO activity_events (client_id, kind, occurred_at, idempotency_key) VALUES ($1, 'order.placed', now() - interval '1 hour', 'c-1')`,
+    [client],
+  );
+  exporter = createExporter({ pool: db.appPool, n8n: emptyN8n });
+});
+afterAll(() => db.drop());
+
+test('with nothing changed, a scrape reads neither the billing nor the activity tables again', async () => {
+  const billing = new BillingCollector(new Registry(), db.appPool);
+  const activity = new ActivityCollector(db.appPool);
+  expect(await readCount(billing)).toBe(1);
+  expect(await readCount(activity)).toBe(1);
+  expect(await readCount(billing)).toBe(1);
+  expect(await readCount(activity)).toBe(1);
+  // A row written to a table neither reads changes nothing.
+  await q(`INSERT INTO backup_runs (kind, status, started_at) VALUES ('database', 'running', now())`);
+  expect(await readCount(billing)).toBe(1);
+  expect(await readCount(activity)).toBe(1);
+  // Any committed change to one of their tables makes the next scrape read again.
+  await q(`UPDATE clients SET plan = 'growth' WHERE id = $1`, [client]);
+  expect(await readCount(billing)).toBe(2);
+  expect(await readCount(activity)).toBe(2);
+  await q(`UPDATE client_activity_counts SET events = events WHERE client_id = $1`, [client]); // same values, new row version
+  expect(await readCount(billing)).toBe(3);
+  expect(await readCount(activity)).toBe(3);
+  // A failed read forgets what was kept.
+  billing.reset();
+  expect(await readCount(billing)).toBe(4);
+});
+
+test('a scrape right after a change shows it: invoice, subscription, client, activity, savings', async () => {
+  let s = await scrape();
+  expect(valueOf(s, 'ct_client_invoices_open', { client: 'bakery', currency: 'USD' })).toBe(1);
+  expect(valueOf(s, 'ct_client_mrr', { client: 'bakery', currency: 'USD' })).toBe(100);
+  expect(valueOf(s, 'ct_client_activity_events_total', { client: 'bakery', kind: 'order.placed' })).toBe(1);
+
+  await q(`UPDATE invoices SET status = 'paid', paid_at = now() WHERE number = 'C-1'`);
+  s = await scrape();
+  expect(valueOf(s, 'ct_client_invoices_open', { client: 'bakery', currency: 'USD' })).toBeUndefined();
+  expect(valueOf(s, 'ct_invoices_pending', { currency: 'USD' })).toBe(0);
+
+  await q(`UPDATE subscriptions SET monthly_amount_cents = 12500 WHERE client_id = $1`, [client]);
+  s = await scrape();
+  expect(valueOf(s, 'ct_client_mrr', { client: 'bakery', currency: 'USD' })).toBe(125);
+  expect(valueOf(s, 'ct_mrr', { currency: 'USD' })).toBe(125);
+
+  await q(`UPDATE clients SET name = 'Bakery & Co' WHERE id = $1`, [client]);
+  s = await scrape();
+  expect(valueOf(s, 'ct_client_info', { client: 'bakery', name: 'Bakery & Co', status: 'active', plan: 'growth' })).toBe(1);
+
+  await q(`INSERT INTO activity_events (client_id, kind, occurred_at, idempotency_key) VALUES ($1, 'order.placed', now(), 'c-2')`, [
+    client,
+  ]);
+  s = await scrape();
+  expect(valueOf(s, 'ct_client_activity_events_total', { client: 'bakery', kind: 'order.placed' })).toBe(2);
+
+  await q(`INSERT INTO client_savings (client_id, currency, runs, minutes_saved, value_cents) VALUES ($1, 'USD', 1, 30, 2500)`, [client]);
+  s = await scrape();
+  expect(valueOf(s, 'ct_client_time_saved_seconds_total', { client: 'bakery' })).toBe(1800);
+  expect(valueOf(s, 'ct_client_roi_value_total', { client: 'bakery', currency: 'USD' })).toBe(25);
+
+  await q(`INSERT INTO client_daily_stats (client_id, day, workflow_runs, failures) VALUES ($1, current_date, 4, 4)`, [client]);
+  s = await scrape();
+  // Active minutes ago, every run of the week failed: recency ≈ 1 × (0.5 + 0.5 × 0).
+  expect(valueOf(s, 'ct_client_activity_score', { client: 'bakery' })).toBeCloseTo(0.5, 3);
+});
+
+test('a figure that changes with the clock alone changes at the next scrape after that moment', async () => {
+  await q(
+    `INSERT INTO invoices (client_id, number, amount_cents, currency, status, issued_at, due_at)
+     VALUES ($1, 'C-2', 7000, 'USD', 'open', now() - interval '1 day', now() + interval '2 seconds')`,
+    [client],
+  );
+  let s = await scrape();
+  expect(valueOf(s, 'ct_client_invoices_overdue', { client: 'bakery', currency: 'USD' })).toBe(0);
+  expect(valueOf(s, 'ct_client_churn_risk', { client: 'bakery' })).toBe(0);
+  s = await scrape(); // nothing changed: served from what was kept, still not due
+  expect(valueOf(s, 'ct_client_invoices_overdue', { client: 'bakery', currency: 'USD' })).toBe(0);
+  await sleep(2500);
+  s = await scrape();
+  expect(valueOf(s, 'ct_client_invoices_overdue', { client: 'bakery', currency: 'USD' })).toBe(1);
+  expect(valueOf(s, 'ct_client_invoices_overdue_amount', { client: 'bakery', currency: 'USD' })).toBe(70);
+  expect(valueOf(s, 'ct_invoices_overdue', { currency: 'USD' })).toBe(1);
+  expect(valueOf(s, 'ct_client_churn_risk', { client: 'bakery' })).toBe(1);
+});
+
+test('the activity score moves with the clock at every scrape, without a change to any row', async () => {
+  const first = valueOf(await scrape(), 'ct_client_activity_score', { client: 'bakery' })!;
+  await sleep(1100);
+  const second = valueOf(await scrape(), 'ct_client_activity_score', { client: 'bakery' })!;
+  expect(second).toBeLessThan(first);
+});
