@@ -24,8 +24,13 @@ export interface Panel {
 /** The panels drawn, in order: what each measurement is called in the chart's legends. */
 export function growthPanels(rows: GrowthRow[]): Panel[] {
   const ex = rows.map(exporterOk);
-  const failed = rows.flatMap((r) => ('error' in r.exporter ? [`${thousands(r.clients)}: ${r.exporter.error}`] : []));
-  const exporterNote = failed.length ? `no figure at ${failed.join('; ')}` : undefined;
+  // Sizes that failed alike are named together, the reason on a line of its own.
+  const failures = new Map<string, string[]>();
+  for (const r of rows)
+    if ('error' in r.exporter) failures.set(r.exporter.error, [...(failures.get(r.exporter.error) ?? []), thousands(r.clients)]);
+  const exporterNote = failures.size
+    ? [...failures].map(([error, sizes]) => `no figure at ${sizes.join(' and ')} clients:\n${error}`).join('\n')
+    : undefined;
   return [
     {
       title: 'Exporter scrape',
@@ -120,9 +125,9 @@ export function growthChart(rows: GrowthRow[], opts: { subtitle?: string } = {})
             ? [
                 {
                   text: p.note,
-                  left: at(i).left + 66,
-                  top: at(i).top + 66,
-                  textStyle: { fontSize: 10, fontWeight: 'normal', color: '#b3261e' },
+                  left: at(i).left + 226,
+                  top: at(i).top + 200,
+                  textStyle: { fontSize: 9, fontWeight: 'normal', color: '#b3261e' },
                 },
               ]
             : [],

@@ -43,7 +43,7 @@ export async function growTo(pool: Pool, from: number, to: number, shape: Shape,
     `INSERT INTO clients (slug, name, status, created_at)
      SELECT 'client-' || lpad(g::text, 6, '0'), 'Client ' || g,
             CASE WHEN g % 20 = 0 THEN 'churned' WHEN g % 20 = 1 THEN 'paused' ELSE 'active' END,
-            now() - (g % 365) * interval '1 day'
+            now() - (1 + g % 365) * interval '1 day'
        FROM generate_series($1::int + 1, $2::int) g`,
     range,
   );
