@@ -218,10 +218,10 @@ async function main(): Promise<void> {
     }).then((r) => r.json() as Promise<{ client: { id: string }; webhookSecret: string }>);
 
     // ---------------------------------------------------------------- 1. reads
-    await autocannon({ url: `${url}/api/clients`, headers: { authorization: `Bearer ${key}` }, connections: 10, duration: 3 }); // warm-up
+    const read = { url: `${url}/api/clients`, headers: { authorization: `Bearer ${key}` } };
+    await autocannon({ ...read, connections: 10, duration: 3 }); // warm-up
     const reads = await autocannon({
-      url: `${url}/api/clients`,
-      headers: { authorization: `Bearer ${key}` },
+      ...read,
       connections: 10,
       overallRate: 200,
       duration: SECONDS,
@@ -237,8 +237,7 @@ async function main(): Promise<void> {
     };
     const before = await requestSeconds();
     const paced = await uniformLoad({
-      url: `${url}/api/clients`,
-      headers: { authorization: `Bearer ${key}` },
+      ...read,
       requestsPerSecond: 200,
       concurrency: 10,
       maxSeconds: SECONDS,

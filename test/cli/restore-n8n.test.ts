@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { N8nClient } from '@ct/lib';
 import { startN8n, type N8nService } from '../bench/services';
-import { backupConfig } from '../helpers/backup';
+import { backupCliEnv } from '../helpers/backup';
 import { runCt } from '../helpers/cli';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 
@@ -21,18 +21,7 @@ let env: NodeJS.ProcessEnv;
 beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'ct-restore-n8n-'));
   [n8n, db] = await Promise.all([startN8n(dir, { name: 'n8n-restore', mode: 'regular' }), createTestDatabase({ prefix: 'restore_n8n' })]);
-  const cfg = backupConfig(db.url);
-  env = {
-    ...process.env,
-    DATABASE_URL: db.url,
-    N8N_URL: n8n.url,
-    N8N_API_KEY: n8n.apiKey,
-    BACKUP_PREFIX: cfg.BACKUP_PREFIX,
-    BACKUP_MASTER_KEY: cfg.BACKUP_MASTER_KEY,
-    BACKUP_MASTER_KEY_ID: cfg.BACKUP_MASTER_KEY_ID,
-    S3_FORCE_PATH_STYLE: 'true',
-    LOG_LEVEL: 'warn',
-  };
+  env = backupCliEnv(db.url, { N8N_URL: n8n.url, N8N_API_KEY: n8n.apiKey });
 }, 120_000);
 afterAll(async () => {
   await n8n?.stop();

@@ -34,6 +34,25 @@ export function backupConfig(databaseUrl: string, overrides: Record<string, stri
   return { ...backupSchema.parse(env), DATABASE_URL: databaseUrl };
 }
 
+/**
+ * The environment of a `ct backup …` child process for one suite: this process's (the bench's S3
+ * and tools), with a prefix and master key of the suite's own (backupConfig) and its database.
+ */
+export function backupCliEnv(databaseUrl: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const cfg = backupConfig(databaseUrl);
+  return {
+    ...process.env,
+    DATABASE_URL: databaseUrl,
+    BACKUP_PREFIX: cfg.BACKUP_PREFIX,
+    BACKUP_MASTER_KEY: cfg.BACKUP_MASTER_KEY,
+    BACKUP_MASTER_KEY_ID: cfg.BACKUP_MASTER_KEY_ID,
+    ...(cfg.BACKUP_DRILL_DATA_DIR ? { BACKUP_DRILL_DATA_DIR: cfg.BACKUP_DRILL_DATA_DIR } : {}),
+    S3_FORCE_PATH_STYLE: 'true',
+    LOG_LEVEL: 'warn',
+    ...extra,
+  };
+}
+
 export function bucketOf(cfg: BackupConfig): Bucket {
   return createBucket(cfg);
 }

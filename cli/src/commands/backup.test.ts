@@ -1,6 +1,6 @@
 import { startScheduler } from '@ct/backup';
 import { readMigrations, writeAudit } from '@ct/lib';
-import { backupConfig } from '../../../test/helpers/backup';
+import { backupCliEnv } from '../../../test/helpers/backup';
 import { runCt } from '../../../test/helpers/cli';
 import { createTestDatabase, type TestDatabase } from '../../../test/helpers/db';
 
@@ -12,17 +12,7 @@ describe('ct backup … and ct serve scheduler', () => {
   beforeAll(async () => {
     db = await createTestDatabase({ prefix: 'clibackup' });
     await writeAudit(db.pool, { actor: 'test', action: 'client.create', outcome: 'success' });
-    const cfg = backupConfig(db.url);
-    env = {
-      ...process.env,
-      DATABASE_URL: db.url,
-      BACKUP_PREFIX: cfg.BACKUP_PREFIX,
-      BACKUP_MASTER_KEY: cfg.BACKUP_MASTER_KEY,
-      BACKUP_MASTER_KEY_ID: cfg.BACKUP_MASTER_KEY_ID,
-      ...(cfg.BACKUP_DRILL_DATA_DIR ? { BACKUP_DRILL_DATA_DIR: cfg.BACKUP_DRILL_DATA_DIR } : {}),
-      S3_FORCE_PATH_STYLE: 'true',
-      LOG_LEVEL: 'warn',
-    };
+    env = backupCliEnv(db.url);
   });
   afterAll(async () => {
     await Promise.all(targets.map((t) => t.drop()));
