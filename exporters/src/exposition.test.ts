@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { familyParts, renderFamilies } from './exposition';
+import { decodedText, encodeFamilies } from './exposition';
 
 const families = [
   {
@@ -26,10 +26,11 @@ const families = [
   { name: 'demo_age_seconds', type: 'gauge' as const, help: 'Age.', samples: [[[], NaN]] as const },
 ];
 
-test('both formats escape labels and help, and name counters as each format wants', () => {
-  const rendered = renderFamilies(families);
-  const text = familyParts(rendered, false).join('');
-  const openMetrics = familyParts(rendered, true).join('');
+test('both formats escape labels and help, and name counters as each format wants', async () => {
+  // One sample line per gzip chunk: the family's members must still read as one text.
+  const encoded = await encodeFamilies(families, 1);
+  const text = decodedText(encoded, false);
+  const openMetrics = decodedText(encoded, true);
   expect(text).toBe(
     '# HELP demo_runs_total Runs.\\nSecond line with a \\\\ backslash.\n# TYPE demo_runs_total counter\n' +
       'demo_runs_total{client="a\\"b\\\\c\\nd",status="ok"} 3\ndemo_runs_total{client="x",status="ok"} 0.5\n' +
@@ -40,7 +41,7 @@ test('both formats escape labels and help, and name counters as each format want
   expect({ status: check.status, out: check.stdout + check.stderr }).toEqual({ status: 0, out: '' });
 });
 
-test('a counter not named *_total and an invalid name are refused', () => {
-  expect(() => renderFamilies([{ name: 'demo_runs', type: 'counter', help: 'x', samples: [] }])).toThrow('must end in _total');
-  expect(() => renderFamilies([{ name: 'demo-runs', type: 'gauge', help: 'x', samples: [] }])).toThrow('invalid metric name');
+test('a counter not named *_total and an invalid name are refused', async () => {
+  await expect(encodeFamilies([{ name: 'demo_runs', type: 'counter', help: 'x', samples: [] }])).rejects.toThrow('must end in _total');
+  await expect(encodeFamilies([{ name: 'demo-runs', type: 'gauge', help: 'x', samples: [] }])).rejects.toThrow('invalid metric name');
 });

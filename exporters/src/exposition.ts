@@ -32,13 +32,6 @@ export function formatValue(v: number): string {
   return String(v);
 }
 
-/** One rendered family: its header in each format and its sample lines (shared by both). */
-export interface RenderedFamily {
-  textHeader: string;
-  openMetricsHeader: string;
-  samples: string;
-}
-
 function header(f: Family): { textHeader: string; openMetricsHeader: string } {
   if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(f.name)) throw new Error(`invalid metric name ${f.name}`);
   if (f.type === 'counter' && !f.name.endsWith('_total')) throw new Error(`counter ${f.name} must end in _total`);
@@ -53,20 +46,6 @@ function header(f: Family): { textHeader: string; openMetricsHeader: string } {
 function sampleLine(name: string, labels: Labels, value: number): string {
   const l = labels.length ? `{${labels.map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(',')}}` : '';
   return `${name}${l} ${formatValue(value)}\n`;
-}
-
-/** The parts of rendered families in one format, in order (OpenMetrics without `# EOF`). */
-export function familyParts(rendered: readonly RenderedFamily[], openMetrics: boolean): string[] {
-  return rendered.flatMap((r) => [openMetrics ? r.openMetricsHeader : r.textHeader, r.samples]);
-}
-
-/** Renders families synchronously (for the few thousand series that grow with clients). */
-export function renderFamilies(families: readonly Family[]): RenderedFamily[] {
-  return families.map((f) => {
-    const lines: string[] = [];
-    for (const [labels, value] of f.samples) lines.push(sampleLine(f.name, labels, value));
-    return { ...header(f), samples: lines.join('') };
-  });
 }
 
 /**
