@@ -16,7 +16,8 @@ import { clientRoutes } from './routes/clients';
 import { statusRoutes } from './routes/status';
 import type { ApiSettingsForRoutes, ForceBackup, RouteDeps } from './routes/common';
 import { usageRoutes } from './routes/usage';
-import { WebhookSecretCache, webhookRouter } from './webhooks';
+import { serveWebhooksAheadOfExpress } from './webhook-fast-path';
+import { WebhookSecretCache, webhookIngest, webhookRouter } from './webhooks';
 
 export interface AppOptions {
   pool: Pool;
@@ -31,6 +32,8 @@ export interface AppOptions {
     /** express "trust proxy": a hop count or the proxies' addresses/subnets (API_TRUST_PROXY); never true. */
     trustProxy: false | number | string[];
     grafanaProxySecret?: string;
+    /** false: POST /api/webhooks/n8n/<client> goes through express too (default: the fast path ahead of it). */
+    webhookFastPath?: boolean;
   };
   /** The backup module's "start a backup now"; absent → POST /api/admin/backups answers 501. */
   forceBackup?: ForceBackup;
@@ -66,25 +69,33 @@ export function createApp(o: AppOptions): ApiApp {
   app.set('etag', false);
 
   // The security stack, in order: request id + logging, headers (no-store), CORS, rate limits, authentication.
-  app.use(requestId());
-  app.use(requestLogging(o.logger, metrics));
-  app.use(helmet());
-  app.use(noStore());
-  app.use(cors({ origin: o.settings.corsOrigins.length ? o.settings.corsOrigins : false }));
-  app.use(
-    rateLimits(metrics, {
+  // (Each kept in a constant: the webhook fast path below runs the same instances.)
+  const stack = {
+    requestId: requestId(),
+    requestLogging: requestLogging(o.logger, metrics),
+    helmet: helmet(),
+    noStore: noStore(),
+    cors: cors({ origin: o.settings.corsOrigins.length ? o.settings.corsOrigins : false }),
+    rateLimits: rateLimits(metrics, {
       perIp: o.settings.rateLimitPerIp,
       perKey: o.settings.rateLimitPerKey,
       perWebhookClient: o.settings.webhookRateLimit,
       grafanaProxySecret: o.settings.grafanaProxySecret,
     }),
-  );
+  };
+  app.use(stack.requestId);
+  app.use(stack.requestLogging);
+  app.use(stack.helmet);
+  app.use(stack.noStore);
+  app.use(stack.cors);
+  app.use(stack.rateLimits);
 
   // Liveness only: probes reach it from outside. /metrics and /readyz are on the internal listener.
   app.get('/healthz', healthz);
 
   // Webhooks authenticate by signature, before any JSON parsing (the signature covers raw bytes).
-  app.use('/api/webhooks', webhookRouter({ pool: o.pool, metrics, cache: webhookCache }));
+  const ingest = webhookIngest({ pool: o.pool, metrics, cache: webhookCache });
+  app.use('/api/webhooks', webhookRouter(ingest));
   // Nothing else lives there: no credential is looked at (and tried for free) under this path.
   app.use(
     '/api/webhooks',
@@ -114,7 +125,13 @@ export function createApp(o: AppOptions): ApiApp {
   app.use((req: Request, _res: Response, next: NextFunction) =>
     next(new HttpError(404, 'not_found', `no route ${req.method} ${req.path.slice(0, 200)}`)),
   );
-  app.use(errorHandler(o.logger));
+  const errors = errorHandler(o.logger);
+  app.use(errors);
+
+  // POST /api/webhooks/n8n/<client> is answered ahead of express's router, by the same middleware
+  // instances without the routing (express's per-request machinery was most of a post's cost):
+  // see webhook-fast-path.ts. Every other request goes through express.
+  if (o.settings.webhookFastPath !== false) serveWebhooksAheadOfExpress({ app, ...stack, ingest, errorHandler: errors });
   return { app, internal: internalApp(o.pool, metrics), metrics, routes: registry, openapi };
 }
 

@@ -1,5 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
 import { z } from 'zod';
 import type { Pool, SecretKeyring } from '@ct/lib';
 import { HttpError, isDatabaseUnavailable } from './errors';
@@ -101,11 +101,23 @@ function matches(secrets: ValidSecret[], signed: Buffer, given: Buffer): ValidSe
   return found;
 }
 
-export function webhookRouter(deps: { pool: Pool; metrics: ApiMetrics; cache: WebhookSecretCache }): Router {
+/**
+ * What serves POST /api/webhooks/n8n/:client, shared by the express router below and the fast
+ * path ahead of express (webhook-fast-path.ts), so both run the very same code and batcher.
+ */
+export interface WebhookIngest {
+  /** express.raw with the webhook's size limit: the signature covers these exact bytes. */
+  readBody: RequestHandler;
+  /** Answers a post whose body readBody has read; rejects with the error to answer otherwise. */
+  handle(req: Request, res: Response): Promise<void>;
+  /** Counts a refusal of readBody's (a body too large) before the error handler answers it. */
+  countBodyError(err: unknown): void;
+}
+
+export function webhookIngest(deps: { pool: Pool; metrics: ApiMetrics; cache: WebhookSecretCache }): WebhookIngest {
   const { pool, metrics, cache } = deps;
   // Concurrent posts are committed together (see event-batcher.ts); each is answered after its commit.
   const batcher = new EventBatcher(pool, { onBatch: (n) => metrics.webhookBatchEvents.observe(n) });
-  const router = express.Router({ mergeParams: true });
   const count = (client: string, result: string) => metrics.webhookEvents.inc({ client, result });
   const unauthorized = (client: string, result: string, message: string) => {
     count(client, result);
@@ -113,7 +125,8 @@ export function webhookRouter(deps: { pool: Pool; metrics: ApiMetrics; cache: We
     return new HttpError(401, 'unauthorized', message);
   };
 
-  router.post('/n8n/:client', express.raw({ type: () => true, limit: WEBHOOK_MAX_BYTES }), async (req: Request, res: Response) => {
+  const readBody = express.raw({ type: () => true, limit: WEBHOOK_MAX_BYTES });
+  const handle = async (req: Request, res: Response): Promise<void> => {
     const slug = String(req.params.client);
     const raw: Buffer = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     if (!/^[a-z0-9-]{2,40}$/.test(slug)) throw unauthorized('unknown', 'unknown_client', 'unknown client or bad signature');
@@ -186,11 +199,18 @@ export function webhookRouter(deps: { pool: Pool; metrics: ApiMetrics; cache: We
       count(client.slug, 'duplicate');
       res.status(200).json({ status: 'duplicate' });
     }
-  });
+  };
+  const countBodyError = (err: unknown) => {
+    if ((err as { type?: string }).type === 'entity.too.large') count('unknown', 'too_large');
+  };
+  return { readBody, handle, countBodyError };
+}
 
+export function webhookRouter(ingest: WebhookIngest): Router {
+  const router = express.Router({ mergeParams: true });
+  router.post('/n8n/:client', ingest.readBody, ingest.handle);
   router.use((err: unknown, _req: Request, _res: Response, next: NextFunction) => {
-    const type = (err as { type?: string }).type;
-    if (type === 'entity.too.large') count('unknown', 'too_large');
+    ingest.countBodyError(err);
     next(err);
   });
   return router;
