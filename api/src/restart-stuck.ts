@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import type { N8nClient, N8nExecution, Pool } from '@ct/lib';
-import { errorMessage, safeEqual } from '@ct/lib';
+import { errorMessage, N8nError, safeEqual } from '@ct/lib';
 
 /**
  * Restart stuck workflows: executions running longer than a threshold are stopped and retried.
@@ -22,7 +22,10 @@ export type RestartResult =
       stoppedVia: 'public' | 'session';
       newExecutionId: string;
       newExecutionStatus: string;
-      /** Nodes the retry itself ran (not the runs it copied from the stopped execution). */
+      /**
+       * Nodes the retry itself ran (not the runs it copied from the stopped execution); while the
+       * retry is still running (newExecutionStatus "running"), those it has run so far.
+       */
       rerunNodes: string[];
       /** Set when the retry resumed from saved state without running anything again (see docs/api.md). */
       warning?: string;
@@ -80,7 +83,7 @@ export async function restartExecutions(n8n: N8nClient, stuck: StuckExecution[])
     }
     try {
       await waitUntilStopped(n8n, s.executionId);
-      const retried = await n8n.retryExecution(s.executionId);
+      const retried = await retryStopped(n8n, s);
       const rerunNodes = nodesRunSince(retried, Date.parse(retried.startedAt ?? '') || 0);
       results.push({
         ...s,
@@ -89,7 +92,7 @@ export async function restartExecutions(n8n: N8nClient, stuck: StuckExecution[])
         newExecutionId: String(retried.id),
         newExecutionStatus: retried.status,
         rerunNodes,
-        ...(rerunNodes.length === 0
+        ...(rerunNodes.length === 0 && retried.status !== 'running'
           ? {
               warning:
                 'n8n resumed the stopped execution from its saved state and ran no node again; re-trigger the workflow if its work must be redone',
@@ -101,6 +104,34 @@ export async function restartExecutions(n8n: N8nClient, stuck: StuckExecution[])
     }
   }
   return results;
+}
+
+/**
+ * How long the action waits for a retry to end. n8n answers a retry only when the retried execution
+ * has ended, and one that runs the workflow's work again lasts as long as that work.
+ */
+export const RETRY_WAIT_SECONDS = 5;
+
+/**
+ * Retries a stopped execution. A retry still running after RETRY_WAIT_SECONDS is found in n8n's
+ * list (by retryOf) and reported as it stands: it was started, which is what the action does.
+ */
+export async function retryStopped(n8n: N8nClient, s: Pick<StuckExecution, 'executionId' | 'workflowId'>): Promise<N8nExecution> {
+  try {
+    return await n8n.retryExecution(s.executionId, { timeoutSeconds: RETRY_WAIT_SECONDS });
+  } catch (err) {
+    if (!(err instanceof N8nError && err.timedOut)) throw err;
+    // n8n lists running executions only when asked for them; one that ended since is among the
+    // workflow's newest: one page of each, newest first.
+    for (const status of ['running', undefined] as const) {
+      let seen = 0;
+      for await (const e of n8n.executions({ workflowId: s.workflowId, status, pageSize: 100 })) {
+        if (String(e.retryOf ?? '') === s.executionId) return n8n.getExecution(String(e.id), true);
+        if (++seen === 100) break;
+      }
+    }
+    throw new N8nError(`n8n did not answer the retry within ${RETRY_WAIT_SECONDS} s and lists no retry of execution ${s.executionId}`);
+  }
 }
 
 /** A stop is asynchronous in n8n: wait (briefly) until the execution is no longer running. */

@@ -54,6 +54,8 @@ export class N8nError extends Error {
   constructor(
     message: string,
     readonly status?: number,
+    /** No answer within the request's timeout: n8n may still be doing what was asked. */
+    readonly timedOut = false,
   ) {
     super(message);
     this.name = 'N8nError';
@@ -84,14 +86,20 @@ export class N8nClient {
     });
   }
 
-  private async request<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, body?: unknown, params?: object): Promise<T> {
+  private async request<T>(
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+    url: string,
+    body?: unknown,
+    params?: object,
+    timeoutMs?: number,
+  ): Promise<T> {
     let res;
     try {
       // n8n answers 415 to a bodiless POST (axios then sends a form content type): send {} instead.
       const data = body === undefined && (method === 'POST' || method === 'PUT') ? {} : body;
-      res = await this.http.request<T>({ method, url, data, params });
+      res = await this.http.request<T>({ method, url, data, params, ...(timeoutMs ? { timeout: timeoutMs } : {}) });
     } catch (err) {
-      throw new N8nError(`n8n ${method} ${url} failed: ${describeNetworkError(err)}`);
+      throw networkError(`n8n ${method} ${url}`, err);
     }
     if (res.status >= 400) {
       const msg = (res.data as { message?: string } | undefined)?.message;
@@ -174,9 +182,19 @@ export class N8nClient {
     return this.request('GET', `/api/v1/executions/${encodeURIComponent(id)}`, undefined, { includeData });
   }
 
-  /** Retries a finished (failed or canceled) execution; returns the new execution. */
-  retryExecution(id: string, loadWorkflow = true): Promise<N8nExecution> {
-    return this.request('POST', `/api/v1/executions/${encodeURIComponent(id)}/retry`, { loadWorkflow });
+  /**
+   * Retries a finished (failed or canceled) execution; returns the new execution. n8n answers only
+   * once the retry has ended: `timeoutSeconds` bounds that wait (the retry goes on in n8n).
+   */
+  retryExecution(id: string, opts: { loadWorkflow?: boolean; timeoutSeconds?: number } = {}): Promise<N8nExecution> {
+    const timeoutMs = opts.timeoutSeconds ? Math.round(opts.timeoutSeconds * 1000) : undefined;
+    return this.request(
+      'POST',
+      `/api/v1/executions/${encodeURIComponent(id)}/retry`,
+      { loadWorkflow: opts.loadWorkflow ?? true },
+      undefined,
+      timeoutMs,
+    );
   }
 
   /**
@@ -207,7 +225,7 @@ export class N8nClient {
         { headers: { 'X-N8N-API-KEY': undefined } },
       );
     } catch (err) {
-      throw new N8nError(`n8n login failed: ${describeNetworkError(err)}`);
+      throw networkError('n8n login', err);
     }
     if (res.status !== 200) throw new N8nError(`n8n login answered ${res.status}`, res.status);
     const cookie = ([] as string[])
@@ -225,7 +243,7 @@ export class N8nClient {
       try {
         res = await this.http.request({ method, url, data: body, headers: { Cookie: this.sessionCookie, 'X-N8N-API-KEY': undefined } });
       } catch (err) {
-        throw new N8nError(`n8n ${method} ${url} failed: ${describeNetworkError(err)}`);
+        throw networkError(`n8n ${method} ${url}`, err);
       }
       if (res.status === 401 && attempt === 0) {
         this.sessionCookie = null; // expired session: log in again once
@@ -251,11 +269,12 @@ export class N8nClient {
   }
 }
 
-function describeNetworkError(err: unknown): string {
+/** A request that got no answer from n8n, as an N8nError saying why ("<what> failed: timed out"). */
+function networkError(what: string, err: unknown): N8nError {
   if (loadAxios().isAxiosError(err)) {
-    if (err.code === 'ECONNREFUSED') return 'connection refused (is n8n running?)';
-    if (err.code === 'ECONNABORTED' || err.code === 'ETIMEDOUT') return 'timed out';
-    return err.code ?? err.message;
+    if (err.code === 'ECONNREFUSED') return new N8nError(`${what} failed: connection refused (is n8n running?)`);
+    if (err.code === 'ECONNABORTED' || err.code === 'ETIMEDOUT') return new N8nError(`${what} failed: timed out`, undefined, true);
+    return new N8nError(`${what} failed: ${err.code ?? err.message}`);
   }
-  return errorMessage(err);
+  return new N8nError(`${what} failed: ${errorMessage(err)}`);
 }

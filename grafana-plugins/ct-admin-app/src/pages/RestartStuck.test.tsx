@@ -28,31 +28,30 @@ const stuck = [
 const WARNING =
   'n8n resumed the stopped execution from its saved state and ran no node again; re-trigger the workflow if its work must be redone';
 
+/** A backend whose dry run lists `stuck` (review token `token`) and whose real run answers `results`. */
+function restartBackend(token: string, results: Array<Record<string, unknown>>) {
+  return setBackend({
+    'GET /api/clients': { data: { data: [client('pizza-shop')], nextCursor: null } },
+    'POST /api/admin/executions/restart-stuck': (req) =>
+      (req.data as { dryRun: boolean }).dryRun
+        ? { data: { dryRun: true, stuck, reviewToken: token, reviewExpiresAt: '2026-03-01T10:40:00Z' } }
+        : { data: { dryRun: false, outcome: 'success', results } },
+  });
+}
+
 describe('RestartStuck', () => {
   it('lists with a dry run, restarts only the selected after confirmation, and shows each result with the warning', async () => {
-    const b = setBackend({
-      'GET /api/clients': { data: { data: [client('pizza-shop')], nextCursor: null } },
-      'POST /api/admin/executions/restart-stuck': (req) =>
-        (req.data as { dryRun: boolean }).dryRun
-          ? { data: { dryRun: true, stuck, reviewToken: 'review-1', reviewExpiresAt: '2026-03-01T10:40:00Z' } }
-          : {
-              data: {
-                dryRun: false,
-                outcome: 'success',
-                results: [
-                  {
-                    ...stuck[0],
-                    result: 'restarted',
-                    stoppedVia: 'session',
-                    newExecutionId: '201',
-                    newExecutionStatus: 'success',
-                    rerunNodes: [],
-                    warning: WARNING,
-                  },
-                ],
-              },
-            },
-    });
+    const b = restartBackend('review-1', [
+      {
+        ...stuck[0],
+        result: 'restarted',
+        stoppedVia: 'session',
+        newExecutionId: '201',
+        newExecutionStatus: 'success',
+        rerunNodes: [],
+        warning: WARNING,
+      },
+    ]);
     render(<RestartStuck />);
     await userEvent.click(screen.getByRole('radio', { name: '30 min' }));
     await userEvent.click(screen.getByRole('button', { name: /List stuck executions/ }));
@@ -79,6 +78,37 @@ describe('RestartStuck', () => {
       reviewToken: 'review-1',
       executionIds: ['101'],
     });
+  });
+
+  it('shows a retry still running as running, with the nodes it has run so far and no warning', async () => {
+    restartBackend('review-3', [
+      {
+        ...stuck[0],
+        result: 'restarted',
+        stoppedVia: 'session',
+        newExecutionId: '202',
+        newExecutionStatus: 'running',
+        rerunNodes: ['Code'],
+      },
+      {
+        ...stuck[1],
+        result: 'restarted',
+        stoppedVia: 'session',
+        newExecutionId: '203',
+        newExecutionStatus: 'running',
+        rerunNodes: [],
+      },
+    ]);
+    render(<RestartStuck />);
+    await userEvent.click(screen.getByRole('button', { name: /List stuck executions/ }));
+    await screen.findByTestId(testIds.restart.list);
+    await userEvent.click(screen.getByTestId(testIds.restart.restart));
+    await userEvent.click(screen.getByRole('button', { name: 'Stop and retry' }));
+    const results = await screen.findByTestId(testIds.restart.results);
+    expect(within(results).getByText('202 (running)')).toBeInTheDocument();
+    expect(within(results).getByText('Code so far (still running)')).toBeInTheDocument();
+    expect(within(results).getByText('still running')).toBeInTheDocument();
+    expect(within(results).queryByTestId(testIds.restart.warning)).not.toBeInTheDocument();
   });
 
   it('forgets the reviewed list when a filter changes, and asks for unmapped workflows only when told', async () => {

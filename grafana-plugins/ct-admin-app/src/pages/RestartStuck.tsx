@@ -271,7 +271,7 @@ function RestartResults({ results }: { results: Results }) {
                         ? 'stopped, not retried'
                         : '—'}
                   </td>
-                  <td>{r.result === 'restarted' ? r.rerunNodes.join(', ') || 'none' : '—'}</td>
+                  <td>{r.result === 'restarted' ? nodesRunAgain(r.rerunNodes, r.newExecutionStatus) : '—'}</td>
                 </tr>
               ))}
             </tbody>
@@ -280,4 +280,13 @@ function RestartResults({ results }: { results: Results }) {
       </Stack>
     </div>
   );
+}
+
+/** A retry still running has run only some nodes so far (the API stops waiting for it after a few seconds). */
+function nodesRunAgain(nodes: string[], status: string): string {
+  const list = nodes.join(', ');
+  if (status === 'running') {
+    return list ? `${list} so far (still running)` : 'still running';
+  }
+  return list || 'none';
 }
