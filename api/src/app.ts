@@ -131,7 +131,8 @@ export function createApp(o: AppOptions): ApiApp {
   // POST /api/webhooks/n8n/<client> is answered ahead of express's router, by the same middleware
   // instances without the routing (express's per-request machinery was most of a post's cost):
   // see webhook-fast-path.ts. Every other request goes through express.
-  if (o.settings.webhookFastPath !== false) serveWebhooksAheadOfExpress({ app, ...stack, ingest, errorHandler: errors });
+  if (o.settings.webhookFastPath !== false)
+    serveWebhooksAheadOfExpress({ app, ...stack, rateLimits: stack.rateLimits.forWebhooks, ingest, errorHandler: errors });
   return { app, internal: internalApp(o.pool, metrics), metrics, routes: registry, openapi };
 }
 

@@ -98,50 +98,52 @@ function webhookTarget(req: Request): string {
 export function rateLimits(
   metrics: ApiMetrics,
   o: { perIp: number; perKey: number; perWebhookClient: number; grafanaProxySecret?: string },
-): RateLimitRequestHandler[] {
+): RateLimitRequestHandler[] & { forWebhooks: RateLimitRequestHandler[] } {
   const common = { windowMs: 60_000, standardHeaders: 'draft-7' as const, legacyHeaders: false };
-  return [
-    rateLimit({
-      ...common,
-      limit: o.perIp,
-      skip: (req) => unlimited(req) || isWebhook(req),
-      handler: limited(metrics, 'from this address'),
-    }),
-    rateLimit({
-      ...common,
-      limit: o.perIp,
-      skip: (req) => !isWebhook(req),
-      skipSuccessfulRequests: true,
-      keyGenerator: (req) => `webhook-refused:${ipKeyGenerator(req.ip ?? '')}:${webhookTarget(req)}`,
-      handler: limited(metrics, 'refused from this address for this client webhook'),
-    }),
-    rateLimit({
-      ...common,
-      // A client stopped by the limit above no longer reaches this one: it cannot use it up alone.
-      limit: o.perIp * WEBHOOK_REFUSED_CLIENTS_PER_ADDRESS,
-      skip: (req) => !isWebhook(req),
-      skipSuccessfulRequests: true,
-      keyGenerator: (req) => `webhook-refused:${ipKeyGenerator(req.ip ?? '')}`,
-      handler: limited(metrics, 'refused from this address'),
-    }),
-    rateLimit({
-      ...common,
-      limit: o.perKey,
-      skip: (req) => unlimited(req) || isWebhook(req) || credentialFingerprint(req, o.grafanaProxySecret) === undefined,
-      keyGenerator: (req) => `cred:${credentialFingerprint(req, o.grafanaProxySecret)}`,
-      handler: limited(metrics, 'for these credentials'),
-    }),
-    rateLimit({
-      ...common,
-      limit: o.perWebhookClient,
-      skip: (req) => !isWebhook(req),
-      // Only accepted posts count: refused ones (anyone can send them) must not use up a
-      // client's allowance; the per-address-and-client limit above takes those.
-      skipFailedRequests: true,
-      keyGenerator: (req) => `webhook:${webhookTarget(req)}`,
-      handler: limited(metrics, 'for this client webhook'),
-    }),
-  ];
+  const perIp = rateLimit({
+    ...common,
+    limit: o.perIp,
+    skip: (req) => unlimited(req) || isWebhook(req),
+    handler: limited(metrics, 'from this address'),
+  });
+  const refusedPerAddressAndClient = rateLimit({
+    ...common,
+    limit: o.perIp,
+    skip: (req) => !isWebhook(req),
+    skipSuccessfulRequests: true,
+    keyGenerator: (req) => `webhook-refused:${ipKeyGenerator(req.ip ?? '')}:${webhookTarget(req)}`,
+    handler: limited(metrics, 'refused from this address for this client webhook'),
+  });
+  const refusedPerAddress = rateLimit({
+    ...common,
+    // A client stopped by the limit above no longer reaches this one: it cannot use it up alone.
+    limit: o.perIp * WEBHOOK_REFUSED_CLIENTS_PER_ADDRESS,
+    skip: (req) => !isWebhook(req),
+    skipSuccessfulRequests: true,
+    keyGenerator: (req) => `webhook-refused:${ipKeyGenerator(req.ip ?? '')}`,
+    handler: limited(metrics, 'refused from this address'),
+  });
+  const perCredential = rateLimit({
+    ...common,
+    limit: o.perKey,
+    skip: (req) => unlimited(req) || isWebhook(req) || credentialFingerprint(req, o.grafanaProxySecret) === undefined,
+    keyGenerator: (req) => `cred:${credentialFingerprint(req, o.grafanaProxySecret)}`,
+    handler: limited(metrics, 'for these credentials'),
+  });
+  const perWebhookClient = rateLimit({
+    ...common,
+    limit: o.perWebhookClient,
+    skip: (req) => !isWebhook(req),
+    // Only accepted posts count: refused ones (anyone can send them) must not use up a
+    // client's allowance; the per-address-and-client limit above takes those.
+    skipFailedRequests: true,
+    keyGenerator: (req) => `webhook:${webhookTarget(req)}`,
+    handler: limited(metrics, 'for this client webhook'),
+  });
+  return Object.assign([perIp, refusedPerAddressAndClient, refusedPerAddress, perCredential, perWebhookClient], {
+    /** The ones that do not skip webhook posts, in the same order (the webhook fast path runs only these). */
+    forWebhooks: [refusedPerAddressAndClient, refusedPerAddress, perWebhookClient],
+  });
 }
 
 /**

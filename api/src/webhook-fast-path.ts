@@ -28,7 +28,7 @@ const MOUNT = '/api/webhooks';
 export interface WebhookFastPathParts {
   /** The express app: its request/response prototypes and settings (trust proxy, json spaces…). */
   app: Express;
-  /** The express stack's middleware instances, in the order the app uses them. */
+  /** The express stack's middleware instances, in the order the app uses them (of the rate limiters, those that apply to webhooks). */
   requestId: RequestHandler;
   requestLogging: RequestHandler;
   helmet: RequestHandler;
@@ -71,6 +71,8 @@ function webhookFastPath(p: WebhookFastPathParts): (req: IncomingMessage, res: S
     if (!res.locals) res.locals = Object.create(null);
     req.originalUrl = req.url;
     req.baseUrl = '';
+    // The client address by the trust-proxy rules, worked out once (express's getter redoes it on each read).
+    Object.defineProperty(req, 'ip', { value: req.ip, enumerable: true, configurable: true, writable: true });
 
     const fail = (err: unknown) => p.errorHandler(err, req, res, noop);
     const noNext: NextFunction = noop;
