@@ -10,7 +10,7 @@
 
 import { once } from 'node:events';
 import { promisify } from 'node:util';
-import { createGzip, gunzipSync, gzip } from 'node:zlib';
+import { createGzip, gunzipSync, gzip, gzipSync, type Gzip } from 'node:zlib';
 
 export type Labels = readonly (readonly [string, string])[];
 export type FamilyType = 'counter' | 'gauge';
@@ -66,6 +66,20 @@ export const GZIP_LEVEL = 1;
 export const gzipBytes = (b: Buffer | string) => gzipAsync(b, { level: GZIP_LEVEL });
 
 /**
+ * The gzip member of a family's header, kept: headers do not change between renderings (the
+ * score's family is rendered at every scrape), and there are a few dozen of them.
+ */
+const headers = new Map<string, Buffer>();
+function gzippedHeader(text: string): Buffer {
+  let b = headers.get(text);
+  if (!b) {
+    if (headers.size >= 256) headers.clear();
+    headers.set(text, (b = gzipSync(text, { level: GZIP_LEVEL })));
+  }
+  return b;
+}
+
+/**
  * Renders families straight into gzip members, `chunkSamples` sample lines at a time: the text of
  * a whole family never exists at once (at 20,000 workflows it would be megabytes of transient
  * strings), and the event loop is given back between chunks so that scrapes are not held up.
@@ -74,26 +88,36 @@ export async function encodeFamilies(families: Iterable<Family>, chunkSamples = 
   const out: EncodedFamily[] = [];
   for (const f of families) {
     const h = header(f);
-    const z = createGzip({ level: GZIP_LEVEL });
+    // The stream (and its round trip to the thread pool) only for a family longer than a chunk;
+    // a short one (the score, at every scrape) is compressed in one call.
+    let z: Gzip | null = null;
     const parts: Buffer[] = [];
-    z.on('data', (b: Buffer) => parts.push(b));
-    const done = new Promise<void>((resolve, reject) => {
-      z.on('end', resolve);
-      z.on('error', reject);
-    });
+    let done: Promise<void> = Promise.resolve();
     let chunk = '';
     let n = 0;
     for (const [labels, value] of f.samples) {
       chunk += sampleLine(f.name, labels, value);
       if (++n % chunkSamples === 0) {
+        if (!z) {
+          const stream = (z = createGzip({ level: GZIP_LEVEL }));
+          stream.on('data', (b: Buffer) => parts.push(b));
+          done = new Promise<void>((resolve, reject) => {
+            stream.on('end', resolve);
+            stream.on('error', reject);
+          });
+        }
         if (!z.write(chunk)) await once(z, 'drain');
         chunk = '';
         await new Promise((r) => setImmediate(r));
       }
     }
-    z.end(chunk);
-    await done;
-    const [textHeader, openMetricsHeader] = await Promise.all([gzipBytes(h.textHeader), gzipBytes(h.openMetricsHeader)]);
+    if (z) {
+      z.end(chunk);
+      await done;
+    } else {
+      parts.push(gzipSync(chunk, { level: GZIP_LEVEL }));
+    }
+    const [textHeader, openMetricsHeader] = [gzippedHeader(h.textHeader), gzippedHeader(h.openMetricsHeader)];
     out.push({ textHeader, openMetricsHeader, samples: parts.length === 1 ? parts[0]! : Buffer.concat(parts) });
   }
   return out;

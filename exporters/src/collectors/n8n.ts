@@ -68,6 +68,9 @@ export class N8nPoller {
       this.counted = block.counted;
       this.active = block.active;
       this.workflowBlock = { families: block.families, error: null };
+      // n8n's list is in the families now, and the next poll lists it again: 20,000 workflows
+      // kept between polls would be megabytes of heap for nothing.
+      this.snapshot = { ...this.snapshot, workflows: [] };
     } catch (err) {
       // Without the database the workflows cannot be mapped to clients: leave them out.
       this.workflowBlock = { families: [], error: errorMessage(err) };
@@ -261,12 +264,22 @@ async function renderCounted(pool: Pool, key: string, polled: string): Promise<C
       'SELECT a.n8n_workflow_id AS workflow, c.slug AS client, a.name FROM automations a JOIN clients c ON c.id = a.client_id',
     ),
   ]);
+  // Kept between polls: one string per distinct slug and name, not one per workflow (each row
+  // brings its own copy; 20 workflows a client share its slug, and names repeat).
   const clientOf = new Map<string, string>();
   const names = new Map<string, string>();
+  const interned = new Map<string, string>();
+  const intern = (v: string) => {
+    const kept = interned.get(v);
+    if (kept !== undefined) return kept;
+    interned.set(v, v);
+    return v;
+  };
   for (const a of automations.rows) {
-    clientOf.set(a.workflow, a.client);
-    names.set(a.workflow, a.name);
+    clientOf.set(a.workflow, intern(a.client));
+    names.set(a.workflow, intern(a.name));
   }
+  interned.clear();
   automations.rows.length = 0;
   const cw = (workflow: string): Labels => [
     ['client', clientOf.get(workflow) ?? UNASSIGNED],
