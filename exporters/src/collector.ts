@@ -162,6 +162,47 @@ export class FingerprintCache<T> {
   }
 }
 
+/** What a part of a collector reads: the fingerprint of its tables, and how to read them. */
+export type PartRead<T> = readonly [key: string, load: () => Promise<{ value: T; until: number }>];
+
+/**
+ * One FingerprintCache per part of a collector, each keyed by the fingerprints of the tables that
+ * part reads only: a change to one table reads and renders again the parts it feeds, not the
+ * others (activity events arrive all day long; invoices and subscriptions rarely change).
+ */
+export class FingerprintCaches<P extends Record<string, unknown>> {
+  private readonly parts = new Map<keyof P, FingerprintCache<unknown>>();
+  /** Reads that went back to at least one table, since the start (tests and the benchmark). */
+  loads = 0;
+
+  /** Reads (misses) of one part since the start. */
+  partLoads(part: keyof P): number {
+    return this.parts.get(part)?.loads ?? 0;
+  }
+
+  async get(nowMs: number, reads: { [K in keyof P]: PartRead<P[K]> }): Promise<P> {
+    const names = Object.keys(reads) as (keyof P)[];
+    let loaded = false;
+    const values = await Promise.all(
+      names.map((name) => {
+        let cache = this.parts.get(name);
+        if (!cache) this.parts.set(name, (cache = new FingerprintCache<unknown>()));
+        const [key, load] = reads[name];
+        return cache.get(key, nowMs, () => {
+          loaded = true;
+          return load();
+        });
+      }),
+    );
+    if (loaded) this.loads += 1;
+    return Object.fromEntries(names.map((name, i) => [name, values[i]])) as P;
+  }
+
+  clear(): void {
+    for (const cache of this.parts.values()) cache.clear();
+  }
+}
+
 /** Milliseconds since the epoch of a timestamp column that may be NULL (then: never). */
 export function untilMs(d: Date | string | null | undefined): number {
   const s = epochSeconds(d);

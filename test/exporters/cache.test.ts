@@ -133,3 +133,54 @@ test('the activity score moves with the clock at every scrape, without a change 
   const second = valueOf(await scrape(), 'ct_client_activity_score', { client: 'bakery' })!;
   expect(second).toBeLessThan(first);
 });
+
+test('billing reads again only the parts whose tables changed, and each change shows at the next scrape', async () => {
+  const billing = new BillingCollector(new Registry(), db.appPool);
+  const loads = async () => {
+    (await billing.read())();
+    return { revenue: billing.cache.partLoads('revenue'), risk: billing.cache.partLoads('risk') };
+  };
+  expect(await loads()).toEqual({ revenue: 1, risk: 1 });
+  expect(await loads()).toEqual({ revenue: 1, risk: 1 });
+  // Activity events move the churn risk only: the invoices and subscriptions are not read again.
+  await q(`INSERT INTO activity_events (client_id, kind, occurred_at, idempotency_key) VALUES ($1, 'order.placed', now(), 'c-parts-1')`, [
+    client,
+  ]);
+  expect(await loads()).toEqual({ revenue: 1, risk: 2 });
+  await q(`UPDATE subscriptions SET monthly_amount_cents = monthly_amount_cents + 100 WHERE client_id = $1`, [client]);
+  expect(await loads()).toEqual({ revenue: 2, risk: 2 });
+  // An open invoice feeds both: the invoice figures and the risk (overdue).
+  await q(
+    `INSERT INTO invoices (client_id, number, amount_cents, currency, status, issued_at, due_at)
+     VALUES ($1, 'C-parts', 900, 'USD', 'open', now() - interval '40 days', now() - interval '1 day')`,
+    [client],
+  );
+  expect(await loads()).toEqual({ revenue: 3, risk: 3 });
+  await q(`UPDATE clients SET plan = 'parts' WHERE id = $1`, [client]);
+  expect(await loads()).toEqual({ revenue: 4, risk: 4 });
+
+  // Through a whole scrape: a change to each table shows in the next one.
+  let s = await scrape();
+  expect(valueOf(s, 'ct_client_churn_risk', { client: 'bakery' })).toBe(1);
+  expect(valueOf(s, 'ct_client_invoices_overdue', { client: 'bakery', currency: 'USD' })).toBeGreaterThanOrEqual(1);
+  await q(`UPDATE invoices SET status = 'paid', paid_at = now() WHERE client_id = $1 AND status = 'open'`, [client]);
+  s = await scrape();
+  expect(valueOf(s, 'ct_client_churn_risk', { client: 'bakery' })).toBe(0);
+  expect(valueOf(s, 'ct_client_invoices_overdue', { client: 'bakery', currency: 'USD' })).toBeUndefined();
+  expect(valueOf(s, 'ct_invoices_overdue', { currency: 'USD' })).toBe(0);
+  await q(`UPDATE clients SET last_activity_at = now() - interval '20 days', created_at = now() - interval '40 days' WHERE id = $1`, [
+    client,
+  ]);
+  await q(`UPDATE client_activity_counts SET last_occurred_at = now() - interval '20 days' WHERE client_id = $1`, [client]);
+  s = await scrape();
+  expect(valueOf(s, 'ct_client_churn_risk', { client: 'bakery' })).toBe(1);
+  await q(`INSERT INTO activity_events (client_id, kind, occurred_at, idempotency_key) VALUES ($1, 'order.placed', now(), 'c-parts-2')`, [
+    client,
+  ]);
+  s = await scrape();
+  expect(valueOf(s, 'ct_client_churn_risk', { client: 'bakery' })).toBe(0);
+  await q(`UPDATE subscriptions SET monthly_amount_cents = 20000 WHERE client_id = $1`, [client]);
+  s = await scrape();
+  expect(valueOf(s, 'ct_client_mrr', { client: 'bakery', currency: 'USD' })).toBe(200);
+  expect(valueOf(s, 'ct_mrr', { currency: 'USD' })).toBe(200);
+});

@@ -1,6 +1,6 @@
 import { Gauge, type Registry } from 'prom-client';
 import type { Pool } from '@ct/lib';
-import { FingerprintCache, rowsFingerprint, setGauge, untilMs, type Collector } from '../collector';
+import { FingerprintCaches, rowsFingerprint, setGauge, untilMs, type Collector } from '../collector';
 import { encodeFamilies, type EncodedFamily, type Family, type Labels } from '../exposition';
 
 export const CLIENT_STATUSES = ['active', 'paused', 'churned'] as const;
@@ -14,7 +14,8 @@ const clientCurrency = (r: { client: string; currency: string }): Labels => [
 ];
 
 type GaugeRows<L extends string> = [Partial<Record<L, string>>, number][];
-interface BillingState {
+/** Clients, subscriptions and invoices: everything but the churn risk. */
+interface RevenueState {
   clients: GaugeRows<'status'>;
   mrr: GaugeRows<'currency'>;
   pending: GaugeRows<'currency'>;
@@ -23,19 +24,31 @@ interface BillingState {
   overdueAmount: GaugeRows<'currency'>;
   families: EncodedFamily[];
 }
+interface BillingParts extends Record<string, unknown> {
+  revenue: RevenueState;
+  /** ct_client_churn_risk, the one billing figure that activity events move. */
+  risk: EncodedFamily[];
+}
 
-/** Every table the billing figures are computed from (the open invoices only: the others count for none). */
-const BILLING_FINGERPRINT = `SELECT now() AS now, ${[
-  rowsFingerprint('clients'),
-  rowsFingerprint('subscriptions'),
-  rowsFingerprint("invoices WHERE status = 'open'"),
-  rowsFingerprint('client_activity_counts'),
-].join(" || '|' || ")} AS key`;
+/**
+ * A fingerprint of each table the billing figures are computed from (the open invoices only: the
+ * others count for none), one column per table, so that each part is keyed by its own tables.
+ */
+const BILLING_FINGERPRINT = `SELECT now() AS now,
+  ${rowsFingerprint('clients')} AS clients,
+  ${rowsFingerprint('subscriptions')} AS subscriptions,
+  ${rowsFingerprint("invoices WHERE status = 'open'")} AS invoices,
+  ${rowsFingerprint('client_activity_counts')} AS activity`;
+
+/** The first moment an open invoice falls due (it moves both the invoice figures and the churn risk). */
+const NEXT_DUE = "(SELECT min(due_at) FROM invoices WHERE status = 'open' AND due_at >= now())";
 
 /**
  * Revenue, invoices and churn risk from the billing tables. Money is reported in currency units.
- * Each scrape takes a fingerprint of the tables (one row back); the figures are read and the
- * per-client families rendered again only when it changed or a figure is due to change with time.
+ * Each scrape takes a fingerprint of each table (one row back); a part of the figures is read and
+ * rendered again only when the fingerprint of one of its own tables changed or one of its figures
+ * is due to change with time: activity events move the churn risk only, so a busy day of webhooks
+ * does not read the invoices again at every scrape.
  */
 export class BillingCollector implements Collector {
   readonly name = 'billing';
@@ -47,8 +60,8 @@ export class BillingCollector implements Collector {
   private readonly overdueAmount: Gauge<'currency'>;
   /** The per-client families (ct_client_*) grow with the number of clients: rendered directly. */
   families: EncodedFamily[] = [];
-  /** What the last read rendered, reused while the billing tables are unchanged. */
-  readonly cache = new FingerprintCache<BillingState>();
+  /** What the last read rendered, per part, reused while that part's tables are unchanged. */
+  readonly cache = new FingerprintCaches<BillingParts>();
 
   constructor(
     registry: Registry,
@@ -94,22 +107,66 @@ export class BillingCollector implements Collector {
   }
 
   async read(): Promise<() => void> {
-    const { rows } = await this.pool.query<{ key: string; now: Date }>(BILLING_FINGERPRINT);
-    const state = await this.cache.get(rows[0]!.key, rows[0]!.now.getTime(), () => this.load());
+    const { rows } = await this.pool.query<{ now: Date; clients: string; subscriptions: string; invoices: string; activity: string }>(
+      BILLING_FINGERPRINT,
+    );
+    const f = rows[0]!;
+    const { revenue, risk } = await this.cache.get(f.now.getTime(), {
+      revenue: [`${f.clients}|${f.subscriptions}|${f.invoices}`, () => this.loadRevenue()],
+      risk: [`${f.clients}|${f.invoices}|${f.activity}`, () => this.loadRisk()],
+    });
     return () => {
-      setGauge(this.clients, state.clients);
-      setGauge(this.mrr, state.mrr);
-      setGauge(this.pending, state.pending);
-      setGauge(this.pendingAmount, state.pendingAmount);
-      setGauge(this.overdue, state.overdue);
-      setGauge(this.overdueAmount, state.overdueAmount);
-      this.families = state.families;
+      setGauge(this.clients, revenue.clients);
+      setGauge(this.mrr, revenue.mrr);
+      setGauge(this.pending, revenue.pending);
+      setGauge(this.pendingAmount, revenue.pendingAmount);
+      setGauge(this.overdue, revenue.overdue);
+      setGauge(this.overdueAmount, revenue.overdueAmount);
+      this.families = [...revenue.families, ...risk];
     };
   }
 
-  /** Reads the billing tables and renders the per-client families (when the fingerprint changed). */
-  private async load(): Promise<{ value: BillingState; until: number }> {
-    const [clients, mrr, invoices, risk, info, clientInvoices, next] = await Promise.all([
+  /** ct_client_churn_risk, from clients, their activity and their overdue invoices. */
+  private async loadRisk(): Promise<{ value: EncodedFamily[]; until: number }> {
+    const [risk, next] = await Promise.all([
+      this.pool.query<{ client: string; inactive: boolean; overdue: boolean }>(
+        `SELECT c.slug AS client,
+                coalesce(greatest(c.last_activity_at, act.last_at), c.created_at) < now() - make_interval(days => $1) AS inactive,
+                od.client_id IS NOT NULL AS overdue
+           FROM clients c
+           LEFT JOIN (SELECT client_id, max(last_occurred_at) AS last_at FROM client_activity_counts GROUP BY 1) act ON act.client_id = c.id
+           LEFT JOIN (SELECT DISTINCT client_id FROM invoices WHERE status = 'open' AND due_at < now()) od ON od.client_id = c.id
+          WHERE c.status <> 'churned'`,
+        [CHURN_INACTIVITY_DAYS],
+      ),
+      // The first moment the risk changes by time alone: an open invoice falls due, a client
+      // reaches 14 days without activity.
+      this.pool.query<{ until: Date | null }>(
+        `SELECT least(
+           ${NEXT_DUE},
+           (SELECT min(t) FROM (
+              SELECT coalesce(greatest(c.last_activity_at, act.last_at), c.created_at) + make_interval(days => $1) AS t
+                FROM clients c
+                LEFT JOIN (SELECT client_id, max(last_occurred_at) AS last_at FROM client_activity_counts GROUP BY 1) act ON act.client_id = c.id
+               WHERE c.status <> 'churned') x WHERE t >= now())
+         ) AS until`,
+        [CHURN_INACTIVITY_DAYS],
+      ),
+    ]);
+    const value = await encodeFamilies([
+      {
+        name: 'ct_client_churn_risk',
+        type: 'gauge',
+        help: `1 when a client that has not churned had no activity for ${CHURN_INACTIVITY_DAYS} days or has an overdue invoice, else 0.`,
+        samples: risk.rows.map((r) => [[['client', r.client]], r.inactive || r.overdue ? 1 : 0] as const),
+      },
+    ]);
+    return { value, until: untilMs(next.rows[0]?.until) };
+  }
+
+  /** Reads clients, subscriptions and open invoices and renders their per-client families. */
+  private async loadRevenue(): Promise<{ value: RevenueState; until: number }> {
+    const [clients, mrr, invoices, info, clientInvoices, next] = await Promise.all([
       this.pool.query<{ status: string; n: string }>('SELECT status, count(*)::text AS n FROM clients GROUP BY status'),
       this.pool.query<{ client: string; currency: string; cents: string }>(
         `SELECT c.slug AS client, s.currency, sum(s.monthly_amount_cents)::text AS cents
@@ -120,16 +177,6 @@ export class BillingCollector implements Collector {
       this.pool.query<{ currency: string; overdue: boolean; n: string; cents: string }>(
         `SELECT currency, (due_at IS NOT NULL AND due_at < now()) AS overdue, count(*)::text AS n, sum(amount_cents)::text AS cents
            FROM invoices WHERE status = 'open' GROUP BY 1, 2`,
-      ),
-      this.pool.query<{ client: string; inactive: boolean; overdue: boolean }>(
-        `SELECT c.slug AS client,
-                coalesce(greatest(c.last_activity_at, act.last_at), c.created_at) < now() - make_interval(days => $1) AS inactive,
-                od.client_id IS NOT NULL AS overdue
-           FROM clients c
-           LEFT JOIN (SELECT client_id, max(last_occurred_at) AS last_at FROM client_activity_counts GROUP BY 1) act ON act.client_id = c.id
-           LEFT JOIN (SELECT DISTINCT client_id FROM invoices WHERE status = 'open' AND due_at < now()) od ON od.client_id = c.id
-          WHERE c.status <> 'churned'`,
-        [CHURN_INACTIVITY_DAYS],
       ),
       this.pool.query<{ client: string; name: string; status: string; plan: string }>(
         `SELECT slug AS client, name, status, coalesce(plan, '') AS plan FROM clients`,
@@ -144,19 +191,13 @@ export class BillingCollector implements Collector {
           GROUP BY 1, 2`,
       ),
       // The first moment a figure above changes by time alone: a subscription starts or ends, an
-      // open invoice falls due, a client reaches 14 days without activity.
+      // open invoice falls due.
       this.pool.query<{ until: Date | null }>(
         `SELECT least(
            (SELECT min(started_at) FROM subscriptions WHERE started_at > now()),
            (SELECT min(canceled_at) FROM subscriptions WHERE canceled_at > now()),
-           (SELECT min(due_at) FROM invoices WHERE status = 'open' AND due_at >= now()),
-           (SELECT min(t) FROM (
-              SELECT coalesce(greatest(c.last_activity_at, act.last_at), c.created_at) + make_interval(days => $1) AS t
-                FROM clients c
-                LEFT JOIN (SELECT client_id, max(last_occurred_at) AS last_at FROM client_activity_counts GROUP BY 1) act ON act.client_id = c.id
-               WHERE c.status <> 'churned') x WHERE t >= now())
+           ${NEXT_DUE}
          ) AS until`,
-        [CHURN_INACTIVITY_DAYS],
       ),
     ]);
     const byStatus = new Map<string, number>(CLIENT_STATUSES.map((s) => [s, 0]));
@@ -181,12 +222,6 @@ export class BillingCollector implements Collector {
         type: 'gauge',
         help: "The client's monthly recurring revenue in currency units (its active subscriptions).",
         samples: mrr.rows.map((r) => [clientCurrency(r), cents(r.cents)] as const),
-      },
-      {
-        name: 'ct_client_churn_risk',
-        type: 'gauge',
-        help: `1 when a client that has not churned had no activity for ${CHURN_INACTIVITY_DAYS} days or has an overdue invoice, else 0.`,
-        samples: risk.rows.map((r) => [[['client', r.client]], r.inactive || r.overdue ? 1 : 0] as const),
       },
       {
         name: 'ct_client_info',
