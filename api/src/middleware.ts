@@ -29,6 +29,10 @@ const MOUNT = /^\/api\/(?:auth|clients|automations|metrics|billing|admin|webhook
  * was aimed. Anything else is `unmatched`.
  */
 export function routeTemplate(req: Request): string {
+  // Set by the route on entry: an error leaving a router resets req.baseUrl, so an error answer
+  // would otherwise be labelled with the route's path without its mount ("/:client").
+  const entered = (req.res?.locals as { route?: unknown } | undefined)?.route;
+  if (typeof entered === 'string') return entered;
   const path = (req.route as { path?: string } | undefined)?.path;
   if (typeof path !== 'string') {
     const mount = MOUNT.exec(req.originalUrl.split('?')[0] ?? '');

@@ -55,8 +55,10 @@ export class ApiRouter {
     spec: RouteSpec<P, Q, B>,
     handler: (ctx: Ctx<z.output<P>, z.output<Q>, z.output<B>>) => Promise<unknown> | unknown,
   ): void {
-    this.registry.push({ ...spec, fullPath: this.prefix + (spec.path === '/' ? '' : spec.path), tag: this.tag } as RegisteredRoute);
+    const fullPath = this.prefix + (spec.path === '/' ? '' : spec.path);
+    this.registry.push({ ...spec, fullPath, tag: this.tag } as RegisteredRoute);
     this.router[spec.method](spec.path, async (req: Request, res: Response) => {
+      res.locals.route = fullPath; // the metrics' and logs' route label, also when this throws (routeTemplate)
       const principal = this.authorize(spec.access, req);
       const params = parsePart('path', spec.params, req.params);
       const query = parsePart('query', spec.query, req.query);

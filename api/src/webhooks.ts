@@ -125,7 +125,11 @@ export function webhookIngest(deps: { pool: Pool; metrics: ApiMetrics; cache: We
     return new HttpError(401, 'unauthorized', message);
   };
 
-  const readBody = express.raw({ type: () => true, limit: WEBHOOK_MAX_BYTES });
+  const raw = express.raw({ type: () => true, limit: WEBHOOK_MAX_BYTES });
+  const readBody: RequestHandler = (req, res, next) => {
+    res.locals.route = '/api/webhooks/n8n/:client'; // the route label, also for a refusal (routeTemplate)
+    raw(req, res, next);
+  };
   const handle = async (req: Request, res: Response): Promise<void> => {
     const slug = String(req.params.client);
     const raw: Buffer = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);

@@ -359,6 +359,24 @@ describe('own metrics', () => {
     expect(scrape).not.toContain('some-client');
   });
 
+  it('label an error answered by a route with its whole template, not its path under the mount', async () => {
+    // An error leaving an express router resets req.baseUrl: these were "/:client", "/" and "/n8n/:client".
+    const before = await api.scrape();
+    expect((await api.call('GET', '/api/clients/no-such-client')).status).toBe(404);
+    expect((await api.call('POST', '/api/clients', { body: { slug: 'x' } })).status).toBe(400);
+    expect((await api.call('POST', '/api/webhooks/n8n/no-such-client', { body: {} })).status).toBe(401);
+    const after = await api.scrape();
+    const count = (text: string, series: string) =>
+      Number(new RegExp(`^ct_api_request_duration_seconds_count\\{${series}\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+    for (const series of [
+      'method="GET",route="/api/clients/:client",status="404"',
+      'method="POST",route="/api/clients",status="400"',
+      'method="POST",route="/api/webhooks/n8n/:client",status="401"',
+    ])
+      expect({ series, added: count(after, series) - count(before, series) }).toEqual({ series, added: 1 });
+    expect(after).not.toMatch(/route="\/(?:n8n\/)?(?::client)?"/);
+  });
+
   it('label a request refused before routing with the mount it was aimed at, as AdminAuthFailureBurst expects', async () => {
     const before = await api.scrape();
     const count = (text: string) =>
