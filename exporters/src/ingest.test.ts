@@ -7,7 +7,7 @@ import { ingestExecutions, isWebhookTriggered, type ExecutionSource } from './in
  * without the ones running in its process unless status=running is asked for.
  */
 class ScriptedN8n implements ExecutionSource {
-  workflows: N8nWorkflow[] = [];
+  workflowList: N8nWorkflow[] = [];
   executionsById = new Map<number, N8nExecution>();
   /** Running in n8n's process: left out of the unfiltered list. */
   active = new Set<number>();
@@ -32,8 +32,8 @@ class ScriptedN8n implements ExecutionSource {
     this.add(id, e.workflowId, status);
   }
 
-  async listWorkflows(): Promise<N8nWorkflow[]> {
-    return this.workflows;
+  async *workflows(): AsyncGenerator<N8nWorkflow> {
+    yield* this.workflowList;
   }
 
   async *executions(filter: { status?: ExecutionStatus } = {}): AsyncGenerator<N8nExecution> {
@@ -182,7 +182,7 @@ test('one n8n is never ingested under a second instance name; a moved n8n keeps 
 
 test('savings, daily stats and webhook failures are accumulated per client with the counts', async () => {
   const n8n = new ScriptedN8n();
-  n8n.workflows = [
+  n8n.workflowList = [
     { id: 'wf-hvac-hook', name: 'Hook', active: true, nodes: [{ type: 'n8n-nodes-base.webhook', name: 'Webhook' }] },
     { id: 'wf-hvac-orders', name: 'Orders', active: true, nodes: [{ type: 'n8n-nodes-base.scheduleTrigger', name: 'Every hour' }] },
   ];

@@ -30,7 +30,7 @@ export const FINAL_STATUSES: readonly FinalStatus[] = ['success', 'error', 'canc
 const isFinal = (s: ExecutionStatus): s is FinalStatus => (FINAL_STATUSES as readonly string[]).includes(s);
 
 /** What ingestion needs from n8n: N8nClient, or a scripted stand-in in unit tests. */
-export type ExecutionSource = Pick<N8nClient, 'listWorkflows' | 'executions'>;
+export type ExecutionSource = Pick<N8nClient, 'workflows' | 'executions'>;
 
 export interface RunningExecution {
   workflowId: string;
@@ -69,7 +69,8 @@ const executionId = (e: Pick<N8nExecution, 'id'>): number => {
 
 /** Lists what the live metrics need from n8n, without touching the database. */
 export async function readN8nState(n8n: ExecutionSource): Promise<N8nState> {
-  const workflows = (await n8n.listWorkflows()).map(summary);
+  const workflows: WorkflowSummary[] = [];
+  for await (const w of n8n.workflows()) workflows.push(summary(w));
   const running: RunningExecution[] = [];
   for await (const e of n8n.executions({ status: 'running' })) running.push({ workflowId: e.workflowId, startedAt: e.startedAt });
   return { workflows, running };
@@ -130,10 +131,13 @@ export async function ingestExecutions(
     const lastSeen = Number(rows[0]!.last_seen);
 
     // Order matters: workflows and running executions first, then the newest-first list.
-    const listed = await n8n.listWorkflows();
-    const webhookWorkflows = new Set(listed.filter(isWebhookTriggered).map((w) => w.id));
-    const workflows = listed.map(summary);
-    listed.length = 0;
+    // Page by page: only the summary and the webhook flag of each workflow are kept, never its nodes.
+    const webhookWorkflows = new Set<string>();
+    const workflows: WorkflowSummary[] = [];
+    for await (const w of n8n.workflows()) {
+      if (isWebhookTriggered(w)) webhookWorkflows.add(w.id);
+      workflows.push(summary(w));
+    }
     const running: RunningExecution[] = [];
     let lowestUnfinished = Infinity;
     let highestSeen = watermark;

@@ -118,9 +118,14 @@ export class N8nClient {
     } while (cursor);
   }
 
+  /** Every workflow, page by page as n8n sends them, so a caller need not hold the whole list. */
+  async *workflows(): AsyncGenerator<N8nWorkflow> {
+    yield* this.paginate<N8nWorkflow>('/api/v1/workflows', { limit: 250 });
+  }
+
   async listWorkflows(): Promise<N8nWorkflow[]> {
     const out: N8nWorkflow[] = [];
-    for await (const w of this.paginate<N8nWorkflow>('/api/v1/workflows', { limit: 250 })) out.push(w);
+    for await (const w of this.workflows()) out.push(w);
     return out;
   }
 

@@ -2,7 +2,9 @@ import type { ExecutionSource } from '@ct/exporters';
 
 /** An n8n with no workflows and no executions, for suites about the other collectors. */
 export const emptyN8n: ExecutionSource = {
-  listWorkflows: async () => [],
+  workflows: async function* () {
+    /* nothing */
+  },
   executions: async function* () {
     /* nothing */
   },
