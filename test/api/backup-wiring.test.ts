@@ -26,7 +26,9 @@ async function keylessApi(waitMs = 15_000): Promise<TestApi> {
 /** The scheduler's side, as `ct serve scheduler` runs it, with the bench's S3. */
 async function scheduler(opts: { pollMs?: number; start?: () => Promise<StartedRun> } = {}) {
   const config = backupConfig(api.db.url);
+  /** Runs this scheduler started; `answered`: every request it took, with the run that answered it. */
   const started: string[] = [];
+  const answered: string[] = [];
   const served = await serveBackupRequests({
     pool: api.pool,
     pollMs: opts.pollMs,
@@ -34,12 +36,14 @@ async function scheduler(opts: { pollMs?: number; start?: () => Promise<StartedR
       opts.start ??
       (async (requester) => {
         const run = await startDatabaseBackup({ pool: api.pool, config, ...requester });
-        started.push(run.run.id);
+        answered.push(run.run.id);
+        // A request taken while a run is going is answered with that run, not a second one.
+        if (!run.alreadyRunning) started.push(run.run.id);
         return run;
       }),
   });
   servers.push(served);
-  return { served, started };
+  return { served, started, answered };
 }
 
 async function waitForRun(id: string): Promise<string> {
@@ -104,6 +108,15 @@ it('two clicks at once start one backup, and two schedulers never start a reques
     expect([r1.status, r2.status]).toEqual([202, 202]);
     expect(r2.body.run.id).toBe(r1.body.run.id);
     expect([...a.started, ...b.started]).toEqual([r1.body.run.id]);
+    // The second click either shared the first's pending request or, when a scheduler had already
+    // taken that one, made a second request, answered by the run already going. Either way each
+    // request was taken by one scheduler, once.
+    const { rows } = await api.pool.query<{ id: string; run_id: string }>(
+      "SELECT id, run_id FROM backup_requests WHERE status = 'started' AND run_id = $1",
+      [r1.body.run.id],
+    );
+    expect(rows.length).toBeGreaterThanOrEqual(1);
+    expect([...a.answered, ...b.answered]).toEqual(rows.map(() => r1.body.run.id));
     expect(await waitForRun(r1.body.run.id)).toBe('succeeded');
   } finally {
     await keyless.close();
