@@ -53,13 +53,18 @@ export class N8nPoller {
     return this.inFlight;
   }
 
+  /**
+   * The poll's outcome (n8n's state, whether ingestion worked) and the families rendered from it are
+   * published together, in one turn: a scrape never sees a poll's failure next to the families of
+   * the poll before it (the database gone, say, while the counters it can no longer read are served).
+   */
   private async poll(): Promise<void> {
-    await this.pollN8n();
+    const snapshot = await this.pollN8n();
     try {
       const block = await renderWorkflowFamilies(
         this.pool,
-        this.snapshot,
-        this.fresh(),
+        snapshot,
+        this.fresh(Date.now(), snapshot),
         this.opts.intervalSeconds,
         this.counted,
         Date.now(),
@@ -70,21 +75,25 @@ export class N8nPoller {
       this.workflowBlock = { families: block.families, error: null };
       // n8n's list is in the families now, and the next poll lists it again: 20,000 workflows
       // kept between polls would be megabytes of heap for nothing.
-      this.snapshot = { ...this.snapshot, workflows: [] };
+      this.snapshot = { ...snapshot, workflows: [] };
     } catch (err) {
       // Without the database the workflows cannot be mapped to clients: leave them out.
       this.workflowBlock = { families: [], error: errorMessage(err) };
       this.counted = null;
       this.active = null;
+      this.snapshot = { ...snapshot, workflows: [] };
     }
   }
 
-  private async pollN8n(): Promise<void> {
+  /** Asks n8n (ingesting finished executions on the way) and returns the new snapshot, unpublished. */
+  private async pollN8n(): Promise<N8nSnapshot> {
     const log = this.opts.logger;
+    let snapshot = this.snapshot;
     try {
       const r = await ingestExecutions(this.pool, this.n8n, this.opts.instance, { n8nUrl: this.opts.n8nUrl });
-      this.snapshot = {
-        ...this.snapshot,
+      if (r.counted > 0) log?.debug({ counted: r.counted, watermark: r.watermark }, 'n8n executions ingested');
+      return {
+        ...snapshot,
         ok: true,
         at: Date.now(),
         error: null,
@@ -94,30 +103,27 @@ export class N8nPoller {
         ingestError: null,
         ...(r.ingested ? { lastIngestAt: Date.now() } : {}),
       };
-      if (r.counted > 0) log?.debug({ counted: r.counted, watermark: r.watermark }, 'n8n executions ingested');
-      return;
     } catch (err) {
       if (err instanceof N8nError) {
-        this.snapshot = { ...this.snapshot, ok: false, at: Date.now(), error: errorMessage(err) };
         log?.warn({ err: errorMessage(err) }, 'n8n poll failed');
-        return;
+        return { ...snapshot, ok: false, at: Date.now(), error: errorMessage(err) };
       }
       // The database (or the data) failed: keep n8n's live state fresh without it.
-      this.snapshot = { ...this.snapshot, ingestError: errorMessage(err) };
+      snapshot = { ...snapshot, ingestError: errorMessage(err) };
       log?.warn({ err: errorMessage(err) }, 'n8n execution ingestion failed');
     }
     try {
       const state = await readN8nState(this.n8n);
-      this.snapshot = { ...this.snapshot, ...state, ok: true, at: Date.now(), error: null };
+      return { ...snapshot, ...state, ok: true, at: Date.now(), error: null };
     } catch (err) {
-      this.snapshot = { ...this.snapshot, ok: false, at: Date.now(), error: errorMessage(err) };
+      return { ...snapshot, ok: false, at: Date.now(), error: errorMessage(err) };
     }
   }
 
   /** True when the last poll reached n8n and is recent enough to be trusted. */
-  fresh(now = Date.now()): boolean {
+  fresh(now = Date.now(), snapshot: N8nSnapshot = this.snapshot): boolean {
     const maxAge = (3 * this.opts.intervalSeconds + this.opts.timeoutSeconds) * 1000;
-    return this.snapshot.ok && this.snapshot.at !== null && now - this.snapshot.at <= maxAge;
+    return snapshot.ok && snapshot.at !== null && now - snapshot.at <= maxAge;
   }
 
   start(): void {
