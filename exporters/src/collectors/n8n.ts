@@ -73,16 +73,15 @@ export class N8nPoller {
       this.counted = block.counted;
       this.active = block.active;
       this.workflowBlock = { families: block.families, error: null };
-      // n8n's list is in the families now, and the next poll lists it again: 20,000 workflows
-      // kept between polls would be megabytes of heap for nothing.
-      this.snapshot = { ...snapshot, workflows: [] };
     } catch (err) {
       // Without the database the workflows cannot be mapped to clients: leave them out.
       this.workflowBlock = { families: [], error: errorMessage(err) };
       this.counted = null;
       this.active = null;
-      this.snapshot = { ...snapshot, workflows: [] };
     }
+    // In the same turn as the families. n8n's list is in them now, and the next poll lists it
+    // again: 20,000 workflows kept between polls would be megabytes of heap for nothing.
+    this.snapshot = { ...snapshot, workflows: [] };
   }
 
   /** Asks n8n (ingesting finished executions on the way) and returns the new snapshot, unpublished. */
