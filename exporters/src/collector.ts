@@ -125,17 +125,6 @@ export function setOrClear(gauge: Gauge, value: number | null | undefined): void
 }
 
 /**
- * SQL: a fingerprint of the visible rows of `from` (a table, with a WHERE clause if need be). Every
- * insert or update writes a row version stamped with the id of its transaction (xmin), and a
- * delete removes one: the count, the sum of xmin and the sum of a hash of xmin change with any
- * committed change (for two changes to cancel out, both sums would have to match). Cheap next to
- * reading the rows: about 0.2 µs a row in PostgreSQL, and one row comes back.
- */
-export function rowsFingerprint(from: string): string {
-  return `(SELECT count(*) || ':' || coalesce(sum(x), 0) || ':' || coalesce(sum(hashint8(x)), 0) FROM (SELECT xmin::text::bigint AS x FROM ${from}) v)`;
-}
-
-/**
  * What a collector read from its tables and rendered, reused by the next scrapes while the
  * fingerprint of those tables is the same and the clock has not reached `until` (the first moment
  * a figure would change by time alone, e.g. an invoice falling due). The fingerprint is taken

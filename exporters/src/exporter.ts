@@ -14,6 +14,7 @@ import { CollectorRunner, type CollectorOutcome } from './collector';
 import { ActivityCollector } from './collectors/activity';
 import { BackupsCollector } from './collectors/backups';
 import { BillingCollector } from './collectors/billing';
+import { TableFingerprints } from './fingerprints';
 import { DatabaseCollector } from './collectors/database';
 import { N8nCollector, N8nPoller } from './collectors/n8n';
 import { decodedText, encodedParts, gzipBytes, type EncodedFamily } from './exposition';
@@ -57,12 +58,14 @@ export function createExporter(opts: ExporterOptions): Exporter {
     timeoutSeconds: opts.n8nTimeoutSeconds ?? 10,
     logger: opts.logger,
   });
+  // Billing and activity read some of the same tables: one fingerprint query serves both.
+  const fingerprints = new TableFingerprints(opts.pool);
   const runner = new CollectorRunner(
     registry,
     [
       new N8nCollector(registry, poller, interval),
-      new BillingCollector(registry, opts.pool),
-      new ActivityCollector(opts.pool),
+      new BillingCollector(registry, opts.pool, fingerprints),
+      new ActivityCollector(opts.pool, fingerprints),
       new BackupsCollector(registry, opts.pool),
       new DatabaseCollector(registry, opts.pool, opts.databaseDiskCapacityBytes, opts.adminAllowlist),
     ],

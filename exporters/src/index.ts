@@ -1,6 +1,7 @@
 export * from './config';
 export * from './collector';
 export * from './exposition';
+export * from './fingerprints';
 export * from './ingest';
 export * from './collectors/n8n';
 export * from './collectors/billing';

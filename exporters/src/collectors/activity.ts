@@ -1,6 +1,7 @@
 import type { Pool } from '@ct/lib';
-import { epochSeconds, FingerprintCache, rowsFingerprint, type Collector } from '../collector';
+import { epochSeconds, FingerprintCache, type Collector } from '../collector';
 import { encodeFamilies, type EncodedFamily, type Labels } from '../exposition';
+import { fingerprintKey, TableFingerprints, type FingerprintedTable } from '../fingerprints';
 import { CHURN_INACTIVITY_DAYS } from './billing';
 
 /** Days of client_daily_stats the reliability part of the activity score looks at. */
@@ -33,14 +34,14 @@ interface ActivityState {
   score: ScoreRow[];
 }
 
-/** Every table the activity figures are read from (the days of client_daily_stats in the score's window only). */
-const ACTIVITY_FINGERPRINT = `SELECT now() AS now, ${[
-  rowsFingerprint('clients'),
-  rowsFingerprint('client_activity_counts'),
-  rowsFingerprint('client_savings'),
-  rowsFingerprint('client_webhook_failures'),
-  rowsFingerprint(`client_daily_stats WHERE day > current_date - ${SCORE_WINDOW_DAYS}`),
-].join(" || '|' || ")} AS key, (current_date + 1)::timestamptz AS midnight`;
+/** Every table the activity figures are read from. */
+const ACTIVITY_TABLES: readonly FingerprintedTable[] = [
+  'clients',
+  'client_activity_counts',
+  'client_savings',
+  'client_webhook_failures',
+  'client_daily_stats',
+];
 
 const SCORE_HELP = `Activity score 0-1: recency × (0.5 + 0.5 × reliability); recency falls from 1 to 0 over ${CHURN_INACTIVITY_DAYS} days without activity, reliability is the success share of the last ${SCORE_WINDOW_DAYS} days of runs.`;
 
@@ -58,11 +59,16 @@ export class ActivityCollector implements Collector {
   /** What the last read rendered, reused while the activity tables are unchanged. */
   readonly cache = new FingerprintCache<ActivityState>();
 
-  constructor(private readonly pool: Pool) {}
+  constructor(
+    private readonly pool: Pool,
+    /** Shared with the billing collector by the exporter, so common tables are fingerprinted once. */
+    private readonly fingerprints = new TableFingerprints(pool),
+  ) {}
 
   async read(): Promise<() => void> {
-    const { rows } = await this.pool.query<{ key: string; now: Date; midnight: Date }>(ACTIVITY_FINGERPRINT);
-    const { key, now, midnight } = rows[0]!;
+    const f = await this.fingerprints.take();
+    const { now, midnight } = f;
+    const key = fingerprintKey(f, ACTIVITY_TABLES);
     const state = await this.cache.get(key, now.getTime(), async () => ({ value: await this.load(), until: midnight.getTime() }));
     const nowMs = now.getTime();
     const score = await encodeFamilies([

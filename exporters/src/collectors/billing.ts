@@ -1,7 +1,8 @@
 import { Gauge, type Registry } from 'prom-client';
 import type { Pool } from '@ct/lib';
-import { FingerprintCaches, rowsFingerprint, setGauge, untilMs, type Collector } from '../collector';
+import { FingerprintCaches, setGauge, untilMs, type Collector } from '../collector';
 import { encodeFamilies, type EncodedFamily, type Family, type Labels } from '../exposition';
+import { fingerprintKey, TableFingerprints } from '../fingerprints';
 
 export const CLIENT_STATUSES = ['active', 'paused', 'churned'] as const;
 /** A client with no activity for this long is at risk of churning (see docs/metrics.md). */
@@ -30,22 +31,12 @@ interface BillingParts extends Record<string, unknown> {
   risk: EncodedFamily[];
 }
 
-/**
- * A fingerprint of each table the billing figures are computed from (the open invoices only: the
- * others count for none), one column per table, so that each part is keyed by its own tables.
- */
-const BILLING_FINGERPRINT = `SELECT now() AS now,
-  ${rowsFingerprint('clients')} AS clients,
-  ${rowsFingerprint('subscriptions')} AS subscriptions,
-  ${rowsFingerprint("invoices WHERE status = 'open'")} AS invoices,
-  ${rowsFingerprint('client_activity_counts')} AS activity`;
-
 /** The first moment an open invoice falls due (it moves both the invoice figures and the churn risk). */
 const NEXT_DUE = "(SELECT min(due_at) FROM invoices WHERE status = 'open' AND due_at >= now())";
 
 /**
  * Revenue, invoices and churn risk from the billing tables. Money is reported in currency units.
- * Each scrape takes a fingerprint of each table (one row back); a part of the figures is read and
+ * Each scrape takes a fingerprint of each table (fingerprints.ts); a part of the figures is read and
  * rendered again only when the fingerprint of one of its own tables changed or one of its figures
  * is due to change with time: activity events move the churn risk only, so a busy day of webhooks
  * does not read the invoices again at every scrape.
@@ -66,6 +57,8 @@ export class BillingCollector implements Collector {
   constructor(
     registry: Registry,
     private readonly pool: Pool,
+    /** Shared with the activity collector by the exporter, so common tables are fingerprinted once. */
+    private readonly fingerprints = new TableFingerprints(pool),
   ) {
     const registers = [registry];
     this.mrr = new Gauge({
@@ -107,13 +100,10 @@ export class BillingCollector implements Collector {
   }
 
   async read(): Promise<() => void> {
-    const { rows } = await this.pool.query<{ now: Date; clients: string; subscriptions: string; invoices: string; activity: string }>(
-      BILLING_FINGERPRINT,
-    );
-    const f = rows[0]!;
+    const f = await this.fingerprints.take();
     const { revenue, risk } = await this.cache.get(f.now.getTime(), {
-      revenue: [`${f.clients}|${f.subscriptions}|${f.invoices}`, () => this.loadRevenue()],
-      risk: [`${f.clients}|${f.invoices}|${f.activity}`, () => this.loadRisk()],
+      revenue: [fingerprintKey(f, ['clients', 'subscriptions', 'invoices']), () => this.loadRevenue()],
+      risk: [fingerprintKey(f, ['clients', 'invoices', 'client_activity_counts']), () => this.loadRisk()],
     });
     return () => {
       setGauge(this.clients, revenue.clients);
