@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { decodedText, encodeFamilies } from './exposition';
+import { decodedText, encodeFamilies, PreparedFamily, type Labels } from './exposition';
 
 const families = [
   {
@@ -44,4 +44,20 @@ test('both formats escape labels and help, and name counters as each format want
 test('a counter not named *_total and an invalid name are refused', async () => {
   await expect(encodeFamilies([{ name: 'demo_runs', type: 'counter', help: 'x', samples: [] }])).rejects.toThrow('must end in _total');
   await expect(encodeFamilies([{ name: 'demo-runs', type: 'gauge', help: 'x', samples: [] }])).rejects.toThrow('invalid metric name');
+});
+
+test('a prepared family renders the same text as encodeFamilies, with new values at each encoding', async () => {
+  const runs = families[0]!;
+  const labels: Labels[] = runs.samples.map(([l]) => l);
+  const prepared = new PreparedFamily(runs, labels);
+  const values = [
+    [3, 0.5],
+    [4, -Infinity],
+  ];
+  for (const v of values) {
+    const expected = await encodeFamilies([{ ...runs, samples: labels.map((l, i) => [l, v[i]!] as const) }]);
+    const encoded = prepared.encode((i) => v[i]!);
+    for (const openMetrics of [false, true]) expect(decodedText([encoded], openMetrics)).toBe(decodedText(expected, openMetrics));
+  }
+  expect(() => new PreparedFamily({ name: 'demo_runs', type: 'counter', help: 'x' }, [])).toThrow('must end in _total');
 });

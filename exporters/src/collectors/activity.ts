@@ -1,6 +1,6 @@
 import type { Pool } from '@ct/lib';
 import { epochSeconds, FingerprintCache, type Collector } from '../collector';
-import { encodeFamilies, type EncodedFamily, type Labels } from '../exposition';
+import { encodeFamilies, PreparedFamily, type EncodedFamily, type Labels } from '../exposition';
 import { fingerprintKey, TableFingerprints, type FingerprintedTable } from '../fingerprints';
 import { CHURN_INACTIVITY_DAYS } from './billing';
 
@@ -21,7 +21,6 @@ export function activityScore(daysSinceActivity: number | null, runs: number, fa
 }
 
 interface ScoreRow {
-  client: string;
   /** Last activity, ms since the epoch; null when never. */
   lastAt: number | null;
   runs: number;
@@ -30,8 +29,8 @@ interface ScoreRow {
 interface ActivityState {
   /** Every family but the score, rendered when the tables changed. */
   families: EncodedFamily[];
-  /** What the score is computed from at each scrape (it moves with the clock). */
-  score: ScoreRow[];
+  /** The score's series, one per client, and what each is computed from at each scrape (it moves with the clock). */
+  score: { family: PreparedFamily; rows: ScoreRow[] };
 }
 
 /** Every table the activity figures are read from. */
@@ -71,22 +70,13 @@ export class ActivityCollector implements Collector {
     const key = fingerprintKey(f, ACTIVITY_TABLES);
     const state = await this.cache.get(key, now.getTime(), async () => ({ value: await this.load(), until: midnight.getTime() }));
     const nowMs = now.getTime();
-    const score = await encodeFamilies([
-      {
-        name: 'ct_client_activity_score',
-        type: 'gauge',
-        help: SCORE_HELP,
-        samples: state.score.map(
-          (r) =>
-            [
-              [['client', r.client]],
-              activityScore(r.lastAt === null ? null : (nowMs - r.lastAt) / 86_400_000, r.runs, r.failures),
-            ] as const,
-        ),
-      },
-    ]);
+    const { family, rows } = state.score;
+    const score = family.encode((i) => {
+      const r = rows[i]!;
+      return activityScore(r.lastAt === null ? null : (nowMs - r.lastAt) / 86_400_000, r.runs, r.failures);
+    });
     return () => {
-      this.families = [...state.families, ...score];
+      this.families = [...state.families, score];
     };
   }
 
@@ -167,15 +157,20 @@ export class ActivityCollector implements Collector {
         samples: clients.rows.map((r) => [c(r.slug), webhook.get(r.slug) ?? 0] as const),
       },
     ]);
-    const score = clients.rows.map((r): ScoreRow => {
-      const day = runs.get(r.id);
-      return {
-        client: r.slug,
-        lastAt: r.last_at ? r.last_at.getTime() : null,
-        runs: Number(day?.runs ?? 0),
-        failures: Number(day?.failures ?? 0),
-      };
-    });
+    const score = {
+      family: new PreparedFamily(
+        { name: 'ct_client_activity_score', type: 'gauge', help: SCORE_HELP },
+        clients.rows.map((r) => c(r.slug)),
+      ),
+      rows: clients.rows.map((r): ScoreRow => {
+        const day = runs.get(r.id);
+        return {
+          lastAt: r.last_at ? r.last_at.getTime() : null,
+          runs: Number(day?.runs ?? 0),
+          failures: Number(day?.failures ?? 0),
+        };
+      }),
+    };
     return { families, score };
   }
 
