@@ -1,9 +1,9 @@
 import { Gauge, type Registry } from 'prom-client';
 import { N8nError, errorMessage, type Logger, type Pool } from '@ct/lib';
-import { clear, epochSeconds, setOrClear, type Collector } from '../collector';
+import { clear, setOrClear, type Collector } from '../collector';
 import { createHash } from 'node:crypto';
 import { encodeFamilies, type EncodedFamily, type Family, type Labels } from '../exposition';
-import { FINAL_STATUSES, ingestExecutions, readN8nState, type ExecutionSource, type FinalStatus, type N8nState } from '../ingest';
+import { FINAL_STATUSES, ingestExecutions, readN8nState, type ExecutionSource, type N8nState } from '../ingest';
 
 export const UNASSIGNED = 'unassigned';
 
@@ -149,16 +149,19 @@ export interface WorkflowBlock {
   error: string | null;
 }
 
-interface CountRow {
+interface WorkflowCountRow {
   workflow: string;
-  status: string;
-  executions: string;
-  last_stopped_at: Date | null;
-}
-interface AutomationRow {
-  workflow: string;
-  client: string;
-  name: string;
+  /** The client's slug and the automation's name; null for a workflow no automation maps. */
+  client: string | null;
+  name: string | null;
+  /** Executions by final status; -1 for a status never seen (canceled, crashed). */
+  success: number;
+  error: number;
+  canceled: number;
+  crashed: number;
+  /** Seconds since the epoch, or null. */
+  last_success: number | null;
+  last_failure: number | null;
 }
 
 /** The families that change only when executions are counted or the client mapping changes. */
@@ -260,15 +263,24 @@ export async function renderWorkflowFamilies(
 }
 
 async function renderCounted(pool: Pool, key: string, polled: string): Promise<CountedFamilies> {
-  const [counts, automations] = await Promise.all([
-    pool.query<CountRow>(
-      `SELECT n8n_workflow_id AS workflow, status, sum(executions)::text AS executions, max(last_stopped_at) AS last_stopped_at
-         FROM workflow_execution_counts GROUP BY 1, 2`,
-    ),
-    pool.query<AutomationRow>(
-      'SELECT a.n8n_workflow_id AS workflow, c.slug AS client, a.name FROM automations a JOIN clients c ON c.id = a.client_id',
-    ),
-  ]);
+  // One row per workflow, mapped or not, its counts already pivoted by status: a row object and
+  // a workflow id string per workflow rather than per status, and numbers parsed as numbers.
+  const { rows } = await pool.query<WorkflowCountRow>(
+    `SELECT coalesce(a.workflow, w.workflow) AS workflow, a.client, a.name,
+            coalesce(w.success, 0) AS success, coalesce(w.error, 0) AS error,
+            coalesce(w.canceled, -1) AS canceled, coalesce(w.crashed, -1) AS crashed,
+            w.last_success, w.last_failure
+       FROM (SELECT a.n8n_workflow_id AS workflow, c.slug AS client, a.name
+               FROM automations a JOIN clients c ON c.id = a.client_id) a
+       FULL JOIN (SELECT n8n_workflow_id AS workflow,
+                         sum(executions) FILTER (WHERE status = 'success')::float8 AS success,
+                         sum(executions) FILTER (WHERE status = 'error')::float8 AS error,
+                         sum(executions) FILTER (WHERE status = 'canceled')::float8 AS canceled,
+                         sum(executions) FILTER (WHERE status = 'crashed')::float8 AS crashed,
+                         extract(epoch FROM max(last_stopped_at) FILTER (WHERE status = 'success'))::float8 AS last_success,
+                         extract(epoch FROM max(last_stopped_at) FILTER (WHERE status IN ('error', 'crashed')))::float8 AS last_failure
+                    FROM workflow_execution_counts GROUP BY 1) w ON w.workflow = a.workflow`,
+  );
   // Kept between polls: one string per distinct slug and name, not one per workflow (each row
   // brings its own copy; 20 workflows a client share its slug, and names repeat).
   const clientOf = new Map<string, string>();
@@ -280,36 +292,28 @@ async function renderCounted(pool: Pool, key: string, polled: string): Promise<C
     interned.set(v, v);
     return v;
   };
-  for (const a of automations.rows) {
-    clientOf.set(a.workflow, intern(a.client));
-    names.set(a.workflow, intern(a.name));
+  // Executions per workflow, one slot per final status (FINAL_STATUSES' order). success and error
+  // are 0 for every known workflow, so increase() sees the first failure; canceled and crashed
+  // (rare) appear when they first happen (-1 marks "not yet"), which keeps 20,000 workflows at
+  // ~2 series each.
+  const totals = new Map<string, number[]>();
+  const lastSuccess = new Map<string, number>();
+  const lastFailure = new Map<string, number>();
+  for (const r of rows) {
+    if (r.client !== null) {
+      clientOf.set(r.workflow, intern(r.client));
+      names.set(r.workflow, intern(r.name!));
+    }
+    totals.set(r.workflow, [r.success, r.error, r.canceled, r.crashed]);
+    if (r.last_success !== null) lastSuccess.set(r.workflow, r.last_success);
+    if (r.last_failure !== null) lastFailure.set(r.workflow, r.last_failure);
   }
   interned.clear();
-  automations.rows.length = 0;
+  rows.length = 0; // rows are no longer needed while the families render
   const cw = (workflow: string): Labels => [
     ['client', clientOf.get(workflow) ?? UNASSIGNED],
     ['workflow', workflow],
   ];
-  // Executions per workflow, one slot per final status. success and error start at 0 for every
-  // known workflow, so increase() sees the first failure; canceled and crashed (rare) appear
-  // when they first happen (-1 marks "not yet"), which keeps 20,000 workflows at ~2 series each.
-  const totals = new Map<string, number[]>();
-  const fresh = () => [0, 0, -1, -1];
-  for (const w of clientOf.keys()) totals.set(w, fresh());
-  const lastSuccess = new Map<string, number>();
-  const lastFailure = new Map<string, number>();
-  for (const r of counts.rows) {
-    const slot = FINAL_STATUSES.indexOf(r.status as FinalStatus);
-    if (slot < 0) continue;
-    let t = totals.get(r.workflow);
-    if (!t) totals.set(r.workflow, (t = fresh()));
-    t[slot] = Number(r.executions);
-    const at = epochSeconds(r.last_stopped_at);
-    if (at === null) continue;
-    if (r.status === 'success') lastSuccess.set(r.workflow, at);
-    if (r.status === 'error' || r.status === 'crashed') lastFailure.set(r.workflow, Math.max(at, lastFailure.get(r.workflow) ?? 0));
-  }
-  counts.rows.length = 0; // rows are no longer needed while the families render
 
   const counted: Family[] = [
     {
