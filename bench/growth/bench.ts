@@ -23,7 +23,6 @@ import { get as httpGet } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
-import { parse as parseYaml } from 'yaml';
 import { createPool, migrate, withTransaction, type Pool } from '@ct/lib';
 import { createApiKey, signWebhook } from '@ct/api';
 import { createBucket, deleteKeys, listKeys, storageSchema } from '@ct/backup';
@@ -31,6 +30,7 @@ import { startPostgres, startS3 } from '../../test/bench/services';
 import { freePort, httpStatus, killGroup, waitFor } from '../../test/bench/process';
 import { CT_BIN } from '../../test/helpers/cli';
 import { startFakeN8n } from '../../exporters/bench/bench';
+import { deployedExporterNode } from '../../exporters/bench/deployed';
 import { growthChart } from './chart';
 import { growthBlock, growthTable, replaceBlock, type BlockInfo } from './docs';
 import type { ExporterFigures, GrowthRow } from './results';
@@ -51,16 +51,6 @@ export function parseSizes(value: string): number[] {
   if (!sizes.length || sizes.some((s, i) => !Number.isInteger(s) || s < 1 || s > 999_999 || (i > 0 && s <= sizes[i - 1]!)))
     throw new Error(`BENCH_GROWTH_SIZES must be increasing numbers of clients (1-999999), comma-separated; got "${value}"`);
   return sizes;
-}
-
-/** The exporter's NODE_OPTIONS in docker-compose.yml: the benchmark measures what is deployed. */
-export function composeExporterNodeOptions(composeFile = path.join(ROOT, 'docker-compose.yml')): string {
-  const compose = parseYaml(readFileSync(composeFile, 'utf8'), { merge: true }) as {
-    services?: Record<string, { environment?: Record<string, string> }>;
-  };
-  const v = compose.services?.exporters?.environment?.NODE_OPTIONS;
-  if (!v) throw new Error(`${path.relative(ROOT, composeFile)}: services.exporters.environment.NODE_OPTIONS not found`);
-  return v;
 }
 
 // What Prometheus sends when it scrapes the exporter (as exporters/bench measures it).
@@ -115,7 +105,7 @@ async function measureExporter(
 ): Promise<ExporterFigures> {
   const port = await freePort();
   const t0 = Date.now();
-  const child = spawn(process.execPath, [CT_BIN, 'serve', 'exporters', '--port', String(port)], {
+  const child = spawn(process.execPath, [...deployedExporterNode().args, CT_BIN, 'serve', 'exporters', '--port', String(port)], {
     env: {
       PATH: process.env.PATH,
       DATABASE_URL: databaseUrl,
@@ -281,7 +271,7 @@ async function measure(): Promise<Run> {
   };
   const seconds = positive('BENCH_GROWTH_SECONDS', 10);
   const scrapes = positive('BENCH_GROWTH_SCRAPES', 100);
-  const nodeOptions = process.env.BENCH_GROWTH_EXPORTER_NODE_OPTIONS ?? composeExporterNodeOptions();
+  const nodeOptions = process.env.BENCH_GROWTH_EXPORTER_NODE_OPTIONS ?? deployedExporterNode().options;
 
   const dir = mkdtempSync(path.join(tmpdir(), 'ct-bench-growth-'));
   const cleanups: (() => Promise<unknown>)[] = [];

@@ -18,6 +18,7 @@ import path from 'node:path';
 import { createPool, migrate, type Pool } from '@ct/lib';
 import { startPostgres } from '../../test/bench/services';
 import { freePort, httpStatus, killGroup, waitFor } from '../../test/bench/process';
+import { deployedExporterNode } from './deployed';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const num = (name: string, dflt: number) => {
@@ -34,13 +35,6 @@ const SCRAPES = num('BENCH_SCRAPES', 200);
 // What Prometheus 2.42 sends: it gets OpenMetrics from the exporter, the text format from postgres_exporter.
 const PROMETHEUS_ACCEPT =
   'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
-
-/**
- * Without a limit, V8 lets garbage grow to a large share of the machine's memory before collecting
- * it. A scrape now makes little garbage (the large families are kept as gzip members), so a small
- * young generation costs no latency and keeps RSS down. docker-compose.yml sets the same.
- */
-export const EXPORTER_NODE_OPTIONS = '--max-old-space-size=96 --max-semi-space-size=2';
 
 const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 
@@ -181,20 +175,25 @@ interface Daemon {
 
 async function startOurs(databaseUrl: string, n8nUrl: string, logFile: string): Promise<Daemon> {
   const port = await freePort();
-  const child = spawn(process.execPath, [path.join(ROOT, 'cli', 'bin', 'ct.js'), 'serve', 'exporters', '--port', String(port)], {
-    env: {
-      PATH: process.env.PATH,
-      DATABASE_URL: databaseUrl,
-      N8N_URL: n8nUrl,
-      N8N_API_KEY: 'bench',
-      LOG_FORMAT: 'json',
-      LOG_LEVEL: 'warn',
-      // The heap limit docs/benchmarks.md recommends for the service; BENCH_EXPORTER_NODE_OPTIONS overrides it.
-      NODE_OPTIONS: process.env.BENCH_EXPORTER_NODE_OPTIONS ?? EXPORTER_NODE_OPTIONS,
+  const node = deployedExporterNode();
+  const child = spawn(
+    process.execPath,
+    [...node.args, path.join(ROOT, 'cli', 'bin', 'ct.js'), 'serve', 'exporters', '--port', String(port)],
+    {
+      env: {
+        PATH: process.env.PATH,
+        DATABASE_URL: databaseUrl,
+        N8N_URL: n8nUrl,
+        N8N_API_KEY: 'bench',
+        LOG_FORMAT: 'json',
+        LOG_LEVEL: 'warn',
+        // As docker-compose.yml runs it (heap limits); BENCH_EXPORTER_NODE_OPTIONS overrides them.
+        NODE_OPTIONS: process.env.BENCH_EXPORTER_NODE_OPTIONS ?? node.options,
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
+      detached: true,
     },
-    stdio: ['ignore', 'ignore', 'pipe'],
-    detached: true,
-  });
+  );
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const url = `http://127.0.0.1:${port}`;

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { parse } from 'yaml';
 import type { z } from 'zod';
 import { DOT_ENV } from './fixture';
+import { deployedExporterNode } from '../../exporters/bench/deployed';
 import { SERVICES } from '../../cli/src/commands/serve';
 import { loadConfig, sections } from '../../lib/src/config';
 import { loadMigrateConfig } from '../../lib/src/app-role';
@@ -141,6 +142,18 @@ describe('docker-compose', () => {
     expect(others.sort()).toEqual(['ct', 'migrate']);
     expect(commands('migrate')).toEqual(['migrate']);
     expect(onDemand(services.ct!)).toBe(true);
+  });
+
+  it("runs the exporter's Node.js with flags and NODE_OPTIONS it accepts, as the benchmarks read them", () => {
+    const node = deployedExporterNode();
+    expect(node.args).toContain('--optimize-for-size');
+    const run = spawnSync(process.execPath, [...node.args, '-e', 'process.stdout.write("ok")'], {
+      env: { PATH: process.env.PATH, NODE_OPTIONS: node.options },
+      encoding: 'utf8',
+    });
+    expect({ status: run.status, out: run.stdout, err: run.stderr }).toEqual({ status: 0, out: 'ok', err: '' });
+    // A flag node or V8 does not know is refused: the check above can fail.
+    expect(spawnSync(process.execPath, ['--optimise-for-size', '-e', '0']).status).not.toBe(0);
   });
 
   it('pins every image to a version: no latest, no bare name', () => {

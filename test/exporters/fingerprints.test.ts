@@ -129,9 +129,7 @@ test('writers never wait on each other through the record, nor on its pruning', 
     for (const c of [a, b]) await c.query(`SET lock_timeout = '500ms'`);
     await a.query('BEGIN');
     await a.query(`UPDATE invoices SET amount_cents = amount_cents + 1 WHERE client_id = $1`, [client]);
-    await a.query(`INSERT INTO client_webhook_failures (client_id, failures) VALUES ($1, 1) ON CONFLICT (client_id) DO NOTHING`, [
-      client,
-    ]);
+    await a.query(`INSERT INTO client_webhook_failures (client_id, failures) VALUES ($1, 1) ON CONFLICT (client_id) DO NOTHING`, [client]);
     // Another writer, the other tables' order, while the first is open: neither waits.
     await b.query('BEGIN');
     await b.query(`INSERT INTO subscriptions (client_id, monthly_amount_cents, currency) VALUES ($1, 1, 'USD')`, [client]);
