@@ -3,7 +3,7 @@ import {
   ActivityCollector,
   BillingCollector,
   PRUNE_AT,
-  RECORDED_TABLES,
+  FINGERPRINTED_TABLES,
   TableFingerprints,
   type FingerprintedTable,
   type Fingerprints,
@@ -32,7 +32,13 @@ beforeAll(async () => {
 afterAll(() => db.drop());
 
 /** One committed change to each recorded table, as its writers make it. */
-const CHANGES: Record<(typeof RECORDED_TABLES)[number], () => Promise<unknown>> = {
+const CHANGES: Record<FingerprintedTable, () => Promise<unknown>> = {
+  clients: () => q(`UPDATE clients SET name = name || '.' WHERE id = $1`, [client]),
+  client_activity_counts: () =>
+    q(
+      `INSERT INTO activity_events (client_id, kind, occurred_at, idempotency_key) VALUES ($1, 'lead.captured', now(), gen_random_uuid()::text)`,
+      [client],
+    ),
   subscriptions: () => q(`INSERT INTO subscriptions (client_id, monthly_amount_cents, currency) VALUES ($1, 5000, 'USD')`, [client]),
   invoices: () =>
     q(
@@ -63,12 +69,31 @@ const CHANGES: Record<(typeof RECORDED_TABLES)[number], () => Promise<unknown>> 
 const changed = (a: Fingerprints, b: Fingerprints) =>
   (Object.keys(a.tables) as FingerprintedTable[]).filter((t) => a.tables[t] !== b.tables[t]).sort();
 
-test.each(RECORDED_TABLES)('a committed change to %s moves its fingerprint and no other', async (table) => {
+test.each(FINGERPRINTED_TABLES)('a committed change to %s moves its fingerprint and no other', async (table) => {
   const fp = new TableFingerprints(db.appPool);
   const before = await fp.take();
   expect(changed(before, await fp.take())).toEqual([]);
   await CHANGES[table]();
   expect(changed(before, await fp.take())).toEqual([table]);
+});
+
+test('a statement that changes no row leaves the fingerprints as they were', async () => {
+  const fp = new TableFingerprints(db.appPool);
+  await q(`INSERT INTO activity_events (client_id, kind, occurred_at, idempotency_key) VALUES ($1, 'order.placed', now(), 'dup-1')`, [
+    client,
+  ]);
+  const before = await fp.take();
+  // A batch of duplicate events, as the webhook batcher sends it: nothing inserted, no counter moved,
+  // and no client's last activity to touch.
+  await q(
+    `WITH ins AS (INSERT INTO activity_events (client_id, kind, occurred_at, idempotency_key) VALUES ($1, 'order.placed', now(), 'dup-1')
+                  ON CONFLICT (idempotency_key) DO NOTHING RETURNING client_id)
+     UPDATE clients SET last_activity_at = now() WHERE id IN (SELECT client_id FROM ins)`,
+    [client],
+  );
+  await q(`DELETE FROM invoices WHERE false`);
+  await q(`TRUNCATE client_webhook_failures`); // a TRUNCATE is recorded, rows or not
+  expect(changed(before, await fp.take())).toEqual(['client_webhook_failures']);
 });
 
 test('a change is seen once committed, not before; a rolled-back one never', async () => {
