@@ -89,7 +89,7 @@ beforeAll(async () => {
   await q(
     `INSERT INTO workflow_execution_counts (n8n_instance, n8n_workflow_id, status, executions, webhook_executions, last_stopped_at) VALUES
        ('default', 'wf-p1', 'success', 10, 10, '2026-11-01T10:00:00Z'), ('default', 'wf-p1', 'error', 4, 3, '2026-11-02T10:00:00Z'),
-       ('default', 'wf-p1', 'crashed', 1, 1, '2026-11-03T10:00:00Z'), ('default', 'wf-x', 'success', 7, 0, '2026-11-04T10:00:00Z')`,
+       ('default', 'wf-p1', 'crashed', 1, 1, '2026-11-03T10:00:00Z'), ('default', 'wf-x', 'success', 7, 0, '2026-11-04T10:00:00.123456Z')`,
   );
   await q(
     `INSERT INTO client_daily_stats (client_id, day, workflow_runs, failures) VALUES
@@ -232,6 +232,10 @@ test('workflow counters come from the database, mapped to clients; unmapped ones
   );
   expect(valueOf(s, 'ct_workflow_last_failure_timestamp_seconds', { client: 'pizza-shop', workflow: 'wf-p1' })).toBe(
     Date.parse('2026-11-03T10:00:00Z') / 1000,
+  );
+  // To the millisecond, as a timestamp read into a Date would be.
+  expect(valueOf(s, 'ct_workflow_last_success_timestamp_seconds', { client: 'unassigned', workflow: 'wf-x' })).toBe(
+    Date.parse('2026-11-04T10:00:00.123Z') / 1000,
   );
 
   // The counted families are rendered again when a count or the client mapping changes.

@@ -159,7 +159,7 @@ interface WorkflowCountRow {
   error: number;
   canceled: number;
   crashed: number;
-  /** Seconds since the epoch, or null. */
+  /** Seconds since the epoch, to the millisecond (as a Date holds it), or null. */
   last_success: number | null;
   last_failure: number | null;
 }
@@ -277,8 +277,8 @@ async function renderCounted(pool: Pool, key: string, polled: string): Promise<C
                          sum(executions) FILTER (WHERE status = 'error')::float8 AS error,
                          sum(executions) FILTER (WHERE status = 'canceled')::float8 AS canceled,
                          sum(executions) FILTER (WHERE status = 'crashed')::float8 AS crashed,
-                         extract(epoch FROM max(last_stopped_at) FILTER (WHERE status = 'success'))::float8 AS last_success,
-                         extract(epoch FROM max(last_stopped_at) FILTER (WHERE status IN ('error', 'crashed')))::float8 AS last_failure
+                         (floor(extract(epoch FROM max(last_stopped_at) FILTER (WHERE status = 'success')) * 1000) / 1000)::float8 AS last_success,
+                         (floor(extract(epoch FROM max(last_stopped_at) FILTER (WHERE status IN ('error', 'crashed'))) * 1000) / 1000)::float8 AS last_failure
                     FROM workflow_execution_counts GROUP BY 1) w ON w.workflow = a.workflow`,
   );
   // Kept between polls: one string per distinct slug and name, not one per workflow (each row
