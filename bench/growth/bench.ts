@@ -385,7 +385,7 @@ async function measure(): Promise<Run> {
     image: 'images/benchmarks/growth.svg',
     method:
       `Per client: ${shape.workflowsPerClient} workflows, ${shape.eventsPerClient} activity events, ${shape.invoicesPerClient} invoices. ` +
-      `At each size, one after the other: \`ct serve exporters\` started fresh (\`NODE_OPTIONS="${nodeOptions}"\`) against an n8n stand-in listing every workflow, ${scrapes} timed scrapes after 5 warm-up ones; ` +
+      `At each size, one after the other: \`ct serve exporters\` started fresh (\`NODE_OPTIONS="${nodeOptions}" node ${[...deployedExporterNode().args, 'cli/bin/ct.js'].join(' ')}\`) against an n8n stand-in listing every workflow, ${scrapes} timed scrapes after 5 warm-up ones; ` +
       `\`ct serve api\` started fresh, \`GET /api/clients\` at ${READ_RATE} requests/s, then signed webhook posts over ${WEBHOOK_CONNECTIONS} connections (rows committed, fsync on), ${seconds} s each; \`ct backup run\` into the private S3.`,
     rows,
   };
