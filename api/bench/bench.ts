@@ -2,7 +2,8 @@
  * `npm run bench:api`: throughput and latency of the platform API on this machine.
  *   1. GET /api/clients (page of 50) at 200 requests/s: as autocannon sends them (each second's 200
  *      in a burst over 10 connections; target p99 < 50 ms), then paced one every 5 ms by loadtest
- *      (target p99 < 10 ms), with the share answered within 5 and 10 ms inside the API.
+ *      (target p99 < 10 ms), with the share answered within 5 and 10 ms inside the API, and the
+ *      floor of that measurement: the same page from a bare node:http server, paced the same way.
  *   2. At each concurrency of BENCH_API_CONNECTIONS (default 1, 16 and 64):
  *      a. signed webhook posts: durable events/s (target ≥ 1,000), counted as rows committed in
  *         activity_events, with fsync on; events per INSERT (group commit) and CPU per event;
@@ -248,6 +249,25 @@ async function main(): Promise<void> {
     const served = (le: string) => (after.get(le) ?? 0) - (before.get(le) ?? 0);
     const serverShare = (le: string) => served(le) / served('+Inf');
 
+    // The floor of that measurement: the same page from a bare node:http server in its own process,
+    // paced the same way (what loadtest, Node's HTTP and this machine add by themselves).
+    const pageFile = path.join(dir, 'clients-page.json');
+    writeFileSync(pageFile, await (await fetch(read.url, { headers: read.headers })).text());
+    const bareServer = await startApiProcess(
+      (port) => [...noWriteServer, String(port), 'bare'],
+      { ...env, BENCH_BARE_GET_BODY: pageFile },
+      logFile,
+    );
+    apis.push(bareServer);
+    const pacedBare = await uniformLoad({
+      url: `${bareServer.url}/api/clients`,
+      requestsPerSecond: 200,
+      concurrency: 10,
+      maxSeconds: SECONDS,
+      agentKeepAlive: true,
+      quiet: true,
+    });
+
     // ---------------------------------------------------------------- 2. webhook ingest, ceiling, pgbench
     const secret = created.webhookSecret;
     const sign = (req: { body?: unknown; headers?: Record<string, string> }) => {
@@ -265,8 +285,6 @@ async function main(): Promise<void> {
     const count = async () => Number((await pool.query('SELECT count(*) AS n FROM activity_events')).rows[0].n);
     const noWrite = await startApiProcess(noWriteApi, env, logFile);
     apis.push(noWrite);
-    const bareServer = await startApiProcess((port) => [...noWriteServer, String(port), 'bare'], env, logFile);
-    apis.push(bareServer);
     const baseline = BASELINE
       ? await startApiProcess((port) => [path.join(BASELINE, 'cli', 'bin', 'ct.js'), 'serve', 'api', '--port', String(port)], env, logFile)
       : undefined;
@@ -380,6 +398,7 @@ async function main(): Promise<void> {
       `CT API benchmark — ${new Date().toISOString()} — ${CLIENTS} clients, ${SECONDS}s per phase, fsync on, load average ${load}`,
       `GET /api/clients (page of 50) at 200 req/s, 10 connections: ${reads.requests.average.toFixed(0)} req/s, p50 ${ms(reads.latency.p50)}, p99 ${ms(reads.latency.p99)}, errors ${reads.errors + reads.non2xx} (target p99 < 50 ms: ${reads.latency.p99 < 50 ? 'met' : 'NOT met'})`,
       `GET /api/clients paced at one request every 5 ms (loadtest, open loop): ${paced.effectiveRps} req/s, p50 ${ms(paced.percentiles[50]!)}, p90 ${ms(paced.percentiles[90]!)}, p99 ${ms(paced.percentiles[99]!)}, max ${ms(paced.maxLatencyMs)}, errors ${paced.totalErrors} (target p99 < 10 ms: ${paced.percentiles[99]! < 10 ? 'met' : 'NOT met'}); inside the API: ${(100 * serverShare('0.005')).toFixed(1)} % within 5 ms, ${(100 * serverShare('0.01')).toFixed(1)} % within 10 ms`,
+      `  its floor, the same page from a bare node:http server paced the same way: p50 ${ms(pacedBare.percentiles[50]!)}, p90 ${ms(pacedBare.percentiles[90]!)}, p99 ${ms(pacedBare.percentiles[99]!)}, max ${ms(pacedBare.maxLatencyMs)}, errors ${pacedBare.totalErrors}`,
       '',
       '| connections | durable webhook events/s | p50 / p99 | non-2xx, errors | events per INSERT | API CPU per event | cores used: API / PostgreSQL / load generator | no-write API, posts/s | its CPU per post | bare node:http, posts/s | pgbench insert tps | **webhook ÷ pgbench** | no-write ÷ pgbench | bare ÷ pgbench |',
       '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',

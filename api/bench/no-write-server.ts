@@ -9,8 +9,10 @@
  *
  * With `bare` after the port, the floor instead: a node:http server that reads each post's body
  * and answers 201 with a small JSON body, and nothing else (no express, no signature, no
- * validation); its internal port answers /readyz only.
+ * validation); a GET is answered 200 with the file named by BENCH_BARE_GET_BODY (a page the API
+ * served); its internal port answers /readyz only.
  */
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createLogger, keyringFromConfig, listen, N8nClient, poolFromConfig, type Pool } from '@ct/lib';
 import { createApp, loadApiConfig, settingsFromConfig } from '@ct/api';
@@ -18,7 +20,12 @@ import { INSERT_BATCH_STATEMENT } from '../src/event-batcher';
 
 async function bare(port: number, internalPort: number): Promise<void> {
   let id = 0;
+  const page = process.env.BENCH_BARE_GET_BODY ? readFileSync(process.env.BENCH_BARE_GET_BODY) : Buffer.from('{}');
   const server = createServer((req, res) => {
+    if (req.method === 'GET') {
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': page.length }).end(page);
+      return;
+    }
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
