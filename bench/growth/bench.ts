@@ -101,11 +101,11 @@ async function measureExporter(
   databaseUrl: string,
   n8n: { url: string; workflows: number },
   scrapes: number,
-  nodeOptions: string,
+  node: { args: string[]; options: string },
 ): Promise<ExporterFigures> {
   const port = await freePort();
   const t0 = Date.now();
-  const child = spawn(process.execPath, [...deployedExporterNode().args, CT_BIN, 'serve', 'exporters', '--port', String(port)], {
+  const child = spawn(process.execPath, [...node.args, CT_BIN, 'serve', 'exporters', '--port', String(port)], {
     env: {
       PATH: process.env.PATH,
       DATABASE_URL: databaseUrl,
@@ -113,7 +113,7 @@ async function measureExporter(
       N8N_API_KEY: 'bench',
       LOG_FORMAT: 'json',
       LOG_LEVEL: 'warn',
-      NODE_OPTIONS: nodeOptions,
+      NODE_OPTIONS: node.options,
     },
     stdio: ['ignore', 'ignore', 'pipe'],
     detached: true,
@@ -150,7 +150,7 @@ async function measureExporter(
     // Let the process finish writing why it stopped.
     await new Promise((r) => setTimeout(r, 500));
     log(`  ct serve exporters failed: ${(err as Error).message}\n${stderr.split('\n').slice(-12).join('\n')}`);
-    throw new Error(exporterFailure(stderr, err as Error, nodeOptions));
+    throw new Error(exporterFailure(stderr, err as Error, node.options));
   } finally {
     await killGroup(child.pid!);
   }
@@ -271,7 +271,9 @@ async function measure(): Promise<Run> {
   };
   const seconds = positive('BENCH_GROWTH_SECONDS', 10);
   const scrapes = positive('BENCH_GROWTH_SCRAPES', 100);
-  const nodeOptions = process.env.BENCH_GROWTH_EXPORTER_NODE_OPTIONS ?? deployedExporterNode().options;
+  // How docker-compose.yml runs the exporter; BENCH_GROWTH_EXPORTER_NODE_OPTIONS replaces its NODE_OPTIONS.
+  const deployed = deployedExporterNode();
+  const node = { args: deployed.args, options: process.env.BENCH_GROWTH_EXPORTER_NODE_OPTIONS ?? deployed.options };
 
   const dir = mkdtempSync(path.join(tmpdir(), 'ct-bench-growth-'));
   const cleanups: (() => Promise<unknown>)[] = [];
@@ -320,7 +322,7 @@ async function measure(): Promise<Run> {
       const n8n = await startFakeN8n(pool);
       let exporter: GrowthRow['exporter'];
       try {
-        exporter = await measureExporter(pg.url, { url: n8n.url, workflows: clients * shape.workflowsPerClient }, scrapes, nodeOptions);
+        exporter = await measureExporter(pg.url, { url: n8n.url, workflows: clients * shape.workflowsPerClient }, scrapes, node);
       } catch (err) {
         exporter = { error: (err as Error).message };
       } finally {
@@ -385,7 +387,7 @@ async function measure(): Promise<Run> {
     image: 'images/benchmarks/growth.svg',
     method:
       `Per client: ${shape.workflowsPerClient} workflows, ${shape.eventsPerClient} activity events, ${shape.invoicesPerClient} invoices. ` +
-      `At each size, one after the other: \`ct serve exporters\` started fresh (\`NODE_OPTIONS="${nodeOptions}" node ${[...deployedExporterNode().args, 'cli/bin/ct.js'].join(' ')}\`) against an n8n stand-in listing every workflow, ${scrapes} timed scrapes after 5 warm-up ones; ` +
+      `At each size, one after the other: \`ct serve exporters\` started fresh (\`NODE_OPTIONS="${node.options}" node ${[...node.args, 'cli/bin/ct.js'].join(' ')}\`) against an n8n stand-in listing every workflow, ${scrapes} timed scrapes after 5 warm-up ones; ` +
       `\`ct serve api\` started fresh, \`GET /api/clients\` at ${READ_RATE} requests/s, then signed webhook posts over ${WEBHOOK_CONNECTIONS} connections (rows committed, fsync on), ${seconds} s each; \`ct backup run\` into the private S3.`,
     rows,
   };
