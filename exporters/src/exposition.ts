@@ -32,7 +32,7 @@ export function formatValue(v: number): string {
   return String(v);
 }
 
-function header(f: Family): { textHeader: string; openMetricsHeader: string } {
+function header(f: Omit<Family, 'samples'>): { textHeader: string; openMetricsHeader: string } {
   if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(f.name)) throw new Error(`invalid metric name ${f.name}`);
   if (f.type === 'counter' && !f.name.endsWith('_total')) throw new Error(`counter ${f.name} must end in _total`);
   const help = escapeHelp(f.help);
@@ -139,7 +139,7 @@ export class PreparedFamily {
   private readonly headers: { textHeader: Buffer; openMetricsHeader: Buffer };
 
   constructor(meta: Omit<Family, 'samples'>, labels: Iterable<Labels>) {
-    const h = header({ ...meta, samples: [] });
+    const h = header(meta);
     this.headers = { textHeader: gzippedHeader(h.textHeader), openMetricsHeader: gzippedHeader(h.openMetricsHeader) };
     this.prefixes = Array.from(labels, (l) => linePrefix(meta.name, l));
   }
