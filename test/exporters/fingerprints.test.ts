@@ -12,7 +12,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/db';
 
 /**
  * The fingerprints the billing and activity figures are cached by (exporters/src/fingerprints.ts).
- * The rarely written tables are fingerprinted from the record of their changing statements
+ * Every table they read is fingerprinted from the record of the statements that changed it
  * (migration 024). What must hold: any committed change moves its table's fingerprint, an
  * uncommitted or rolled-back one does not; the record stays small without a change being lost;
  * writers never wait on each other or on pruning; ct_app cannot write the record except through
@@ -155,7 +155,7 @@ test('writers never wait on each other through the record, nor on its pruning', 
     await a.query('BEGIN');
     await a.query(`UPDATE invoices SET amount_cents = amount_cents + 1 WHERE client_id = $1`, [client]);
     await a.query(`INSERT INTO client_webhook_failures (client_id, failures) VALUES ($1, 1) ON CONFLICT (client_id) DO NOTHING`, [client]);
-    // Another writer, the other tables' order, while the first is open: neither waits.
+    // Another writer, on some of the same tables, then pruning, while the first is open: none waits.
     await b.query('BEGIN');
     await b.query(`INSERT INTO subscriptions (client_id, monthly_amount_cents, currency) VALUES ($1, 1, 'USD')`, [client]);
     await b.query(
