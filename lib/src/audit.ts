@@ -1,6 +1,10 @@
 import type { Pool, PoolClient } from 'pg';
 
-export type AuditOutcome = 'success' | 'failure' | 'denied' | 'partial';
+/**
+ * 'requested': an action on a system outside the database, recorded before it is done (see
+ * migration 025); the row of what it did follows, with one of the other outcomes.
+ */
+export type AuditOutcome = 'success' | 'failure' | 'denied' | 'partial' | 'requested';
 export type ActorType = 'user' | 'api_key' | 'system' | 'grafana';
 
 export interface AuditEntry {

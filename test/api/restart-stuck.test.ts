@@ -56,6 +56,32 @@ async function startSleepingExecution(ageMs: number): Promise<string> {
   return String(running[0]!.id);
 }
 
+const ROUTE = '/api/admin/executions/restart-stuck';
+
+/** The last audit row's id: rows written after it are the ones a test looks at. */
+async function lastAuditId(): Promise<string> {
+  return (await api.pool.query<{ id: string }>('SELECT coalesce(max(id), 0)::text AS id FROM audit_logs')).rows[0]!.id;
+}
+
+/** The committed audit rows of restart-stuck after `afterId`, in chain order. */
+async function restartRows(afterId: string) {
+  const { rows } = await api.pool.query(
+    `SELECT action, outcome, target_id, request_id, details FROM audit_logs
+      WHERE action IN ('workflows.restart_stuck.request', 'workflows.restart_stuck') AND id > $1 ORDER BY id`,
+    [afterId],
+  );
+  return rows;
+}
+
+/**
+ * The retries n8n holds of an execution. n8n lists running executions only when asked; running
+ * first, so one ending meanwhile is in the second list.
+ */
+async function retriesOf(executionId: string) {
+  const all = [...(await n8n.listExecutions({ workflowId, status: 'running' })), ...(await n8n.listExecutions({ workflowId }))];
+  return [...new Map(all.filter((e) => String(e.retryOf) === executionId).map((e) => [String(e.id), e])).values()];
+}
+
 it('detects a sleeping execution, stops and retries it, and audits the result', async () => {
   await startSleepingExecution(1500);
 
@@ -117,12 +143,28 @@ it('detects a sleeping execution, stops and retries it, and audits the result', 
     result: 'restarted',
     newExecutionId: result.newExecutionId,
   });
+  // Before it, the request: what was about to be stopped and retried, by whom, in the same request.
+  const trail = await restartRows('0');
+  expect(trail.map((x) => [x.action, x.outcome])).toEqual([
+    ['workflows.restart_stuck.request', 'requested'],
+    ['workflows.restart_stuck', 'success'],
+  ]);
+  expect(trail[0]).toMatchObject({ target_id: stuck.executionId, request_id: trail[1].request_id });
+  expect(trail[0].details).toEqual({
+    client: 'slow-bakery',
+    includeUnmapped: false,
+    executions: [{ ...stuck, runningSeconds: expect.any(Number) }], // listed again under the lock: a little older
+  });
+  const requested = await api.pool.query("SELECT actor, client_id IS NOT NULL AS has_client FROM audit_logs WHERE outcome = 'requested'");
+  expect(requested.rows).toEqual([{ actor: rows[0].actor, has_client: true }]);
 
   // Safe to repeat: nothing is stuck any more.
   const again = await api.call('POST', '/api/admin/executions/restart-stuck', {
     body: { client: 'slow-bakery', olderThan: '1s', dryRun: false, reviewToken: dry.body.reviewToken },
   });
   expect(again.body).toMatchObject({ outcome: 'success', results: [] });
+  // Nothing to act on: nothing requested, only the (empty) outcome.
+  expect((await restartRows('0')).map((x) => x.outcome)).toEqual(['requested', 'success', 'success']);
   expect((await verifyAuditChain(api.pool)).ok).toBe(true);
   expect(await api.scrape()).toMatch(/ct_quick_actions_total\{action="restart_stuck",outcome="success"\} 2/);
 });
@@ -143,9 +185,7 @@ it('two restarts at once act on a stuck execution once: the second is refused or
   if (other.status === 409) expect(other.body.message).toMatch(/being restarted already/);
   else expect(other.body).toMatchObject({ dryRun: false, results: [] });
   // n8n holds exactly one retry of it (running, when it runs the Code node again: see the first test).
-  // n8n lists running executions only when asked; running first, so one ending meanwhile is in the second list.
-  const all = [...(await n8n.listExecutions({ workflowId, status: 'running' })), ...(await n8n.listExecutions({ workflowId }))];
-  const retries = [...new Map(all.filter((e) => String(e.retryOf) === stuckId).map((e) => [String(e.id), e])).values()];
+  const retries = await retriesOf(stuckId);
   expect(retries).toHaveLength(1);
   if (retries[0]!.status === 'running') await n8n.stopExecution(String(retries[0]!.id));
 });
@@ -211,4 +251,81 @@ it('reports a failure per execution (with the reason) instead of failing the who
       reason: expect.stringMatching(/n8n/),
     }),
   ]);
+});
+
+it('commits the request row before it asks n8n to stop anything', async () => {
+  // The bench's n8n, as the API calls it; at each stop, what another connection sees of the audit
+  // log (committed rows only) and the state of the execution in n8n.
+  const observed = n8nFromBench();
+  const stop = observed.stopExecution.bind(observed);
+  const after = await lastAuditId();
+  const seen: { id: string; status: string; rows: unknown[] }[] = [];
+  observed.stopExecution = async (id: string) => {
+    const rows = (await restartRows(after)).map((x) => ({ action: x.action, outcome: x.outcome, target_id: x.target_id }));
+    seen.push({ id, status: (await n8n.getExecution(id)).status, rows });
+    return stop(id);
+  };
+  const observing = await startTestApi({ db: api.db, n8n: observed, settings: { stuckMinAgeSeconds: 1 } });
+  try {
+    const stuckId = await startSleepingExecution(1200);
+    const review = await observing.call('POST', ROUTE, { body: { client: 'slow-bakery', olderThan: '1s' } });
+    expect(review.body.stuck.map((x: { executionId: string }) => x.executionId)).toEqual([stuckId]);
+    const run = await observing.call('POST', ROUTE, { body: { dryRun: false, reviewToken: review.body.reviewToken } });
+    expect(run.status).toBe(200);
+    expect(run.body.results).toEqual([expect.objectContaining({ executionId: stuckId, result: 'restarted' })]);
+
+    expect(seen).toEqual([
+      { id: stuckId, status: 'running', rows: [{ action: 'workflows.restart_stuck.request', outcome: 'requested', target_id: stuckId }] },
+    ]);
+    const rows = await restartRows(after);
+    expect(rows.map((x) => [x.action, x.outcome])).toEqual([
+      ['workflows.restart_stuck.request', 'requested'],
+      ['workflows.restart_stuck', 'success'],
+    ]);
+    // Both rows name the request (its X-Request-Id): a request row without its outcome is an interrupted restart.
+    expect(rows.map((x) => x.request_id)).toEqual([run.headers.get('x-request-id'), run.headers.get('x-request-id')]);
+    const newId = run.body.results[0].newExecutionId as string;
+    if (run.body.results[0].newExecutionStatus === 'running') await n8n.stopExecution(newId); // see the first test
+  } finally {
+    await observing.close();
+  }
+});
+
+it('stops nothing and answers 503 when the audit log refuses the request row', async () => {
+  const stuckId = await startSleepingExecution(1200);
+  try {
+    const review = await api.call('POST', ROUTE, { body: { client: 'slow-bakery', olderThan: '1s' } });
+    expect(review.body.stuck.map((x: { executionId: string }) => x.executionId)).toEqual([stuckId]);
+    const body = { dryRun: false, reviewToken: review.body.reviewToken };
+    const after = await lastAuditId();
+
+    // The API's role may no longer append to the audit log (as a database refusing writes would).
+    await api.pool.query('REVOKE INSERT ON audit_logs FROM ct_app');
+    let refused;
+    try {
+      refused = await api.call('POST', ROUTE, { body });
+    } finally {
+      await api.pool.query('GRANT INSERT ON audit_logs TO ct_app');
+    }
+    expect(refused.status).toBe(503);
+    expect(refused.body).toMatchObject({
+      error: 'audit_unavailable',
+      message: expect.stringMatching(/could not record this restart, so no execution was stopped or retried/),
+    });
+    expect(refused.headers.get('retry-after')).toBe('5');
+    expect((await n8n.getExecution(stuckId)).status).toBe('running');
+    expect(await retriesOf(stuckId)).toEqual([]);
+    expect(await restartRows(after)).toEqual([]);
+    expect(await api.scrape()).toMatch(/ct_quick_actions_total\{action="restart_stuck",outcome="unavailable"\} 1/);
+
+    // Once the audit log takes rows again, the same review restarts it, recorded before and after.
+    const run = await api.call('POST', ROUTE, { body });
+    expect(run.status).toBe(200);
+    expect(run.body.results).toEqual([expect.objectContaining({ executionId: stuckId, result: 'restarted' })]);
+    expect((await restartRows(after)).map((x) => x.outcome)).toEqual(['requested', 'success']);
+    expect((await verifyAuditChain(api.pool)).ok).toBe(true);
+    for (const retry of await retriesOf(stuckId)) if (retry.status === 'running') await n8n.stopExecution(String(retry.id));
+  } finally {
+    if ((await n8n.getExecution(stuckId)).status === 'running') await n8n.stopExecution(stuckId);
+  }
 });

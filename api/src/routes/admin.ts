@@ -2,7 +2,14 @@ import { z } from 'zod';
 import { checkout, errorMessage, verifyAndRecordAuditChain, withTransaction, type AuditOutcome } from '@ct/lib';
 import { conflict, HttpError } from '../errors';
 import { EXPORT_CATALOGUE, MAX_EXPORT_POINTS, streamExport } from '../exports';
-import { findStuckExecutions, readStuckReview, restartExecutions, signStuckReview } from '../restart-stuck';
+import {
+  findStuckExecutions,
+  readStuckReview,
+  restartExecutions,
+  signStuckReview,
+  type RestartResult,
+  type StuckExecution,
+} from '../restart-stuck';
 import type { ApiRouter } from '../route';
 import { clientParams, clientRef, decodeCursor, duration, encodeCursor, isoDateTime, limit, text } from '../schemas';
 import { rotateWebhookSecret } from '../secrets';
@@ -42,7 +49,11 @@ export function adminRoutes(r: ApiRouter, d: RouteDeps): void {
           .describe('only these executions (of the reviewed ones, in a real run)'),
         reviewToken: text(8000).optional().describe("the dry run's reviewToken; required when dryRun is false"),
       }),
-      responses: { 409: 'a restart is already running', 502: 'n8n could not be reached' },
+      responses: {
+        409: 'a restart is already running',
+        502: 'n8n could not be reached',
+        503: 'the audit log could not record the restart beforehand: nothing was stopped or retried',
+      },
     },
     async ({ body, req }) => {
       const client = body.client ? await findClient(pool, body.client) : null;
@@ -93,10 +104,40 @@ export function adminRoutes(r: ApiRouter, d: RouteDeps): void {
         });
         return { dryRun: true, stuck, reviewToken: review.token, reviewExpiresAt: review.expiresAt };
       }
+      // n8n cannot share a transaction with the audit log: what is about to be stopped and retried
+      // is recorded first, in a transaction of its own, and nothing is touched unless that commits.
+      // A "requested" row without a later row of its request_id is a restart that was interrupted.
+      const recordRequest = async (stuck: StuckExecution[]) => {
+        try {
+          await withTransaction(pool, (tx) =>
+            audit(tx, req, {
+              action: 'workflows.restart_stuck.request',
+              targetType: 'n8n_executions',
+              targetId: stuck.map((s) => s.executionId).join(','),
+              clientId: filters.clientId ?? null,
+              outcome: 'requested',
+              details: { client: filters.client, includeUnmapped: filters.includeUnmapped, executions: stuck },
+            }),
+          );
+        } catch (err) {
+          d.logger.error(
+            { reqId: req.id, err: { code: (err as { code?: string }).code, message: errorMessage(err) } },
+            'restart-stuck not audited',
+          );
+          counted('restart_stuck', 'unavailable');
+          throw new HttpError(
+            503,
+            'audit_unavailable',
+            'the audit log could not record this restart, so no execution was stopped or retried; retry when the database accepts writes',
+            undefined,
+            { 'Retry-After': '5' },
+          );
+        }
+      };
       // One restart at a time, across API processes: stopping and retrying takes seconds per
       // execution, and a second click meanwhile would stop and retry the same ones again.
       const lock = await checkout(pool);
-      let results: Awaited<ReturnType<typeof restartExecutions>>;
+      let results: RestartResult[];
       try {
         const { rows } = await lock.client.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(hashtext('ct.restart_stuck')) AS ok`);
         if (!rows[0]!.ok) {
@@ -104,7 +145,9 @@ export function adminRoutes(r: ApiRouter, d: RouteDeps): void {
           throw conflict('stuck executions are being restarted already; list them again when that has finished');
         }
         try {
-          results = await restartExecutions(n8n, await listStuck()); // listed under the lock: still stuck
+          const stuck = await listStuck(); // listed under the lock: still stuck
+          if (stuck.length > 0) await recordRequest(stuck);
+          results = await restartExecutions(n8n, stuck);
         } finally {
           await lock.client.query(`SELECT pg_advisory_unlock(hashtext('ct.restart_stuck'))`).catch(() => undefined);
         }
@@ -122,7 +165,11 @@ export function adminRoutes(r: ApiRouter, d: RouteDeps): void {
           outcome,
           details: { reviewed: [...reviewed!], includeUnmapped: filters.includeUnmapped, results },
         }),
-      );
+      ).catch((err: unknown) => {
+        // Done in n8n and named by the request's row: what was done goes to the log too.
+        d.logger.error({ reqId: req.id, results, err: { message: errorMessage(err) } }, 'restart-stuck done, its outcome not audited');
+        throw err;
+      });
       counted('restart_stuck', outcome);
       return { dryRun: false, outcome, results };
     },

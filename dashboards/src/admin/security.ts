@@ -1,6 +1,6 @@
 import { RowBuilder, type Dashboard } from '@grafana/grafana-foundation-sdk/dashboard';
 import { prom, sql } from '../queries';
-import { ANY_IS_A_WARNING, GREEN, ORANGE, RED, rangeText, stat, table, timeseries, valueText } from '../panels';
+import { ANY_IS_A_WARNING, BLUE, GREEN, ORANGE, RED, rangeText, stat, table, timeseries, valueText } from '../panels';
 import { ADMIN_UIDS, adminDashboard } from './common';
 
 /** CT Admin — Security & audit: "is someone trying to get in, and is the audit log intact?" */
@@ -203,7 +203,14 @@ export function security(): Dashboard {
           { field: 'source_ip', title: 'From' },
         ],
         mappings: [
-          valueText({ success: ['success', GREEN], failure: ['failure', RED], denied: ['denied', RED], partial: ['partial', ORANGE] }),
+          valueText({
+            success: ['success', GREEN],
+            failure: ['failure', RED],
+            denied: ['denied', RED],
+            partial: ['partial', ORANGE],
+            // Recorded before an action on n8n; its outcome follows in a row of the same request.
+            requested: ['requested', BLUE],
+          }),
         ],
         noValue: 'No audit rows in this time range',
         w: 24,

@@ -2937,6 +2937,15 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
+      /** @description the audit log could not record the restart beforehand: nothing was stopped or retried */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
     };
   };
   post_api_admin_clients_client_rotate_secret: {
