@@ -32,6 +32,14 @@ export interface RegisteredRoute extends RouteSpec {
   tag: string;
 }
 
+/**
+ * A handler's answer already serialised as JSON (by PostgreSQL, for lists): sent as it is, with
+ * the headers res.json would set, so a page of rows costs no row objects and no JSON.stringify.
+ */
+export class JsonText {
+  constructor(readonly text: string) {}
+}
+
 export interface Ctx<P, Q, B> {
   params: P;
   query: Q;
@@ -64,7 +72,10 @@ export class ApiRouter {
       const query = parsePart('query', spec.query, req.query);
       const body = parsePart('body', spec.body, req.body);
       const result = await handler({ params, query, body, req, res, principal } as Ctx<z.output<P>, z.output<Q>, z.output<B>>);
-      if (!res.headersSent) res.status(spec.status ?? 200).json(result ?? {});
+      if (res.headersSent) return;
+      res.status(spec.status ?? 200);
+      if (result instanceof JsonText) res.type('application/json').send(result.text);
+      else res.json(result ?? {});
     });
   }
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { withTransaction, writeAudit, type PoolClient, type SecretKeyring } from '@ct/lib';
 import { conflict } from '../errors';
-import type { ApiRouter } from '../route';
+import { JsonText, type ApiRouter } from '../route';
 import { clientParams, decodeCursor, email, encodeCursor, page, slug, text, timezone } from '../schemas';
 import { createWebhookSecret } from '../secrets';
 import { setClause } from '../sql';
@@ -10,6 +10,7 @@ import {
   auditBase,
   onDuplicate,
   CLIENT_COLUMNS,
+  CLIENT_JSON_COLUMNS,
   clientJson,
   findClient,
   type AuditWho,
@@ -85,18 +86,23 @@ export function clientRoutes(r: ApiRouter, d: RouteDeps): void {
     },
     async ({ query }) => {
       const after = decodeCursor(query.cursor, ['string'])?.[0] ?? null;
-      const { rows } = await pool.query<ClientRow>({
-        // Named (prepared once per connection): planning it cost PostgreSQL 7× its execution.
-        name: 'ct-clients-list',
-        text: `SELECT ${CLIENT_COLUMNS} FROM clients
-          WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR strpos(lower(name), lower($2)) > 0 OR strpos(slug, lower($2)) > 0)
-            AND ($3::text IS NULL OR slug > $3)
-          ORDER BY slug LIMIT $4`,
-        values: [query.status ?? null, query.q ?? null, after, query.limit + 1],
+      // The page is serialised by PostgreSQL: the API's most frequent read allocated ~150 KB per
+      // request as row objects, Dates and JSON, and the collections of that garbage were its slowest answers.
+      const { rows } = await pool.query<{ data: string; last: string | null }>({
+        // Named (prepared once per connection): planning it cost PostgreSQL more than running it.
+        name: 'ct-clients-page',
+        text: `WITH hits AS (
+            SELECT ${CLIENT_JSON_COLUMNS} FROM clients
+             WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR strpos(lower(name), lower($2)) > 0 OR strpos(slug, lower($2)) > 0)
+               AND ($3::text IS NULL OR slug > $3)
+             ORDER BY slug LIMIT $4::int + 1),
+          page AS (SELECT * FROM hits ORDER BY slug LIMIT $4::int)
+          SELECT (SELECT coalesce(array_to_json(array_agg(page ORDER BY slug)), '[]')::text FROM page) AS data,
+                 CASE WHEN (SELECT count(*) FROM hits) > $4::int THEN (SELECT max(slug) FROM page) END AS last`,
+        values: [query.status ?? null, query.q ?? null, after, query.limit],
       });
-      const more = rows.length > query.limit;
-      const data = rows.slice(0, query.limit);
-      return { data: data.map(clientJson), nextCursor: more ? encodeCursor([data[data.length - 1]!.slug]) : null };
+      const { data, last } = rows[0]!;
+      return new JsonText(`{"data":${data},"nextCursor":${last === null ? 'null' : JSON.stringify(encodeCursor([last]))}}`);
     },
   );
 

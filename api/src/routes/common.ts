@@ -111,6 +111,20 @@ export interface ClientRow {
 
 export const CLIENT_COLUMNS = 'id, slug, name, status, plan, contact_email, contact_phone, timezone, created_at, last_activity_at';
 
+/**
+ * A timestamptz as JSON.stringify writes a Date (and so as clientJson's answers carry it): UTC,
+ * milliseconds truncated as the driver's parser truncates them, then Z. NULL stays NULL.
+ */
+export const jsonTimestamp = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+
+/**
+ * clientJson's object as PostgreSQL builds it: the same fields in the same order and format, for
+ * lists that PostgreSQL serialises (no row objects, Dates or JSON.stringify per request).
+ * test/api/clients-list.test.ts holds the two byte for byte equal.
+ */
+export const CLIENT_JSON_COLUMNS = `id, slug, name, status, plan, contact_email AS "contactEmail", contact_phone AS "contactPhone", timezone,
+  ${jsonTimestamp('created_at')} AS "createdAt", ${jsonTimestamp('last_activity_at')} AS "lastActivityAt"`;
+
 export function clientJson(c: ClientRow) {
   return {
     id: c.id,
