@@ -88,7 +88,7 @@ export function createApp(o: AppOptions): ApiApp {
   app.use(stack.helmet);
   app.use(stack.noStore);
   app.use(stack.cors);
-  app.use(stack.rateLimits);
+  app.use(stack.rateLimits.middleware);
 
   // Liveness only: probes reach it from outside. /metrics and /readyz are on the internal listener.
   app.get('/healthz', healthz);

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ErrorRequestHandler, Express, NextFunction, Request, RequestHandler, Response } from 'express';
+import { inOrder } from './middleware';
 import type { WebhookIngest } from './webhooks';
 
 /**
@@ -54,7 +55,7 @@ export function serveWebhooksAheadOfExpress(p: WebhookFastPathParts): void {
 /** take(req, res): true when it answers the request, false when express must (nothing touched then). */
 function webhookFastPath(p: WebhookFastPathParts): (req: IncomingMessage, res: ServerResponse) => boolean {
   const securityHeaders = headersSetBy(p.helmet);
-  const before: RequestHandler[] = [...p.rateLimits];
+  const rateLimits = inOrder(p.rateLimits);
 
   return (rawReq, rawRes) => {
     if (rawReq.method !== 'POST') return false;
@@ -100,14 +101,8 @@ function webhookFastPath(p: WebhookFastPathParts): (req: IncomingMessage, res: S
       req.url = req.originalUrl;
       fail(err);
     };
-    let i = 0;
-    const next = (err?: unknown) => {
-      if (err) return fail(err);
-      const step = before[i++];
-      if (step) return void step(req, res, next);
-      route();
-    };
-    p.cors(req, res, next);
+    const afterLimits = (err?: unknown) => (err ? fail(err) : route());
+    p.cors(req, res, (err?: unknown) => (err ? fail(err) : rateLimits(req, res, afterLimits)));
     return true;
   };
 }
