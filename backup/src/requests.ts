@@ -67,15 +67,22 @@ export async function requestDatabaseBackup(
     if (run) return { run, alreadyRunning: true, requestId: '' };
   }
   const id = await withTransaction(pool, async (tx) => {
-    const inserted = await tx.query<{ id: string }>(
-      `INSERT INTO backup_requests (kind, actor, actor_type, request_id) VALUES ('database', $1, $2, $3)
-       ON CONFLICT (kind) WHERE status = 'pending' DO NOTHING RETURNING id`,
-      [opts.actor.slice(0, 200), opts.actorType, opts.requestId ?? null],
-    );
-    const requestId =
-      inserted.rows[0]?.id ??
-      (await tx.query<{ id: string }>("SELECT id FROM backup_requests WHERE kind = 'database' AND status = 'pending'")).rows[0]?.id;
-    if (!requestId) throw new Error('the backup request was neither recorded nor found pending');
+    // Join the pending request, or record one. The INSERT gives way to a pending request that the
+    // SELECT, a later statement, may no longer find: a scheduler can take it in between (it was
+    // committed and waiting). Nothing is pending then, so record this click's own request, which
+    // the scheduler answers with the run it has just started.
+    let requestId: string | undefined;
+    for (let attempt = 0; !requestId; attempt++) {
+      if (attempt === 5) throw new Error('the backup request was neither recorded nor found pending');
+      const inserted = await tx.query<{ id: string }>(
+        `INSERT INTO backup_requests (kind, actor, actor_type, request_id) VALUES ('database', $1, $2, $3)
+         ON CONFLICT (kind) WHERE status = 'pending' DO NOTHING RETURNING id`,
+        [opts.actor.slice(0, 200), opts.actorType, opts.requestId ?? null],
+      );
+      requestId =
+        inserted.rows[0]?.id ??
+        (await tx.query<{ id: string }>("SELECT id FROM backup_requests WHERE kind = 'database' AND status = 'pending'")).rows[0]?.id;
+    }
     // Delivered when this transaction commits, so the scheduler never sees an uncommitted row.
     await tx.query('SELECT pg_notify($1, $2)', [NOTIFY_CHANNEL, requestId]);
     return requestId;

@@ -10,11 +10,14 @@ import { startTestApi, type TestApi } from './harness';
  */
 let api: TestApi;
 const servers: { stop(): Promise<void> }[] = [];
+/** The runs the tests' schedulers started: each test starts with none going, even after a failed one. */
+const runs: Promise<unknown>[] = [];
 beforeAll(async () => {
   api = await startTestApi();
 });
 afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.stop()));
+  await Promise.all(runs.splice(0));
 });
 afterAll(() => api.close());
 
@@ -38,7 +41,10 @@ async function scheduler(opts: { pollMs?: number; start?: () => Promise<StartedR
         const run = await startDatabaseBackup({ pool: api.pool, config, ...requester });
         answered.push(run.run.id);
         // A request taken while a run is going is answered with that run, not a second one.
-        if (!run.alreadyRunning) started.push(run.run.id);
+        if (!run.alreadyRunning) {
+          started.push(run.run.id);
+          runs.push(run.done);
+        }
         return run;
       }),
   });
