@@ -17,8 +17,8 @@
  * BENCH_API_PROFILE=1 adds a CPU profile (node --cpu-prof) of the API, and of the no-write API,
  * under the webhook load at 16 connections (BENCH_API_PROFILE_CONNECTIONS), summarised by category;
  * the .cpuprofile files are kept in BENCH_API_PROFILE_DIR (default: the working directory).
- * BENCH_API_BASELINE=<another built checkout> also runs its `ct serve api` through the same webhook
- * phases, on the same cluster, for a before/after in one run.
+ * BENCH_API_BASELINE=<another built checkout> also runs its `ct serve api` through the same paced
+ * reads and webhook phases, on the same cluster, for a before/after in one run.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -154,6 +154,32 @@ async function histogram(internalUrl: string, name: string): Promise<{ sum: numb
   return { sum: value('sum'), count: value('count') };
 }
 
+/** The API's garbage collections so far, by kind (prom-client's runtime metrics): count and seconds paused. */
+async function gcPauses(internalUrl: string): Promise<Map<string, { count: number; seconds: number }>> {
+  const text = await fetch(`${internalUrl}/metrics`).then((r) => r.text());
+  const out = new Map<string, { count: number; seconds: number }>();
+  for (const m of text.matchAll(/^ct_api_nodejs_gc_duration_seconds_(sum|count)\{kind="(\w+)"\} (\S+)$/gm)) {
+    const entry = out.get(m[2]!) ?? { count: 0, seconds: 0 };
+    if (m[1] === 'sum') entry.seconds = Number(m[3]);
+    else entry.count = Number(m[3]);
+    out.set(m[2]!, entry);
+  }
+  return out;
+}
+
+/** What changed between two gcPauses readings over `seconds` of wall time, as one line. */
+function describeGc(before: Map<string, { count: number; seconds: number }>, after: typeof before, seconds: number): string {
+  let paused = 0;
+  const kinds = [...after].map(([kind, a]) => {
+    const b = before.get(kind) ?? { count: 0, seconds: 0 };
+    const ms = 1000 * (a.seconds - b.seconds);
+    paused += ms;
+    const n = a.count - b.count;
+    return `${n} ${kind} (${ms.toFixed(0)} ms${n ? `, ${(ms / n).toFixed(1)} ms each` : ''})`;
+  });
+  return `${kinds.join(', ')}: paused ${(paused / (10 * seconds)).toFixed(2)} % of the time`;
+}
+
 interface Row {
   connections: number;
   eventsPerSecond: number;
@@ -209,6 +235,10 @@ async function main(): Promise<void> {
     const noWriteApi = (port: number) => [...noWriteServer, String(port)];
     const api = await startApiProcess(ctServeApi, env, logFile);
     apis.push(api);
+    const baseline = BASELINE
+      ? await startApiProcess((port) => [path.join(BASELINE, 'cli', 'bin', 'ct.js'), 'serve', 'api', '--port', String(port)], env, logFile)
+      : undefined;
+    if (baseline) apis.push(baseline);
     const url = api.url;
 
     // A client with a webhook secret, through the API as an operator would.
@@ -237,6 +267,7 @@ async function main(): Promise<void> {
       return new Map([...text.matchAll(re)].map((m) => [m[1]!, Number(m[2])]));
     };
     const before = await requestSeconds();
+    const gcBefore = await gcPauses(api.internalUrl);
     const paced = await uniformLoad({
       ...read,
       requestsPerSecond: 200,
@@ -246,8 +277,27 @@ async function main(): Promise<void> {
       quiet: true,
     });
     const after = await requestSeconds();
+    const pacedGc = describeGc(gcBefore, await gcPauses(api.internalUrl), SECONDS);
     const served = (le: string) => (after.get(le) ?? 0) - (before.get(le) ?? 0);
     const serverShare = (le: string) => served(le) / served('+Inf');
+    // The baseline checkout, right after and paced the same way (warmed up as the API was).
+    let pacedBaseline: UniformLoadResult | undefined;
+    let pacedBaselineGc = '';
+    if (baseline) {
+      const baselineRead = { ...read, url: `${baseline.url}/api/clients` };
+      await autocannon({ ...baselineRead, connections: 10, duration: 3 });
+      await autocannon({ ...baselineRead, connections: 10, overallRate: 200, duration: SECONDS });
+      const baselineGc = await gcPauses(baseline.internalUrl);
+      pacedBaseline = await uniformLoad({
+        ...baselineRead,
+        requestsPerSecond: 200,
+        concurrency: 10,
+        maxSeconds: SECONDS,
+        agentKeepAlive: true,
+        quiet: true,
+      });
+      pacedBaselineGc = describeGc(baselineGc, await gcPauses(baseline.internalUrl), SECONDS);
+    }
 
     // The floor of that measurement: the same page from a bare node:http server in its own process,
     // paced the same way (what loadtest, Node's HTTP and this machine add by themselves).
@@ -285,10 +335,6 @@ async function main(): Promise<void> {
     const count = async () => Number((await pool.query('SELECT count(*) AS n FROM activity_events')).rows[0].n);
     const noWrite = await startApiProcess(noWriteApi, env, logFile);
     apis.push(noWrite);
-    const baseline = BASELINE
-      ? await startApiProcess((port) => [path.join(BASELINE, 'cli', 'bin', 'ct.js'), 'serve', 'api', '--port', String(port)], env, logFile)
-      : undefined;
-    if (baseline) apis.push(baseline);
     await pool.query('CREATE TABLE bench_inserts (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, details jsonb NOT NULL)');
     const script = path.join(dir, 'insert.sql');
     writeFileSync(script, `INSERT INTO bench_inserts (details) VALUES ('{"source":"bench","value":42}');\n`);
@@ -398,7 +444,13 @@ async function main(): Promise<void> {
       `CT API benchmark — ${new Date().toISOString()} — ${CLIENTS} clients, ${SECONDS}s per phase, fsync on, load average ${load}`,
       `GET /api/clients (page of 50) at 200 req/s, 10 connections: ${reads.requests.average.toFixed(0)} req/s, p50 ${ms(reads.latency.p50)}, p99 ${ms(reads.latency.p99)}, errors ${reads.errors + reads.non2xx} (target p99 < 50 ms: ${reads.latency.p99 < 50 ? 'met' : 'NOT met'})`,
       `GET /api/clients paced at one request every 5 ms (loadtest, open loop): ${paced.effectiveRps} req/s, p50 ${ms(paced.percentiles[50]!)}, p90 ${ms(paced.percentiles[90]!)}, p99 ${ms(paced.percentiles[99]!)}, max ${ms(paced.maxLatencyMs)}, errors ${paced.totalErrors} (target p99 < 10 ms: ${paced.percentiles[99]! < 10 ? 'met' : 'NOT met'}); inside the API: ${(100 * serverShare('0.005')).toFixed(1)} % within 5 ms, ${(100 * serverShare('0.01')).toFixed(1)} % within 10 ms`,
+      `  the API's garbage collections meanwhile: ${pacedGc}`,
       `  its floor, the same page from a bare node:http server paced the same way: p50 ${ms(pacedBare.percentiles[50]!)}, p90 ${ms(pacedBare.percentiles[90]!)}, p99 ${ms(pacedBare.percentiles[99]!)}, max ${ms(pacedBare.maxLatencyMs)}, errors ${pacedBare.totalErrors}`,
+      ...(pacedBaseline
+        ? [
+            `  before (${BASELINE}), right after it and paced the same way: p50 ${ms(pacedBaseline.percentiles[50]!)}, p90 ${ms(pacedBaseline.percentiles[90]!)}, p99 ${ms(pacedBaseline.percentiles[99]!)}, max ${ms(pacedBaseline.maxLatencyMs)}, errors ${pacedBaseline.totalErrors}; its garbage collections: ${pacedBaselineGc}`,
+          ]
+        : []),
       '',
       '| connections | durable webhook events/s | p50 / p99 | non-2xx, errors | events per INSERT | API CPU per event | cores used: API / PostgreSQL / load generator | no-write API, posts/s | its CPU per post | bare node:http, posts/s | pgbench insert tps | **webhook ÷ pgbench** | no-write ÷ pgbench | bare ÷ pgbench |',
       '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
