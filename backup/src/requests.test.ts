@@ -75,3 +75,51 @@ it('a click whose pending request is taken before it reads it back records a new
     await served?.stop();
   }
 });
+
+it('a scheduler stopped while it reconnects leaves no connection listening', async () => {
+  // Lends connections as db.pool does, except that once armed, connect() waits for the test.
+  let armed = false;
+  let connecting: (() => void) | undefined;
+  const reconnecting = new Promise<void>((resolve) => (connecting = resolve));
+  let letConnect: () => void = () => undefined;
+  const gate = new Promise<void>((resolve) => (letConnect = resolve));
+  const pool = new Proxy(db.pool, {
+    get(target, prop) {
+      if (prop === 'connect')
+        return async () => {
+          if (armed) {
+            connecting!();
+            await gate;
+          }
+          return target.connect();
+        };
+      const v = Reflect.get(target, prop, target) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  const listening = async () =>
+    Number(
+      (
+        await db.pool.query<{ n: string }>(
+          "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE 'LISTEN %'",
+        )
+      ).rows[0]!.n,
+    );
+  const served = await serveBackupRequests({ pool, start: () => Promise.reject(new Error('nothing is requested in this test')) });
+  expect(await listening()).toBe(1);
+
+  // The listening connection is lost; the scheduler reconnects (after a second) and is stopped
+  // while its new connection is still being made.
+  armed = true;
+  await db.pool.query(
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE 'LISTEN %'",
+  );
+  await reconnecting;
+  const stopping = served.stop();
+  letConnect();
+  await stopping;
+  // A reconnection that outlived stop() would LISTEN just after it: give it the time to.
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  expect(await listening()).toBe(0);
+  expect(db.pool.totalCount).toBe(db.pool.idleCount);
+});

@@ -166,40 +166,58 @@ export async function serveBackupRequests(opts: ServeRequestsOptions): Promise<{
     })();
     return pass;
   };
+  // The listening attempt in progress: stop() waits for it, so none ends after stop() holding a connection.
+  let attempt: Promise<void> = Promise.resolve();
+  const retrySoon = () => {
+    if (!stopped) reconnect = setTimeout(() => void (attempt = listen()), 1000);
+  };
   const listen = async (): Promise<void> => {
     if (stopped) return;
+    let client: PoolClient;
     try {
-      const client = await pool.connect();
-      let lost = false;
-      // A terminated connection emits `error` when it was busy and only `end` when it was idle.
-      const onLost = (err?: Error) => {
-        if (lost) return;
-        lost = true;
-        if (listener?.client === client) listener = undefined;
-        client.release(err ?? new Error('connection ended'));
-        if (stopped) return;
-        log?.warn({ err: err ? errorMessage(err) : 'connection ended' }, 'lost the backup requests connection; reconnecting');
-        reconnect = setTimeout(() => void listen(), 1000);
-      };
-      client.on('notification', () => void wake());
-      client.on('error', onLost);
-      client.on('end', () => onLost());
-      await client.query(`LISTEN ${NOTIFY_CHANNEL}`);
-      listener = {
-        client,
-        close() {
-          lost = true;
-          client.release();
-        },
-      };
-      // Anything requested while not listening.
-      void wake();
+      client = await pool.connect();
     } catch (err) {
       log?.warn({ err: errorMessage(err) }, 'cannot listen for backup requests yet; retrying');
-      reconnect = setTimeout(() => void listen(), 1000);
+      return retrySoon();
     }
+    let lost = false;
+    // A terminated connection emits `error` when it was busy and only `end` when it was idle; a
+    // LISTEN that fails rejects as well. Each loss is handled once, with one reconnection.
+    const onLost = (err?: Error) => {
+      if (lost) return;
+      lost = true;
+      if (listener?.client === client) listener = undefined;
+      client.release(err ?? new Error('connection ended'));
+      if (stopped) return;
+      log?.warn({ err: err ? errorMessage(err) : 'connection ended' }, 'lost the backup requests connection; reconnecting');
+      retrySoon();
+    };
+    client.on('notification', () => void wake());
+    client.on('error', onLost);
+    client.on('end', () => onLost());
+    try {
+      await client.query(`LISTEN ${NOTIFY_CHANNEL}`);
+    } catch (err) {
+      return onLost(err instanceof Error ? err : new Error(String(err)));
+    }
+    if (stopped) {
+      // Stopped meanwhile: a listening connection must not go back to the pool.
+      lost = true;
+      client.release(true);
+      return;
+    }
+    listener = {
+      client,
+      close() {
+        lost = true;
+        client.release();
+      },
+    };
+    // Anything requested while not listening.
+    void wake();
   };
-  await listen();
+  attempt = listen();
+  await attempt;
   const poll = setInterval(() => void wake(), opts.pollMs ?? 5000);
   return {
     drain: () => wake(),
@@ -207,6 +225,7 @@ export async function serveBackupRequests(opts: ServeRequestsOptions): Promise<{
       stopped = true;
       clearInterval(poll);
       clearTimeout(reconnect);
+      await attempt;
       await pass;
       if (listener) {
         await listener.client.query(`UNLISTEN ${NOTIFY_CHANNEL}`).catch(() => undefined);
