@@ -4,7 +4,9 @@
  * prometheus-postgres-exporter computing the same billing and activity figures from a custom
  * queries file. Sizes scale with BENCH_CLIENTS, BENCH_WORKFLOWS_PER_CLIENT, BENCH_EVENTS,
  * BENCH_EVENTS_SMALL, BENCH_INVOICES and BENCH_SCRAPES; BENCH_WRITE_DOCS=1 writes the figures into
- * docs/benchmarks.md.
+ * docs/benchmarks.md. BENCH_EXPORTERS_INGEST=1 measures as in production, where activity events
+ * arrive all day: before each scrape the webhook path stores BENCH_INGEST_EVENTS events (default 5)
+ * for random clients, and the activity collector's parts read again are counted.
  *
  * n8n is stood in for by a small HTTP server answering the two public-API routes the exporter
  * polls, with one workflow per seeded automation: creating 20,000 workflows in a real n8n is not
@@ -13,9 +15,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, get as httpGet, type Server } from 'node:http';
+import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createPool, migrate, type Pool } from '@ct/lib';
+import { ActivityCollector } from '@ct/exporters';
+import { EventBatcher } from '../../api/src/event-batcher';
 import { startPostgres } from '../../test/bench/services';
 import { freePort, httpStatus, killGroup, waitFor } from '../../test/bench/process';
 import { deployedExporterNode } from './deployed';
@@ -32,6 +37,8 @@ const EVENTS = num('BENCH_EVENTS', 5_000_000);
 const EVENTS_SMALL = num('BENCH_EVENTS_SMALL', 500_000);
 const INVOICES = num('BENCH_INVOICES', 100_000);
 const SCRAPES = num('BENCH_SCRAPES', 200);
+const INGEST = process.env.BENCH_EXPORTERS_INGEST === '1';
+const INGEST_EVENTS = num('BENCH_INGEST_EVENTS', 5);
 // What Prometheus 2.42 sends: it gets OpenMetrics from the exporter, the text format from postgres_exporter.
 const PROMETHEUS_ACCEPT =
   'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
@@ -267,11 +274,19 @@ function timedScrape(url: string): Promise<{ ms: number; status: number; wireByt
   });
 }
 
-async function scrapeMany(url: string, n: number): Promise<Figures> {
+/** What runs around each scrape, outside its timing (BENCH_EXPORTERS_INGEST). */
+interface Around {
+  before(): Promise<void>;
+  after?(): Promise<void>;
+}
+
+async function scrapeMany(url: string, n: number, around?: Around): Promise<Figures> {
   const times: number[] = [];
   let wire = 0;
   for (let i = 0; i < n + 5; i++) {
+    await around?.before();
     const r = await timedScrape(url);
+    await around?.after?.();
     if (r.status !== 200) throw new Error(`${url}/metrics answered ${r.status}`);
     if (i < 5) continue; // warm-up
     times.push(r.ms);
@@ -283,6 +298,62 @@ async function scrapeMany(url: string, n: number): Promise<Figures> {
   times.sort((a, b) => a - b);
   const at = (q: number) => times[Math.min(times.length - 1, Math.ceil(q * times.length) - 1)]!;
   return { median: at(0.5), p99: at(0.99), max: times[times.length - 1]!, bytes: body.length, wire, series };
+}
+
+/**
+ * BENCH_EXPORTERS_INGEST: a webhook batch before each scrape, stored by the API's batcher (its
+ * events' counters move, and their clients' last activity is touched); and after each scrape of
+ * ours, a collector in this process reads the same database, to count the parts of the activity
+ * figures that the changes make the exporter read again (outside the timing).
+ */
+class Ingestion {
+  private readonly batcher: EventBatcher;
+  private activity: ActivityCollector | null = null;
+  private scrapes = 0;
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly clients: readonly string[],
+  ) {
+    this.batcher = new EventBatcher(pool);
+  }
+
+  /** Around the scrapes of postgres_exporter: the batches. */
+  readonly batches: Around = { before: () => this.batch() };
+
+  /** Around the scrapes of ours: the batches, and the count of what they make it read again. */
+  ours(): Around {
+    const activity = (this.activity = new ActivityCollector(this.pool));
+    this.scrapes = 0;
+    return {
+      before: () => this.batch(),
+      after: async () => {
+        (await activity.read())();
+        this.scrapes += 1;
+      },
+    };
+  }
+
+  /** What the last scrapes of ours read again, the first scrape (which reads everything) left out. */
+  reads(): string {
+    const cache = this.activity!.cache;
+    const parts = (['events', 'savings', 'webhooks', 'window'] as const).map((p) => `${p} ${cache.partLoads(p) - 1}`);
+    return `activity parts read again over ${this.scrapes - 1} scrapes: ${parts.join(', ')}; any part (one cache for all, as before the split) ${cache.loads - 1}`;
+  }
+
+  private async batch(): Promise<void> {
+    await Promise.all(
+      Array.from({ length: INGEST_EVENTS }, () =>
+        this.batcher.write({
+          clientId: this.clients[Math.floor(Math.random() * this.clients.length)]!,
+          kind: 'lead.captured',
+          occurredAt: null,
+          details: '{}',
+          idempotencyKey: `bench-ingest-${randomUUID()}`,
+        }),
+      ),
+    );
+  }
 }
 
 /** Peak resident memory of a process (VmHWM), in MB. */
@@ -308,21 +379,30 @@ async function main(): Promise<void> {
     const n8n = await startFakeN8n(pool);
     cleanups.push(() => new Promise((r) => n8n.server.close(r)));
 
+    const ingestion = INGEST
+      ? new Ingestion(
+          pool,
+          (await pool.query<{ id: string }>('SELECT id FROM clients')).rows.map((r) => r.id),
+        )
+      : null;
     const results: Record<string, Figures & { rss?: number }> = {};
+    const reads: string[] = [];
     const measure = async (label: string) => {
       const ours = await startOurs(pg.url, n8n.url, path.join(dir, 'exporter.log'));
       try {
+        const around = ingestion?.ours();
         results[`ct-exporters @ ${label}`] = {
-          ...(await timed(`${SCRAPES} scrapes of ct-exporters @ ${label}`, () => scrapeMany(ours.url, SCRAPES))),
+          ...(await timed(`${SCRAPES} scrapes of ct-exporters @ ${label}`, () => scrapeMany(ours.url, SCRAPES, around))),
           rss: peakRssMb(ours.child.pid!),
         };
+        if (ingestion) reads.push(`- ct-exporters @ ${label}: ${ingestion.reads()}`);
       } finally {
         await ours.stop();
       }
       const theirs = await startPostgresExporter(dir, pg.url);
       try {
         results[`postgres_exporter @ ${label}`] = {
-          ...(await timed(`${SCRAPES} scrapes of postgres_exporter @ ${label}`, () => scrapeMany(theirs.url, SCRAPES))),
+          ...(await timed(`${SCRAPES} scrapes of postgres_exporter @ ${label}`, () => scrapeMany(theirs.url, SCRAPES, ingestion?.batches))),
           rss: peakRssMb(theirs.child.pid!),
         };
       } finally {
@@ -371,7 +451,7 @@ async function main(): Promise<void> {
     const theirs = perSeries(theirsLarge);
     const met = (ok: boolean) => (ok ? 'met' : '**not met**');
     const summary = [
-      `Seed: ${CLIENTS} clients × ${WORKFLOWS} workflows, ${INVOICES.toLocaleString('en')} invoices, ${large} (database ${dbSize}); ${SCRAPES} sequential scrapes after 5 warm-up ones, each timed until its last byte arrives; load average before the run ${LOAD_BEFORE}.`,
+      `Seed: ${CLIENTS} clients × ${WORKFLOWS} workflows, ${INVOICES.toLocaleString('en')} invoices, ${large} (database ${dbSize}); ${SCRAPES} sequential scrapes after 5 warm-up ones, each timed until its last byte arrives${INGEST ? `, each after a webhook batch of ${INGEST_EVENTS} events for random clients` : ''}; load average before the run ${LOAD_BEFORE}.`,
       '',
       table,
       '',
@@ -381,6 +461,7 @@ async function main(): Promise<void> {
       `- cost per series, ct-exporters / postgres_exporter: median scrape ${(ours.median / theirs.median).toFixed(2)}×, p99 ${(ours.p99 / theirs.p99).toFixed(2)}×, RSS ${(ours.rss / theirs.rss).toFixed(2)}×`,
       `- p99 ratio ct-exporters / postgres_exporter at ${large}: **${ratio.toFixed(2)}**`,
       `- ct-exporters p99 at ${large} / at ${small}: ${growth.toFixed(2)} (flat: the scrape reads counters, not events)`,
+      ...reads,
     ].join('\n');
     process.stdout.write(`${summary}\n`);
     if (process.env.BENCH_WRITE_DOCS === '1') writeDocs(summary);

@@ -2,13 +2,18 @@ import type { Pool } from '@ct/lib';
 
 /**
  * Every table the billing and activity figures are read from. A trigger records each statement
- * that changes one in `table_changes` (migration 024), and a table's fingerprint is that of its
+ * that changes one in `table_changes` (migrations 024 and 026), and a table's fingerprint is that of its
  * rows there: their count, the sum of their transaction ids (xmin) and the sum of a hash of them,
  * which any committed row changes (for two changes to cancel out, both sums would have to match).
  * Reading it costs a few rows per table, where reading the tables' own row versions cost ~10 ms.
  */
 export const FINGERPRINTED_TABLES = [
   'clients',
+  /**
+   * Not a table: the changes of clients but for the touch of their last activity (migration 026),
+   * which webhook batches make all day long. For figures that do not read the last activity.
+   */
+  'clients_except_last_activity',
   'client_activity_counts',
   'subscriptions',
   'invoices',

@@ -1,5 +1,13 @@
 import { Registry } from 'prom-client';
-import { ActivityCollector, BillingCollector, createExporter, type Collector, type Exporter } from '@ct/exporters';
+import {
+  ActivityCollector,
+  BillingCollector,
+  createExporter,
+  decodedText,
+  TableFingerprints,
+  type Collector,
+  type Exporter,
+} from '@ct/exporters';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { sleep } from '../bench/process';
 import { parseMetrics, valueOf, type Sample } from '../helpers/metrics';
@@ -147,17 +155,20 @@ test('billing reads again only the parts whose tables changed, and each change s
     client,
   ]);
   expect(await loads()).toEqual({ revenue: 1, risk: 2 });
+  // Nor does the touch of a client's last activity that comes with them from the webhook path.
+  await q(`UPDATE clients SET last_activity_at = now() WHERE id = $1`, [client]);
+  expect(await loads()).toEqual({ revenue: 1, risk: 3 });
   await q(`UPDATE subscriptions SET monthly_amount_cents = monthly_amount_cents + 100 WHERE client_id = $1`, [client]);
-  expect(await loads()).toEqual({ revenue: 2, risk: 2 });
+  expect(await loads()).toEqual({ revenue: 2, risk: 3 });
   // An open invoice feeds both: the invoice figures and the risk (overdue).
   await q(
     `INSERT INTO invoices (client_id, number, amount_cents, currency, status, issued_at, due_at)
      VALUES ($1, 'C-parts', 900, 'USD', 'open', now() - interval '40 days', now() - interval '1 day')`,
     [client],
   );
-  expect(await loads()).toEqual({ revenue: 3, risk: 3 });
+  expect(await loads()).toEqual({ revenue: 3, risk: 4 });
   await q(`UPDATE clients SET plan = 'parts' WHERE id = $1`, [client]);
-  expect(await loads()).toEqual({ revenue: 4, risk: 4 });
+  expect(await loads()).toEqual({ revenue: 4, risk: 5 });
 
   // Through a whole scrape: a change to each table shows in the next one.
   let s = await scrape();
@@ -183,4 +194,75 @@ test('billing reads again only the parts whose tables changed, and each change s
   s = await scrape();
   expect(valueOf(s, 'ct_client_mrr', { client: 'bakery', currency: 'USD' })).toBe(200);
   expect(valueOf(s, 'ct_mrr', { currency: 'USD' })).toBe(200);
+});
+
+test('activity reads again only the parts whose tables changed, and serves what a collector started afresh renders', async () => {
+  const fingerprints = new TableFingerprints(db.appPool);
+  const activity = new ActivityCollector(db.appPool, fingerprints);
+  const parts = ['events', 'savings', 'webhooks', 'window'] as const;
+  let before = parts.map(() => 0);
+  /**
+   * Reads as a scrape does, side by side with a collector started afresh (the same fingerprints,
+   * so the same clock for the score): both must serve the same bytes. Returns the parts read again.
+   */
+  const reread = async () => {
+    const fresh = new ActivityCollector(db.appPool, fingerprints);
+    (await Promise.all([activity.read(), fresh.read()])).forEach((apply) => apply());
+    for (const openMetrics of [true, false]) {
+      expect(decodedText(activity.families, openMetrics)).toBe(decodedText(fresh.families, openMetrics));
+    }
+    const loads = parts.map((p) => activity.cache.partLoads(p));
+    const read = parts.filter((_, i) => loads[i] !== before[i]);
+    before = loads;
+    return read;
+  };
+  const { rows } = await q(`INSERT INTO clients (slug, name) VALUES ('florist', 'Florist') RETURNING id`);
+  const florist: string = rows[0].id;
+  expect(await reread()).toEqual(parts);
+  expect(await reread()).toEqual([]);
+
+  // A webhook batch, as the API writes it: events inserted, their clients' last activity touched.
+  for (const key of ['w-1', 'w-2']) {
+    await q(
+      `WITH ins AS (INSERT INTO activity_events (client_id, kind, occurred_at, idempotency_key, source)
+                    VALUES ($1, 'lead.captured', now(), $2, 'webhook') ON CONFLICT (idempotency_key) DO NOTHING RETURNING client_id)
+       UPDATE clients SET last_activity_at = now() WHERE id IN (SELECT client_id FROM ins)`,
+      [florist, key],
+    );
+    expect(await reread()).toEqual(['events']);
+  }
+  // Execution ingestion: each summary table alone, then all three in one transaction.
+  const savings = `INSERT INTO client_savings AS s (client_id, currency, runs, minutes_saved, value_cents) VALUES ($1, 'EUR', 1, 12, 900)
+                   ON CONFLICT (client_id, currency) DO UPDATE SET runs = s.runs + 1, minutes_saved = s.minutes_saved + 12, value_cents = s.value_cents + 900`;
+  const failures = `INSERT INTO client_webhook_failures AS f (client_id, failures) VALUES ($1, 1)
+                    ON CONFLICT (client_id) DO UPDATE SET failures = f.failures + 1`;
+  const days = `INSERT INTO client_daily_stats AS d (client_id, day, workflow_runs, failures) VALUES ($1, current_date, 3, 1)
+                ON CONFLICT (client_id, day) DO UPDATE SET workflow_runs = d.workflow_runs + 3, failures = d.failures + 1`;
+  await q(savings, [florist]);
+  expect(await reread()).toEqual(['savings']);
+  await q(failures, [florist]);
+  expect(await reread()).toEqual(['webhooks']);
+  await q(days, [florist]);
+  expect(await reread()).toEqual(['window']);
+  const writer = await db.appPool.connect();
+  try {
+    await writer.query('BEGIN');
+    for (const sql of [savings, failures, days]) await writer.query(sql, [florist]);
+    await writer.query('COMMIT');
+  } finally {
+    writer.release();
+  }
+  expect(await reread()).toEqual(['savings', 'webhooks', 'window']);
+  const s = parseMetrics(decodedText(activity.families, false));
+  expect(valueOf(s, 'ct_client_time_saved_seconds_total', { client: 'florist' })).toBe(24 * 60);
+  expect(valueOf(s, 'ct_client_webhook_failures_total', { client: 'florist' })).toBe(2);
+  expect(valueOf(s, 'ct_client_activity_events_total', { client: 'florist', kind: 'lead.captured' })).toBe(2);
+
+  // Clients themselves feed every part but the score's window.
+  await q(`UPDATE clients SET slug = 'flower-shop' WHERE id = $1`, [florist]);
+  expect(await reread()).toEqual(['events', 'savings', 'webhooks']);
+  await q(`INSERT INTO clients (slug, name) VALUES ('roofer', 'Roofer')`);
+  expect(await reread()).toEqual(['events', 'savings', 'webhooks']);
+  await q(`DELETE FROM clients WHERE slug = 'roofer'`);
+  expect(await reread()).toEqual(['events', 'savings', 'webhooks']);
 });

@@ -1,7 +1,7 @@
 import type { Pool } from '@ct/lib';
-import { epochSeconds, FingerprintCache, type Collector } from '../collector';
+import { epochSeconds, FingerprintCaches, type Collector } from '../collector';
 import { encodeFamilies, PreparedFamily, type EncodedFamily, type Labels } from '../exposition';
-import { fingerprintKey, TableFingerprints, type FingerprintedTable } from '../fingerprints';
+import { fingerprintKey, TableFingerprints } from '../fingerprints';
 import { CHURN_INACTIVITY_DAYS } from './billing';
 
 /** Days of client_daily_stats the reliability part of the activity score looks at. */
@@ -20,43 +20,46 @@ export function activityScore(daysSinceActivity: number | null, runs: number, fa
   return recency * (0.5 + 0.5 * reliability);
 }
 
-interface ScoreRow {
-  /** Last activity, ms since the epoch; null when never. */
-  lastAt: number | null;
+/** Runs and failures of a client over the score's window. */
+interface WindowRow {
   runs: number;
   failures: number;
 }
-interface ActivityState {
-  /** Every family but the score, rendered when the tables changed. */
-  families: EncodedFamily[];
-  /** The score's series, one per client, and what each is computed from at each scrape (it moves with the clock). */
-  score: { family: PreparedFamily; rows: ScoreRow[] };
+interface ActivityParts extends Record<string, unknown> {
+  /**
+   * Last activity and events by kind, rendered; and the score's series, one per client, with what
+   * it is computed from at each scrape (it moves with the clock): each client's id and last
+   * activity (ms since the epoch; null when never).
+   */
+  events: { families: EncodedFamily[]; score: PreparedFamily; ids: string[]; lastAt: (number | null)[] };
+  /** Time saved and ROI, rendered. */
+  savings: EncodedFamily[];
+  /** Webhook failures, rendered. */
+  webhooks: EncodedFamily[];
+  /** The score's window of client_daily_stats, by client id: it moves at midnight. */
+  window: Map<string, WindowRow>;
 }
 
-/** Every table the activity figures are read from. */
-const ACTIVITY_TABLES: readonly FingerprintedTable[] = [
-  'clients',
-  'client_activity_counts',
-  'client_savings',
-  'client_webhook_failures',
-  'client_daily_stats',
-];
-
 const SCORE_HELP = `Activity score 0-1: recency × (0.5 + 0.5 × reliability); recency falls from 1 to 0 over ${CHURN_INACTIVITY_DAYS} days without activity, reliability is the success share of the last ${SCORE_WINDOW_DAYS} days of runs.`;
+
+const c = (client: string): Labels => [['client', client]];
+const forever = <T>(value: T) => ({ value, until: Infinity });
 
 /**
  * Per-client activity from summary tables only, a few rows per client: client_activity_counts
  * (kept by a trigger on activity_events), client_savings, client_webhook_failures and
  * client_daily_stats (kept by execution ingestion). A scrape never scans events or executions.
- * These families grow with the number of clients, so they are rendered directly, and only when a
- * fingerprint of their tables changed (or at midnight, when the score's window moves); the score
- * alone, which moves with the clock, is computed at every scrape from the rows kept.
+ * These families grow with the number of clients, so they are rendered directly, in parts each
+ * read and rendered again only when a fingerprint of its own tables changed (or, for the score's
+ * window, at midnight): activity events, which arrive all day long, read the last activity and
+ * the events again, not the savings or the webhook failures. The score alone, which moves with
+ * the clock, is computed at every scrape from the rows kept.
  */
 export class ActivityCollector implements Collector {
   readonly name = 'activity';
   families: EncodedFamily[] = [];
-  /** What the last read rendered, reused while the activity tables are unchanged. */
-  readonly cache = new FingerprintCache<ActivityState>();
+  /** What the last read rendered, per part, reused while that part's tables are unchanged. */
+  readonly cache = new FingerprintCaches<ActivityParts>();
 
   constructor(
     private readonly pool: Pool,
@@ -66,59 +69,53 @@ export class ActivityCollector implements Collector {
 
   async read(): Promise<() => void> {
     const f = await this.fingerprints.take();
-    const { now, midnight } = f;
-    const key = fingerprintKey(f, ACTIVITY_TABLES);
-    const state = await this.cache.get(key, now.getTime(), async () => ({ value: await this.load(), until: midnight.getTime() }));
-    const nowMs = now.getTime();
-    const { family, rows } = state.score;
-    const score = family.encode((i) => {
-      const r = rows[i]!;
-      return activityScore(r.lastAt === null ? null : (nowMs - r.lastAt) / 86_400_000, r.runs, r.failures);
+    const nowMs = f.now.getTime();
+    // Savings and webhook failures read the clients' slugs, not their last activity, which each
+    // webhook batch touches.
+    const { events, savings, webhooks, window } = await this.cache.get(nowMs, {
+      events: [fingerprintKey(f, ['clients', 'client_activity_counts']), async () => forever(await this.loadEvents())],
+      savings: [fingerprintKey(f, ['clients_except_last_activity', 'client_savings']), async () => forever(await this.loadSavings())],
+      webhooks: [
+        fingerprintKey(f, ['clients_except_last_activity', 'client_webhook_failures']),
+        async () => forever(await this.loadWebhookFailures()),
+      ],
+      window: [fingerprintKey(f, ['client_daily_stats']), async () => ({ value: await this.loadWindow(), until: f.midnight.getTime() })],
+    });
+    const { ids, lastAt } = events;
+    const score = events.score.encode((i) => {
+      const t = lastAt[i]!;
+      const w = window.get(ids[i]!);
+      return activityScore(t === null ? null : (nowMs - t) / 86_400_000, w?.runs ?? 0, w?.failures ?? 0);
     });
     return () => {
-      this.families = [...state.families, score];
+      this.families = [...events.families, ...savings, ...webhooks, score];
     };
   }
 
-  private async load(): Promise<ActivityState> {
-    const [clients, events, savings, failures, recent] = await Promise.all([
+  /**
+   * Clients' slugs by id, in the order of their slugs: the per-client families of every part list
+   * the clients in one order, whatever order their rows are stored in (a touch of last activity
+   * moves a client's row without reading the savings again).
+   */
+  private async slugs(): Promise<Map<string, string>> {
+    const { rows } = await this.pool.query<{ id: string; slug: string }>('SELECT id, slug FROM clients ORDER BY slug');
+    return new Map(rows.map((r) => [r.id, r.slug]));
+  }
+
+  /** Last activity and events by kind, from clients and client_activity_counts; the score's series. */
+  private async loadEvents(): Promise<ActivityParts['events']> {
+    const [clients, events] = await Promise.all([
       this.pool.query<{ id: string; slug: string; last_at: Date | null }>(
         `SELECT c.id, c.slug, greatest(c.last_activity_at, act.last_at) AS last_at
            FROM clients c
-           LEFT JOIN (SELECT client_id, max(last_occurred_at) AS last_at FROM client_activity_counts GROUP BY 1) act ON act.client_id = c.id`,
+           LEFT JOIN (SELECT client_id, max(last_occurred_at) AS last_at FROM client_activity_counts GROUP BY 1) act ON act.client_id = c.id
+          ORDER BY c.slug`,
       ),
       this.pool.query<{ client_id: string; kind: string; events: string }>(
         'SELECT client_id, kind, events::text FROM client_activity_counts',
       ),
-      this.pool.query<{ client_id: string; currency: string; minutes: string; value_cents: string }>(
-        'SELECT client_id, currency, minutes_saved::text AS minutes, value_cents::text AS value_cents FROM client_savings',
-      ),
-      this.pool.query<{ client_id: string; n: string }>('SELECT client_id, failures::text AS n FROM client_webhook_failures'),
-      this.pool.query<{ client_id: string; runs: string; failures: string }>(
-        `SELECT client_id, sum(workflow_runs)::text AS runs, sum(failures)::text AS failures
-           FROM client_daily_stats WHERE day > current_date - $1::int GROUP BY 1`,
-        [SCORE_WINDOW_DAYS],
-      ),
     ]);
-    const slug = new Map(clients.rows.map((c) => [c.id, c.slug]));
-    const minutes = new Map<string, number>();
-    const roi: (readonly [Labels, number])[] = [];
-    for (const r of savings.rows) {
-      const client = slug.get(r.client_id);
-      if (!client) continue;
-      minutes.set(client, (minutes.get(client) ?? 0) + Number(r.minutes));
-      roi.push([
-        [
-          ['client', client],
-          ['currency', r.currency],
-        ],
-        Number(r.value_cents) / 100,
-      ]);
-    }
-    const webhook = new Map(failures.rows.map((r) => [slug.get(r.client_id), Number(r.n)]));
-    const runs = new Map(recent.rows.map((r) => [r.client_id, r]));
-    const c = (client: string): Labels => [['client', client]];
-
+    const slug = new Map(clients.rows.map((r) => [r.id, r.slug]));
     const families = await encodeFamilies([
       {
         name: 'ct_client_last_activity_timestamp_seconds',
@@ -138,11 +135,46 @@ export class ActivityCollector implements Collector {
           return client ? [[[...c(client), ['kind', r.kind]], Number(r.events)]] : [];
         }),
       },
+    ]);
+    return {
+      families,
+      score: new PreparedFamily(
+        { name: 'ct_client_activity_score', type: 'gauge', help: SCORE_HELP },
+        clients.rows.map((r) => c(r.slug)),
+      ),
+      ids: clients.rows.map((r) => r.id),
+      lastAt: clients.rows.map((r) => (r.last_at ? r.last_at.getTime() : null)),
+    };
+  }
+
+  /** Time saved and ROI, from clients' slugs and client_savings. */
+  private async loadSavings(): Promise<EncodedFamily[]> {
+    const [slug, savings] = await Promise.all([
+      this.slugs(),
+      this.pool.query<{ client_id: string; currency: string; minutes: string; value_cents: string }>(
+        'SELECT client_id, currency, minutes_saved::text AS minutes, value_cents::text AS value_cents FROM client_savings',
+      ),
+    ]);
+    const minutes = new Map<string, number>();
+    const roi: (readonly [Labels, number])[] = [];
+    for (const r of savings.rows) {
+      const client = slug.get(r.client_id);
+      if (!client) continue;
+      minutes.set(client, (minutes.get(client) ?? 0) + Number(r.minutes));
+      roi.push([
+        [
+          ['client', client],
+          ['currency', r.currency],
+        ],
+        Number(r.value_cents) / 100,
+      ]);
+    }
+    return encodeFamilies([
       {
         name: 'ct_client_time_saved_seconds_total',
         type: 'counter',
         help: "Time saved, in seconds: successful executions × the automation's minutes saved per run × 60, valued when each execution was ingested.",
-        samples: clients.rows.map((r) => [c(r.slug), (minutes.get(r.slug) ?? 0) * 60] as const),
+        samples: Array.from(slug.values(), (client) => [c(client), (minutes.get(client) ?? 0) * 60] as const),
       },
       {
         name: 'ct_client_roi_value_total',
@@ -150,28 +182,34 @@ export class ActivityCollector implements Collector {
         help: "Value of the hours saved, in currency units: hours saved × the automation's hourly value.",
         samples: roi,
       },
+    ]);
+  }
+
+  /** Webhook failures, from clients' slugs and client_webhook_failures. */
+  private async loadWebhookFailures(): Promise<EncodedFamily[]> {
+    const [slug, failures] = await Promise.all([
+      this.slugs(),
+      this.pool.query<{ client_id: string; n: string }>('SELECT client_id, failures::text AS n FROM client_webhook_failures'),
+    ]);
+    const webhook = new Map(failures.rows.map((r) => [slug.get(r.client_id), Number(r.n)]));
+    return encodeFamilies([
       {
         name: 'ct_client_webhook_failures_total',
         type: 'counter',
         help: "Failed deliveries of the client's n8n webhooks: executions of Webhook-triggered workflows that ended in error or crashed.",
-        samples: clients.rows.map((r) => [c(r.slug), webhook.get(r.slug) ?? 0] as const),
+        samples: Array.from(slug.values(), (client) => [c(client), webhook.get(client) ?? 0] as const),
       },
     ]);
-    const score = {
-      family: new PreparedFamily(
-        { name: 'ct_client_activity_score', type: 'gauge', help: SCORE_HELP },
-        clients.rows.map((r) => c(r.slug)),
-      ),
-      rows: clients.rows.map((r): ScoreRow => {
-        const day = runs.get(r.id);
-        return {
-          lastAt: r.last_at ? r.last_at.getTime() : null,
-          runs: Number(day?.runs ?? 0),
-          failures: Number(day?.failures ?? 0),
-        };
-      }),
-    };
-    return { families, score };
+  }
+
+  /** Runs and failures per client over the score's window (the last 7 days of client_daily_stats). */
+  private async loadWindow(): Promise<Map<string, WindowRow>> {
+    const { rows } = await this.pool.query<{ client_id: string; runs: string; failures: string }>(
+      `SELECT client_id, sum(workflow_runs)::text AS runs, sum(failures)::text AS failures
+         FROM client_daily_stats WHERE day > current_date - $1::int GROUP BY 1`,
+      [SCORE_WINDOW_DAYS],
+    );
+    return new Map(rows.map((r) => [r.client_id, { runs: Number(r.runs), failures: Number(r.failures) }]));
   }
 
   reset(): void {

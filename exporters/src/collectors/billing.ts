@@ -102,7 +102,8 @@ export class BillingCollector implements Collector {
   async read(): Promise<() => void> {
     const f = await this.fingerprints.take();
     const { revenue, risk } = await this.cache.get(f.now.getTime(), {
-      revenue: [fingerprintKey(f, ['clients', 'subscriptions', 'invoices']), () => this.loadRevenue()],
+      // The revenue reads clients but not their last activity, which each webhook batch touches.
+      revenue: [fingerprintKey(f, ['clients_except_last_activity', 'subscriptions', 'invoices']), () => this.loadRevenue()],
       risk: [fingerprintKey(f, ['clients', 'invoices', 'client_activity_counts']), () => this.loadRisk()],
     });
     return () => {
