@@ -1,3 +1,4 @@
+import { IncomingMessage, ServerResponse } from 'node:http';
 import express from 'express';
 import { Counter, Registry } from 'prom-client';
 import { UserError } from './errors';
@@ -42,6 +43,44 @@ describe('listen', () => {
       );
     } finally {
       await first.close();
+    }
+  });
+});
+
+describe('listen, for an express app', () => {
+  it("makes each request and response with the app's own prototypes, before express sees them", async () => {
+    const app = express();
+    app.use(express.json());
+    app.post(
+      '/echo',
+      (req, res) =>
+        void res
+          .status(201)
+          .set('X-Seen', req.get('x-given') ?? '')
+          .json({ got: req.body, ip: req.ip }),
+    );
+    const server = await listen(app, { port: 0 });
+    const atBirth: { req?: object; res?: object; isMessage?: boolean } = {};
+    // Runs before express's own request listener, which re-parents whatever it is given.
+    server.server.prependListener('request', (req, res) => {
+      atBirth.req = Object.getPrototypeOf(req) as object;
+      atBirth.res = Object.getPrototypeOf(res) as object;
+      atBirth.isMessage = req instanceof IncomingMessage && res instanceof ServerResponse;
+    });
+    try {
+      const r = await fetch(`${server.url}/echo`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-given': 'yes' },
+        body: JSON.stringify({ a: 1 }),
+      });
+      expect(r.status).toBe(201);
+      expect(r.headers.get('x-seen')).toBe('yes');
+      expect(await r.json()).toEqual({ got: { a: 1 }, ip: '127.0.0.1' });
+      expect(atBirth.req).toBe(app.request);
+      expect(atBirth.res).toBe(app.response);
+      expect(atBirth.isMessage).toBe(true);
+    } finally {
+      await server.close(100);
     }
   });
 });
