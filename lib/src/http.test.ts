@@ -2,7 +2,7 @@ import { IncomingMessage, ServerResponse } from 'node:http';
 import express from 'express';
 import { Counter, Registry } from 'prom-client';
 import { UserError } from './errors';
-import { listen, metricsHandler } from './http';
+import { listen, madeWith, metricsHandler } from './http';
 
 describe('metricsHandler', () => {
   it('serves OpenMetrics and text alternately, concurrently, without losing counter names', async () => {
@@ -82,5 +82,30 @@ describe('listen, for an express app', () => {
     } finally {
       await server.close(100);
     }
+  });
+});
+
+describe('madeWith', () => {
+  // Node's http constructors are plain functions today; a class (should a Node version make them
+  // one) takes the other path. Both must make what the base makes, with the given prototype.
+  function PlainBase(this: { made: string[] }, a: string, b: string) {
+    this.made = [a, b];
+  }
+  class ClassBase {
+    made: string[];
+    constructor(a: string, b: string) {
+      this.made = [a, b];
+    }
+  }
+  it.each([
+    ['a plain function', PlainBase as unknown as new (a: string, b: string) => { made: string[] }],
+    ['a class', ClassBase],
+  ])('from %s', (_name, base) => {
+    const prototype = Object.create(base.prototype as object) as object;
+    const Made = madeWith(base, prototype) as new (a: string, b: string) => { made: string[] };
+    const made = new Made('x', 'y');
+    expect(Object.getPrototypeOf(made)).toBe(prototype);
+    expect(made).toBeInstanceOf(base);
+    expect(made.made).toEqual(['x', 'y']);
   });
 });

@@ -83,7 +83,7 @@ export function expressServer(app: Express, options: ServerOptions = {}): Server
 }
 
 /** A constructor that makes what `base` makes, with `prototype` (which inherits from base's) as the object's prototype. */
-function madeWith<A extends unknown[]>(base: new (...args: A) => object, prototype: object): unknown {
+export function madeWith<A extends unknown[]>(base: new (...args: A) => object, prototype: object): unknown {
   // Node's http constructors are plain functions, which can run on an object already made with
   // the right prototype: the cheapest form for V8. Were they classes, construct through them.
   const made: { prototype: object } = /^class\b/.test(Function.prototype.toString.call(base))
