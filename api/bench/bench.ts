@@ -28,6 +28,7 @@ import { randomUUID } from 'node:crypto';
 import autocannon from 'autocannon';
 import { createPool, migrate, withTransaction, type Pool } from '@ct/lib';
 import { createApiKey, signWebhook } from '@ct/api';
+import { INSERT_BATCH } from '../src/event-batcher';
 import { startPostgres } from '../../test/bench/services';
 import { freePort, httpStatus, waitFor } from '../../test/bench/process';
 import { formatProfile, summariseProfile } from './cpu-profile';
@@ -195,6 +196,8 @@ interface Row {
   baseline?: number;
   bare: number;
   tps: number;
+  /** pgbench running the webhook path's own statement, one event per transaction. */
+  apiWriteTps: number;
 }
 
 async function main(): Promise<void> {
@@ -338,6 +341,17 @@ async function main(): Promise<void> {
     await pool.query('CREATE TABLE bench_inserts (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, details jsonb NOT NULL)');
     const script = path.join(dir, 'insert.sql');
     writeFileSync(script, `INSERT INTO bench_inserts (details) VALUES ('{"source":"bench","value":42}');\n`);
+    // The API's own write, one event per transaction as at one connection: what PostgreSQL alone
+    // gives the webhook path's statement (indexes, the counters' trigger, the record of changes).
+    const apiWriteScript = path.join(dir, 'api-insert.sql');
+    const literals: Record<string, string> = {
+      '$1::uuid[]': `ARRAY['${created.client.id}']::uuid[]`,
+      '$2::text[]': `ARRAY['lead.captured']::text[]`,
+      '$3::text[]': 'ARRAY[NULL]::text[]',
+      '$4::text[]': `ARRAY['{"source":"bench","value":42}']::text[]`,
+      '$5::text[]': 'ARRAY[gen_random_uuid()::text]::text[]',
+    };
+    writeFileSync(apiWriteScript, `${INSERT_BATCH.replace(/\$[1-5]::(?:uuid|text)\[\]/g, (p) => literals[p]!)};\n`);
 
     const rows: Row[] = [];
     for (const connections of CONNECTIONS) {
@@ -366,25 +380,29 @@ async function main(): Promise<void> {
       // the floor: Node's HTTP alone
       await hooks(bareServer.url, connections, WARMUP_SECONDS);
       const bare = (await hooks(bareServer.url, connections, SECONDS))['2xx'] / SECONDS;
-      // c. pgbench on the same cluster
-      const out = await runPgbench([
-        '-n',
-        '-h',
-        '127.0.0.1',
-        '-p',
-        String(pg.port),
-        '-U',
-        'postgres',
-        '-c',
-        String(connections),
-        '-j',
-        String(Math.min(connections, 2)),
-        '-T',
-        String(SECONDS),
-        '-f',
-        script,
-        'ct',
-      ]);
+      // c. pgbench on the same cluster: single-row inserts, then the API's own statement
+      const pgbench = (file: string) =>
+        runPgbench([
+          '-n',
+          '-h',
+          '127.0.0.1',
+          '-p',
+          String(pg.port),
+          '-U',
+          'postgres',
+          '-c',
+          String(connections),
+          '-j',
+          String(Math.min(connections, 2)),
+          '-T',
+          String(SECONDS),
+          '-f',
+          file,
+          'ct',
+        ]);
+      const tpsOf = (out: string) => Number(/tps = ([\d.]+)/.exec(out)?.[1] ?? NaN);
+      const out = await pgbench(script);
+      const apiWriteTps = tpsOf(await pgbench(apiWriteScript));
       const elapsed = SECONDS * 1000;
       rows.push({
         connections,
@@ -404,7 +422,8 @@ async function main(): Promise<void> {
         ceilingCpuPerPost: ceilingCpu / Math.max(1, ceiling['2xx']),
         baseline: baselineRate,
         bare,
-        tps: Number(/tps = ([\d.]+)/.exec(out)?.[1] ?? NaN),
+        tps: tpsOf(out),
+        apiWriteTps,
       });
     }
 
@@ -452,11 +471,11 @@ async function main(): Promise<void> {
           ]
         : []),
       '',
-      '| connections | durable webhook events/s | p50 / p99 | non-2xx, errors | events per INSERT | API CPU per event | cores used: API / PostgreSQL / load generator | no-write API, posts/s | its CPU per post | bare node:http, posts/s | pgbench insert tps | **webhook ÷ pgbench** | no-write ÷ pgbench | bare ÷ pgbench |',
-      '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+      '| connections | durable webhook events/s | p50 / p99 | non-2xx, errors | events per INSERT | API CPU per event | cores used: API / PostgreSQL / load generator | no-write API, posts/s | its CPU per post | bare node:http, posts/s | pgbench insert tps | **webhook ÷ pgbench** | no-write ÷ pgbench | bare ÷ pgbench | pgbench of the webhook statement, tps (÷ pgbench) | webhook ÷ it |',
+      '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
       ...rows.map(
         (r) =>
-          `| ${r.connections} | ${n0(r.eventsPerSecond)} | ${ms(r.p50)} / ${ms(r.p99)} | ${r.non2xx}, ${r.errors} | ${r.perStatement.toFixed(1)} | ${(r.apiCpuPerEvent * 1000).toFixed(0)} µs | ${r.cores.api.toFixed(2)} / ${r.cores.postgres.toFixed(2)} / ${r.cores.loadgen.toFixed(2)} | ${n0(r.ceiling)} | ${(r.ceilingCpuPerPost * 1000).toFixed(0)} µs | ${n0(r.bare)} | ${n0(r.tps)} | **${(r.eventsPerSecond / r.tps).toFixed(2)}** | ${(r.ceiling / r.tps).toFixed(2)} | ${(r.bare / r.tps).toFixed(2)} |`,
+          `| ${r.connections} | ${n0(r.eventsPerSecond)} | ${ms(r.p50)} / ${ms(r.p99)} | ${r.non2xx}, ${r.errors} | ${r.perStatement.toFixed(1)} | ${(r.apiCpuPerEvent * 1000).toFixed(0)} µs | ${r.cores.api.toFixed(2)} / ${r.cores.postgres.toFixed(2)} / ${r.cores.loadgen.toFixed(2)} | ${n0(r.ceiling)} | ${(r.ceilingCpuPerPost * 1000).toFixed(0)} µs | ${n0(r.bare)} | ${n0(r.tps)} | **${(r.eventsPerSecond / r.tps).toFixed(2)}** | ${(r.ceiling / r.tps).toFixed(2)} | ${(r.bare / r.tps).toFixed(2)} | ${n0(r.apiWriteTps)} (${(r.apiWriteTps / r.tps).toFixed(2)}) | ${(r.eventsPerSecond / r.apiWriteTps).toFixed(2)} |`,
       ),
       '',
       ...rows.map(

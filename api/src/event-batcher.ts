@@ -51,7 +51,8 @@ interface Pending {
 // overlapping batches wait for each other rather than deadlock.
 /** The prepared statement's name (the benchmark's no-write server recognises it). */
 export const INSERT_BATCH_STATEMENT = 'ct-webhook-insert-batch';
-const INSERT_BATCH = `WITH input AS (
+/** The batch's statement: $1–$5 are the events' client ids, kinds, occurrence times, details and keys. */
+export const INSERT_BATCH = `WITH input AS (
   SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[])
            AS t(client_id, kind, occurred_at, details, idempotency_key)
 ), ins AS (
