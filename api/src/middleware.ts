@@ -145,23 +145,21 @@ export function rateLimits(
     handler: limited(metrics, 'for this client webhook'),
   });
   const forWebhooks = [refusedPerAddressAndClient, refusedPerAddress, perWebhookClient];
-  const forOthers = [perIp, perCredential];
   const webhookLimits = inOrder(forWebhooks);
-  const otherLimits = inOrder(forOthers);
+  const otherLimits = inOrder([perIp, perCredential]);
   return {
     // Each limiter would also skip what is not its own (see skip above), but only after an async
     // call of its own: running only the ones that apply spares every request three of them.
     middleware: (req, res, next) => (isWebhook(req) ? webhookLimits : otherLimits)(req, res, next),
     forWebhooks,
-    forOthers,
   };
 }
 
 export interface RateLimits {
-  /** What the app uses: a webhook post meets the limiters of forWebhooks, any other request those of forOthers, in order. */
+  /** What the app uses: a webhook post meets the limiters of forWebhooks, any other request the per-address and per-credential ones, in order. */
   middleware: RequestHandler;
+  /** The limiters of webhook posts, in order (the webhook fast path runs these). */
   forWebhooks: RateLimitRequestHandler[];
-  forOthers: RateLimitRequestHandler[];
 }
 
 /** Runs middleware one after the other, as express would; the first error goes to next. */

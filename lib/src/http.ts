@@ -1,4 +1,4 @@
-import { createServer, IncomingMessage, ServerResponse, type Server, type ServerOptions } from 'node:http';
+import { createServer, IncomingMessage, ServerResponse, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Express, Request, Response } from 'express';
 import type { Registry } from 'prom-client';
@@ -71,10 +71,9 @@ function isExpressApp(app: unknown): app is Express {
  * against 0.08 KB and 0.35 ms with the prototypes given at birth; those pauses, and the full
  * collections the promoted garbage brought on, were the API's slowest answers.
  */
-export function expressServer(app: Express, options: ServerOptions = {}): Server {
+function expressServer(app: Express): Server {
   return createServer(
     {
-      ...options,
       IncomingMessage: madeWith(IncomingMessage, app.request) as typeof IncomingMessage,
       ServerResponse: madeWith(ServerResponse, app.response) as typeof ServerResponse,
     },
