@@ -105,6 +105,11 @@ async function uniformLoad(options: Record<string, unknown>): Promise<UniformLoa
   return loadTest(options);
 }
 
+/** `target` paced at 200 requests/s for SECONDS, one every 5 ms, over up to 10 keep-alive connections. */
+function pace(target: { url: string; headers?: Record<string, string> }): Promise<UniformLoadResult> {
+  return uniformLoad({ ...target, requestsPerSecond: 200, concurrency: 10, maxSeconds: SECONDS, agentKeepAlive: true, quiet: true });
+}
+
 /** Starts a server process; `args` are node's arguments, given the public port to listen on. */
 async function startApiProcess(args: (port: number) => string[], env: NodeJS.ProcessEnv, logFile: string): Promise<ApiProcess> {
   const port = await freePort();
@@ -271,14 +276,7 @@ async function main(): Promise<void> {
     };
     const before = await requestSeconds();
     const gcBefore = await gcPauses(api.internalUrl);
-    const paced = await uniformLoad({
-      ...read,
-      requestsPerSecond: 200,
-      concurrency: 10,
-      maxSeconds: SECONDS,
-      agentKeepAlive: true,
-      quiet: true,
-    });
+    const paced = await pace(read);
     const after = await requestSeconds();
     const pacedGc = describeGc(gcBefore, await gcPauses(api.internalUrl), SECONDS);
     const served = (le: string) => (after.get(le) ?? 0) - (before.get(le) ?? 0);
@@ -291,14 +289,7 @@ async function main(): Promise<void> {
       await autocannon({ ...baselineRead, connections: 10, duration: 3 });
       await autocannon({ ...baselineRead, connections: 10, overallRate: 200, duration: SECONDS });
       const baselineGc = await gcPauses(baseline.internalUrl);
-      pacedBaseline = await uniformLoad({
-        ...baselineRead,
-        requestsPerSecond: 200,
-        concurrency: 10,
-        maxSeconds: SECONDS,
-        agentKeepAlive: true,
-        quiet: true,
-      });
+      pacedBaseline = await pace(baselineRead);
       pacedBaselineGc = describeGc(baselineGc, await gcPauses(baseline.internalUrl), SECONDS);
     }
 
@@ -312,14 +303,7 @@ async function main(): Promise<void> {
       logFile,
     );
     apis.push(bareServer);
-    const pacedBare = await uniformLoad({
-      url: `${bareServer.url}/api/clients`,
-      requestsPerSecond: 200,
-      concurrency: 10,
-      maxSeconds: SECONDS,
-      agentKeepAlive: true,
-      quiet: true,
-    });
+    const pacedBare = await pace({ url: `${bareServer.url}/api/clients` });
 
     // ---------------------------------------------------------------- 2. webhook ingest, ceiling, pgbench
     const secret = created.webhookSecret;
