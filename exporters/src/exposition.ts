@@ -129,6 +129,39 @@ export async function encodeFamilies(families: Iterable<Family>, chunkSamples = 
 }
 
 /**
+ * The same sample lines rendered by PostgreSQL, for per-client families that are read again all
+ * day (the activity events, at each webhook batch): the query returns a family's lines as one
+ * text value, so a re-read allocates one string instead of a row object, label arrays and a line
+ * per series. Each expression renders exactly what sampleLine and formatValue render;
+ * test/exporters/exposition-sql.test.ts holds the two byte for byte equal.
+ */
+export const sqlLabelValue = (expr: string) => `replace(replace(replace(${expr}, '\\', '\\\\'), E'\\n', '\\n'), '"', '\\"')`;
+
+/**
+ * A timestamptz as formatValue writes epochSeconds of the Date the driver parses: milliseconds
+ * truncated (the driver drops the microseconds), in seconds, without trailing zeros.
+ */
+export const sqlEpochSeconds = (expr: string) => `trim_scale(floor(extract(epoch FROM ${expr}) * 1000) / 1000)::text`;
+
+/** A sample line (`name{labels} value\n`) as a SQL expression; labels hold SQL text expressions. */
+export function sqlSampleLine(name: string, labels: Labels, value: string): string {
+  const l = labels.length
+    ? `'{' || ${labels.map(([k, v], i) => `'${i ? ',' : ''}${k}="' || ${sqlLabelValue(v)} || '"'`).join(' || ')} || '}'`
+    : `''`;
+  return `'${name}' || ${l} || ' ' || ${value} || E'\\n'`;
+}
+
+/** A family whose sample lines were rendered already (by sqlSampleLine), as one gzip member. */
+export async function encodeRendered(f: Omit<Family, 'samples'>, lines: string): Promise<EncodedFamily> {
+  const h = header(f);
+  return {
+    textHeader: gzippedHeader(h.textHeader),
+    openMetricsHeader: gzippedHeader(h.openMetricsHeader),
+    samples: await gzipBytes(lines),
+  };
+}
+
+/**
  * A family whose series are fixed and whose values change at every scrape (the activity score,
  * which moves with the clock): each line up to its value is rendered once, so a scrape only
  * formats the values and compresses one string, leaving little for the garbage collector (a
