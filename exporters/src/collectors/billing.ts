@@ -1,7 +1,7 @@
 import { Gauge, type Registry } from 'prom-client';
 import type { Pool } from '@ct/lib';
 import { FingerprintCaches, setGauge, untilMs, type Collector } from '../collector';
-import { encodeFamilies, type EncodedFamily, type Family, type Labels } from '../exposition';
+import { encodeFamilies, encodeRendered, sqlSampleLine, type EncodedFamily, type Family, type Labels } from '../exposition';
 import { fingerprintKey, TableFingerprints } from '../fingerprints';
 
 export const CLIENT_STATUSES = ['active', 'paused', 'churned'] as const;
@@ -30,6 +30,19 @@ interface BillingParts extends Record<string, unknown> {
   /** ct_client_churn_risk, the one billing figure that activity events move. */
   risk: EncodedFamily[];
 }
+
+const RISK = {
+  name: 'ct_client_churn_risk',
+  type: 'gauge',
+  help: `1 when a client that has not churned had no activity for ${CHURN_INACTIVITY_DAYS} days or has an overdue invoice, else 0.`,
+} as const;
+/** Needs $1, the days without activity that make a client at risk; c, act and od as in loadRisk. */
+const RISK_LINE = sqlSampleLine(
+  RISK.name,
+  [['client', 'c.slug']],
+  `CASE WHEN coalesce(greatest(c.last_activity_at, act.last_at), c.created_at) < now() - make_interval(days => $1)
+          OR od.client_id IS NOT NULL THEN '1' ELSE '0' END`,
+);
 
 /** The first moment an open invoice falls due (it moves both the invoice figures and the churn risk). */
 const NEXT_DUE = "(SELECT min(due_at) FROM invoices WHERE status = 'open' AND due_at >= now())";
@@ -117,13 +130,14 @@ export class BillingCollector implements Collector {
     };
   }
 
-  /** ct_client_churn_risk, from clients, their activity and their overdue invoices. */
+  /**
+   * ct_client_churn_risk, from clients, their activity and their overdue invoices. Read again at
+   * every webhook batch (it moves with activity), so PostgreSQL renders its lines (sqlSampleLine).
+   */
   private async loadRisk(): Promise<{ value: EncodedFamily[]; until: number }> {
     const [risk, next] = await Promise.all([
-      this.pool.query<{ client: string; inactive: boolean; overdue: boolean }>(
-        `SELECT c.slug AS client,
-                coalesce(greatest(c.last_activity_at, act.last_at), c.created_at) < now() - make_interval(days => $1) AS inactive,
-                od.client_id IS NOT NULL AS overdue
+      this.pool.query<{ lines: string | null }>(
+        `SELECT string_agg(${RISK_LINE}, '' ORDER BY c.slug COLLATE "C") AS lines
            FROM clients c
            LEFT JOIN (SELECT client_id, max(last_occurred_at) AS last_at FROM client_activity_counts GROUP BY 1) act ON act.client_id = c.id
            LEFT JOIN (SELECT DISTINCT client_id FROM invoices WHERE status = 'open' AND due_at < now()) od ON od.client_id = c.id
@@ -144,15 +158,7 @@ export class BillingCollector implements Collector {
         [CHURN_INACTIVITY_DAYS],
       ),
     ]);
-    const value = await encodeFamilies([
-      {
-        name: 'ct_client_churn_risk',
-        type: 'gauge',
-        help: `1 when a client that has not churned had no activity for ${CHURN_INACTIVITY_DAYS} days or has an overdue invoice, else 0.`,
-        samples: risk.rows.map((r) => [[['client', r.client]], r.inactive || r.overdue ? 1 : 0] as const),
-      },
-    ]);
-    return { value, until: untilMs(next.rows[0]?.until) };
+    return { value: [await encodeRendered(RISK, risk.rows[0]?.lines ?? '')], until: untilMs(next.rows[0]?.until) };
   }
 
   /** Reads clients, subscriptions and open invoices and renders their per-client families. */
