@@ -95,9 +95,10 @@ test('timestamps are what formatValue writes of epochSeconds of the Date the dri
   try {
     for (const zone of ['UTC', 'America/New_York', 'Asia/Kolkata']) {
       await client.query(`SET TimeZone = '${zone}'`);
-      const { rows } = await client.query<{ t: Date; s: string }>(`SELECT t, ${sqlEpochSeconds('t')} AS s FROM unnest($1::timestamptz[]) t`, [
-        [...fixed, ...spread],
-      ]);
+      const { rows } = await client.query<{ t: Date; s: string }>(
+        `SELECT t, ${sqlEpochSeconds('t')} AS s FROM unnest($1::timestamptz[]) t`,
+        [[...fixed, ...spread]],
+      );
       expect(rows).toHaveLength(fixed.length + spread.length);
       for (const r of rows) expect([r.t.toISOString(), r.s]).toEqual([r.t.toISOString(), formatValue(epochSeconds(r.t)!)]);
     }
@@ -110,7 +111,7 @@ test("the activity collector's events and last activity are the JS renderer's li
   const { rows: clients } = await db.pool.query<{ id: string; slug: string }>(
     `INSERT INTO clients (slug, name, last_activity_at)
      VALUES ('zz-last', 'Z', '2026-12-03 10:00:00.123456+00'), ('aa-first', 'A', NULL), ('mm-middle', 'M', '2026-11-30 08:00:00+00'),
-            ('never', 'N', NULL)
+            ('never', 'N', NULL), ('no-end', 'E', 'infinity'), ('no-start', 'S', '-infinity')
      RETURNING id, slug`,
   );
   const id = Object.fromEntries(clients.map((c) => [c.slug, c.id]));
@@ -138,7 +139,11 @@ test("the activity collector's events and last activity are the JS renderer's li
         name: 'ct_client_last_activity_timestamp_seconds',
         type: 'gauge',
         help: "When the client's last activity event occurred (or the API last recorded activity); absent when it never had any.",
-        samples: last.filter((r) => r.last_at).map((r) => [[['client', r.slug]], epochSeconds(r.last_at)!] as const),
+        // The driver gives ±Infinity (not a Date) for ±infinity: no time to show, as for never.
+        samples: last.flatMap((r) => {
+          const t = epochSeconds(r.last_at);
+          return t === null ? [] : [[[['client', r.slug]], t] as const];
+        }),
       },
       {
         name: 'ct_client_activity_events_total',
@@ -161,9 +166,11 @@ test("the activity collector's events and last activity are the JS renderer's li
   expect(rendered.startsWith(reference)).toBe(true);
   expect(reference).toContain('ct_client_activity_events_total{client="zz-last",kind="a_b-c.d"} 3\n');
   expect(reference).toContain(`ct_client_last_activity_timestamp_seconds{client="aa-first"} ${Date.UTC(2026, 11, 1) / 1000}\n`);
-  expect(reference).not.toContain('client="never"');
+  for (const none of ['never', 'no-end', 'no-start']) expect(reference).not.toContain(`client="${none}"`);
   // The score, one series per client in slug order.
   expect(rendered.match(/^ct_client_activity_score\{client="[^"]+"\}/gm)).toEqual(
-    ['aa-first', 'mm-middle', 'never', 'zz-last'].map((s) => `ct_client_activity_score{client="${s}"}`),
+    ['aa-first', 'mm-middle', 'never', 'no-end', 'no-start', 'zz-last'].map((s) => `ct_client_activity_score{client="${s}"}`),
   );
+  // Without a time of last activity a client scores 0, as one never active.
+  for (const none of ['never', 'no-end', 'no-start']) expect(rendered).toContain(`ct_client_activity_score{client="${none}"} 0\n`);
 });

@@ -141,7 +141,8 @@ export class ActivityCollector implements Collector {
    */
   private async loadEvents(): Promise<ActivityParts['events']> {
     // Two statements side by side (the counters' lines are most of the work). Byte order ("C")
-    // sorts faster than a language's collation, and is all these slugs and kinds need.
+    // sorts faster than a language's collation, and is all these slugs and kinds need. A last
+    // activity of ±infinity has no time to show: no series, and "never" for the score.
     const [clients, events] = await Promise.all([
       this.pool.query<{ members: string | null; last_ms: string | null; last_lines: string | null }>(
         `WITH last AS (
@@ -150,18 +151,22 @@ export class ActivityCollector implements Collector {
              LEFT JOIN (SELECT client_id, max(last_occurred_at) AS last_at FROM client_activity_counts GROUP BY 1) act ON act.client_id = c.id
          )
          SELECT (SELECT string_agg(id::text || ' ' || slug, ',' ORDER BY slug) FROM last) AS members,
-                (SELECT string_agg(coalesce(floor(extract(epoch FROM last_at) * 1000)::text, ''), ',' ORDER BY slug) FROM last) AS last_ms,
-                (SELECT string_agg(${LAST_ACTIVITY_LINE}, '' ORDER BY slug) FROM last WHERE last_at IS NOT NULL) AS last_lines`,
+                (SELECT string_agg(CASE WHEN isfinite(last_at) THEN floor(extract(epoch FROM last_at) * 1000)::text ELSE '' END, ',' ORDER BY slug)
+                   FROM last) AS last_ms,
+                (SELECT string_agg(${LAST_ACTIVITY_LINE}, '' ORDER BY slug) FROM last WHERE isfinite(last_at)) AS last_lines`,
       ),
       this.pool.query<{ lines: string | null }>(
         `SELECT string_agg(${EVENTS_LINE}, '' ORDER BY c.slug COLLATE "C", k.kind COLLATE "C") AS lines
            FROM client_activity_counts k JOIN clients c ON c.id = k.client_id`,
       ),
     ]);
-    const r = { ...clients.rows[0]!, event_lines: events.rows[0]!.lines };
-    const families = await Promise.all([encodeRendered(LAST_ACTIVITY, r.last_lines ?? ''), encodeRendered(EVENTS, r.event_lines ?? '')]);
+    const { members: listed, last_ms: lastMs, last_lines: lastLines } = clients.rows[0]!;
+    const families = await Promise.all([
+      encodeRendered(LAST_ACTIVITY, lastLines ?? ''),
+      encodeRendered(EVENTS, events.rows[0]!.lines ?? ''),
+    ]);
     // Clients' ids and slugs in slug order ("<id> <slug>,…": slugs hold neither a space nor a comma).
-    const members = r.members ?? '';
+    const members = listed ?? '';
     if (this.scoreSeries?.members !== members) {
       const pairs = members ? members.split(',').map((m) => m.split(' ') as [string, string]) : [];
       this.scoreSeries = {
@@ -173,7 +178,7 @@ export class ActivityCollector implements Collector {
         ),
       };
     }
-    const lastAt = r.last_ms ? r.last_ms.split(',').map((ms) => (ms === '' ? null : Number(ms))) : [];
+    const lastAt = lastMs ? lastMs.split(',').map((ms) => (ms === '' ? null : Number(ms))) : [];
     return { families, score: this.scoreSeries.score, ids: this.scoreSeries.ids, lastAt };
   }
 
