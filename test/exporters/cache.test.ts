@@ -266,3 +266,23 @@ test('activity reads again only the parts whose tables changed, and serves what 
   await q(`DELETE FROM clients WHERE slug = 'roofer'`);
   expect(await reread()).toEqual(['events', 'savings', 'webhooks']);
 });
+
+test('when savings and webhook failures are both read again, the clients are read once for them', async () => {
+  const texts: string[] = [];
+  const pool = new Proxy(db.appPool, {
+    get(target, prop, receiver) {
+      if (prop !== 'query') return Reflect.get(target, prop, receiver) as unknown;
+      return (config: string | { text: string }, ...rest: unknown[]) => {
+        texts.push(typeof config === 'string' ? config : config.text);
+        return (target.query as (...a: unknown[]) => unknown)(config, ...rest);
+      };
+    },
+  });
+  const activity = new ActivityCollector(pool);
+  (await activity.read())();
+  await q(`UPDATE clients SET name = name || '.' WHERE id = $1`, [client]); // moves both parts' key
+  texts.length = 0;
+  (await activity.read())();
+  expect(['savings', 'webhooks'].map((p) => activity.cache.partLoads(p as 'savings' | 'webhooks'))).toEqual([2, 2]);
+  expect(texts.filter((t) => /^SELECT id, slug FROM clients ORDER BY slug$/.test(t))).toHaveLength(1);
+});

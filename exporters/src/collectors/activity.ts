@@ -101,13 +101,18 @@ export class ActivityCollector implements Collector {
     const f = await this.fingerprints.take();
     const nowMs = f.now.getTime();
     // Savings and webhook failures read the clients' slugs, not their last activity, which each
-    // webhook batch touches.
+    // webhook batch touches; when both are read again (execution ingestion), the slugs are read once.
+    let slugs: Promise<Map<string, string>> | undefined;
+    const slugsOnce = () => (slugs ??= this.slugs());
     const { events, savings, webhooks, window } = await this.cache.get(nowMs, {
       events: [fingerprintKey(f, ['clients', 'client_activity_counts']), async () => forever(await this.loadEvents())],
-      savings: [fingerprintKey(f, ['clients_except_last_activity', 'client_savings']), async () => forever(await this.loadSavings())],
+      savings: [
+        fingerprintKey(f, ['clients_except_last_activity', 'client_savings']),
+        async () => forever(await this.loadSavings(slugsOnce())),
+      ],
       webhooks: [
         fingerprintKey(f, ['clients_except_last_activity', 'client_webhook_failures']),
-        async () => forever(await this.loadWebhookFailures()),
+        async () => forever(await this.loadWebhookFailures(slugsOnce())),
       ],
       window: [fingerprintKey(f, ['client_daily_stats']), async () => ({ value: await this.loadWindow(), until: f.midnight.getTime() })],
     });
@@ -183,9 +188,9 @@ export class ActivityCollector implements Collector {
   }
 
   /** Time saved and ROI, from clients' slugs and client_savings. */
-  private async loadSavings(): Promise<EncodedFamily[]> {
+  private async loadSavings(slugs: Promise<Map<string, string>>): Promise<EncodedFamily[]> {
     const [slug, savings] = await Promise.all([
-      this.slugs(),
+      slugs,
       this.pool.query<{ client_id: string; currency: string; minutes: string; value_cents: string }>(
         'SELECT client_id, currency, minutes_saved::text AS minutes, value_cents::text AS value_cents FROM client_savings',
       ),
@@ -221,9 +226,9 @@ export class ActivityCollector implements Collector {
   }
 
   /** Webhook failures, from clients' slugs and client_webhook_failures. */
-  private async loadWebhookFailures(): Promise<EncodedFamily[]> {
+  private async loadWebhookFailures(slugs: Promise<Map<string, string>>): Promise<EncodedFamily[]> {
     const [slug, failures] = await Promise.all([
-      this.slugs(),
+      slugs,
       this.pool.query<{ client_id: string; n: string }>('SELECT client_id, failures::text AS n FROM client_webhook_failures'),
     ]);
     const webhook = new Map(failures.rows.map((r) => [slug.get(r.client_id), Number(r.n)]));
