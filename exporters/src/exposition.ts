@@ -130,12 +130,12 @@ export async function encodeFamilies(families: Iterable<Family>, chunkSamples = 
 
 /**
  * The same sample lines rendered by PostgreSQL, for per-client families that are read again all
- * day (the activity events, at each webhook batch): the query returns a family's lines as one
- * text value, so a re-read allocates one string instead of a row object, label arrays and a line
- * per series. Each expression renders exactly what sampleLine and formatValue render;
- * test/exporters/exposition-sql.test.ts holds the two byte for byte equal.
+ * day (what activity moves: events, last activity, churn risk, at each webhook batch): the query
+ * returns a family's lines as one text value, so a re-read allocates one string instead of a row
+ * object, label arrays and a line per series. Each expression renders exactly what sampleLine and
+ * formatValue render; test/exporters/exposition-sql.test.ts holds the two byte for byte equal.
  */
-export const sqlLabelValue = (expr: string) => `replace(replace(replace(${expr}, '\\', '\\\\'), E'\\n', '\\n'), '"', '\\"')`;
+const sqlLabelValue = (expr: string) => `replace(replace(replace(${expr}, '\\', '\\\\'), E'\\n', '\\n'), '"', '\\"')`;
 
 /**
  * A timestamptz as formatValue writes epochSeconds of the Date the driver parses: milliseconds
