@@ -286,3 +286,16 @@ test('when savings and webhook failures are both read again, the clients are rea
   expect(['savings', 'webhooks'].map((p) => activity.cache.partLoads(p as 'savings' | 'webhooks'))).toEqual([2, 2]);
   expect(texts.filter((t) => /^SELECT id, slug FROM clients ORDER BY slug$/.test(t))).toHaveLength(1);
 });
+
+test('a client reaching 14 days without activity is at churn risk at the next scrape after that moment', async () => {
+  await q(
+    `INSERT INTO clients (slug, name, created_at) VALUES ('quiet-shop', 'Quiet shop', now() - interval '14 days' + interval '2 seconds')`,
+  );
+  let s = await scrape();
+  expect(valueOf(s, 'ct_client_churn_risk', { client: 'quiet-shop' })).toBe(0);
+  s = await scrape(); // nothing changed: served from what was kept
+  expect(valueOf(s, 'ct_client_churn_risk', { client: 'quiet-shop' })).toBe(0);
+  await sleep(2500);
+  s = await scrape();
+  expect(valueOf(s, 'ct_client_churn_risk', { client: 'quiet-shop' })).toBe(1);
+});

@@ -36,12 +36,11 @@ const RISK = {
   type: 'gauge',
   help: `1 when a client that has not churned had no activity for ${CHURN_INACTIVITY_DAYS} days or has an overdue invoice, else 0.`,
 } as const;
-/** Needs $1, the days without activity that make a client at risk; c, act and od as in loadRisk. */
+/** Over loadRisk's `state`: $1 is the days without activity that put a client at risk. */
 const RISK_LINE = sqlSampleLine(
   RISK.name,
-  [['client', 'c.slug']],
-  `CASE WHEN coalesce(greatest(c.last_activity_at, act.last_at), c.created_at) < now() - make_interval(days => $1)
-          OR od.client_id IS NOT NULL THEN '1' ELSE '0' END`,
+  [['client', 'slug']],
+  `CASE WHEN active_at < now() - make_interval(days => $1) OR overdue THEN '1' ELSE '0' END`,
 );
 
 /** The first moment an open invoice falls due (it moves both the invoice figures and the churn risk). */
@@ -135,30 +134,23 @@ export class BillingCollector implements Collector {
    * every webhook batch (it moves with activity), so PostgreSQL renders its lines (sqlSampleLine).
    */
   private async loadRisk(): Promise<{ value: EncodedFamily[]; until: number }> {
-    const [risk, next] = await Promise.all([
-      this.pool.query<{ lines: string | null }>(
-        `SELECT string_agg(${RISK_LINE}, '' ORDER BY c.slug COLLATE "C") AS lines
+    // One statement: the lines and the first moment they change by time alone (an open invoice
+    // falls due, a client reaches 14 days without activity) come from the same snapshot.
+    const { rows } = await this.pool.query<{ lines: string | null; until: Date | null }>(
+      `WITH state AS (
+         SELECT c.slug COLLATE "C" AS slug, coalesce(greatest(c.last_activity_at, act.last_at), c.created_at) AS active_at,
+                od.client_id IS NOT NULL AS overdue
            FROM clients c
            LEFT JOIN (SELECT client_id, max(last_occurred_at) AS last_at FROM client_activity_counts GROUP BY 1) act ON act.client_id = c.id
            LEFT JOIN (SELECT DISTINCT client_id FROM invoices WHERE status = 'open' AND due_at < now()) od ON od.client_id = c.id
-          WHERE c.status <> 'churned'`,
-        [CHURN_INACTIVITY_DAYS],
-      ),
-      // The first moment the risk changes by time alone: an open invoice falls due, a client
-      // reaches 14 days without activity.
-      this.pool.query<{ until: Date | null }>(
-        `SELECT least(
-           ${NEXT_DUE},
-           (SELECT min(t) FROM (
-              SELECT coalesce(greatest(c.last_activity_at, act.last_at), c.created_at) + make_interval(days => $1) AS t
-                FROM clients c
-                LEFT JOIN (SELECT client_id, max(last_occurred_at) AS last_at FROM client_activity_counts GROUP BY 1) act ON act.client_id = c.id
-               WHERE c.status <> 'churned') x WHERE t >= now())
-         ) AS until`,
-        [CHURN_INACTIVITY_DAYS],
-      ),
-    ]);
-    return { value: [await encodeRendered(RISK, risk.rows[0]?.lines ?? '')], until: untilMs(next.rows[0]?.until) };
+          WHERE c.status <> 'churned'
+       )
+       SELECT (SELECT string_agg(${RISK_LINE}, '' ORDER BY slug) FROM state) AS lines,
+              least(${NEXT_DUE},
+                    (SELECT min(t) FROM (SELECT active_at + make_interval(days => $1) AS t FROM state) x WHERE t >= now())) AS until`,
+      [CHURN_INACTIVITY_DAYS],
+    );
+    return { value: [await encodeRendered(RISK, rows[0]?.lines ?? '')], until: untilMs(rows[0]?.until) };
   }
 
   /** Reads clients, subscriptions and open invoices and renders their per-client families. */
