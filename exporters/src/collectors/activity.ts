@@ -10,7 +10,7 @@ import {
   type Labels,
 } from '../exposition';
 import { fingerprintKey, TableFingerprints } from '../fingerprints';
-import { CHURN_INACTIVITY_DAYS } from './billing';
+import { CHURN_INACTIVITY_DAYS, LAST_ACTIVITY_AT, LAST_ACTIVITY_JOIN } from './billing';
 
 /** Days of client_daily_stats the reliability part of the activity score looks at. */
 export const SCORE_WINDOW_DAYS = 7;
@@ -151,9 +151,9 @@ export class ActivityCollector implements Collector {
     const [clients, events] = await Promise.all([
       this.pool.query<{ members: string | null; last_ms: string | null; last_lines: string | null }>(
         `WITH last AS (
-           SELECT c.id, c.slug COLLATE "C" AS slug, greatest(c.last_activity_at, act.last_at) AS last_at
+           SELECT c.id, c.slug COLLATE "C" AS slug, ${LAST_ACTIVITY_AT} AS last_at
              FROM clients c
-             LEFT JOIN (SELECT client_id, max(last_occurred_at) AS last_at FROM client_activity_counts GROUP BY 1) act ON act.client_id = c.id
+             ${LAST_ACTIVITY_JOIN}
          )
          SELECT (SELECT string_agg(id::text || ' ' || slug, ',' ORDER BY slug) FROM last) AS members,
                 (SELECT string_agg(CASE WHEN isfinite(last_at) THEN floor(extract(epoch FROM last_at) * 1000)::text ELSE '' END, ',' ORDER BY slug)

@@ -31,6 +31,15 @@ interface BillingParts extends Record<string, unknown> {
   risk: EncodedFamily[];
 }
 
+/**
+ * Each client's last activity, as the activity and churn-risk figures both read it: over `clients
+ * c` joined with LAST_ACTIVITY_JOIN, the later of its latest event (client_activity_counts) and the
+ * API's last record of activity.
+ */
+export const LAST_ACTIVITY_JOIN =
+  'LEFT JOIN (SELECT client_id, max(last_occurred_at) AS last_at FROM client_activity_counts GROUP BY 1) act ON act.client_id = c.id';
+export const LAST_ACTIVITY_AT = 'greatest(c.last_activity_at, act.last_at)';
+
 const RISK = {
   name: 'ct_client_churn_risk',
   type: 'gauge',
@@ -138,10 +147,10 @@ export class BillingCollector implements Collector {
     // falls due, a client reaches 14 days without activity) come from the same snapshot.
     const { rows } = await this.pool.query<{ lines: string | null; until: Date | null }>(
       `WITH state AS (
-         SELECT c.slug COLLATE "C" AS slug, coalesce(greatest(c.last_activity_at, act.last_at), c.created_at) AS active_at,
+         SELECT c.slug COLLATE "C" AS slug, coalesce(${LAST_ACTIVITY_AT}, c.created_at) AS active_at,
                 od.client_id IS NOT NULL AS overdue
            FROM clients c
-           LEFT JOIN (SELECT client_id, max(last_occurred_at) AS last_at FROM client_activity_counts GROUP BY 1) act ON act.client_id = c.id
+           ${LAST_ACTIVITY_JOIN}
            LEFT JOIN (SELECT DISTINCT client_id FROM invoices WHERE status = 'open' AND due_at < now()) od ON od.client_id = c.id
           WHERE c.status <> 'churned'
        )
